@@ -1,0 +1,104 @@
+"""A trained (or fresh) model with everything the views need: the one object pages, CLI and tests pass around.
+
+`DiffusionPipeline` bundles the config, the network, the diffusion maths and the training history,
+and answers in numpy (float32 for anything that goes to a chart):
+    forward_trajectory(n, seed)  -> (T + 1, n, 2) and each point's position along the roll
+    reverse_trajectory(n, seed)  -> (T + 1, n, 2), generation from traj[T] down to traj[0]
+    drift_field(grid_n)          -> the grid (G, 2) and f_mu(x, t) - x at every t, (T + 1, G, 2)
+    bound(n, seed), quality(n, seed)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import DiffusionConfig, check_n_points, check_seed, resolve_device
+from .data import swiss_roll, swiss_roll_with_position
+from .metrics import Bound, SampleQuality, likelihood_bound, sample_quality
+from .model import ReverseNet
+from .process import GaussianDiffusion
+from .train import TrainingHistory, build_model
+
+PLOT_EXTENT = 2.0  # the tutorial's figure uses axes [-2, 2]
+HELD_OUT_SEED = 7_777  # held-out points for the bound: never a training draw (those come from torch)
+
+
+@dataclass
+class DiffusionPipeline:
+    config: DiffusionConfig
+    model: ReverseNet
+    diffusion: GaussianDiffusion
+    history: TrainingHistory = field(default_factory=TrainingHistory)
+    steps_trained: int = 0
+
+    @classmethod
+    def untrained(cls, config: DiffusionConfig) -> "DiffusionPipeline":
+        device = resolve_device(config.validate().device)
+        model, diffusion = build_model(config, device)
+        return cls(config, model.eval(), diffusion, TrainingHistory(kl_per_t=[float("nan")] * (config.T - 1)))
+
+    @classmethod
+    def from_trainer(cls, trainer) -> "DiffusionPipeline":
+        """A frozen copy of a Trainer's sampling weights and history (training may go on)."""
+        history = TrainingHistory.from_dict(trainer.history.to_dict())
+        return cls(trainer.config, trainer.snapshot_model(), trainer.diffusion, history, trainer.step_count)
+
+    @property
+    def T(self) -> int:
+        return self.config.T
+
+    @property
+    def device(self) -> torch.device:
+        return self.diffusion.device
+
+    # ------------------------------------------------------------------ views
+    def forward_trajectory(self, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """x_0..x_T of q for n roll points: (T + 1, n, 2) float32, and positions along the roll (n,)."""
+        check_n_points(n)
+        check_seed(seed)
+        x0, position = swiss_roll_with_position(n, seed=seed)
+        g = torch.Generator().manual_seed(seed)
+        traj = self.diffusion.forward_trajectory(torch.from_numpy(x0), generator=g)
+        return traj.cpu().numpy().astype(np.float32), position
+
+    def reverse_trajectory(self, n: int = 2000, seed: int = 0) -> np.ndarray:
+        """x_T..x_0 of p for n points, (T + 1, n, 2) float32 indexed by t (traj[0] are the samples)."""
+        check_n_points(n)
+        check_seed(seed)
+        with torch.inference_mode():
+            traj = self.diffusion.p_sample_trajectory(self.model, n, seed=seed)
+        return traj.cpu().numpy().astype(np.float32)
+
+    def samples(self, n: int = 5000, seed: int = 0) -> np.ndarray:
+        """x_0 of p: (n, 2) float32 in data coordinates."""
+        return self.reverse_trajectory(n, seed)[0]
+
+    def drift_field(self, grid_n: int = 25, extent: float = PLOT_EXTENT) -> tuple[np.ndarray, np.ndarray]:
+        """Grid (grid_n^2, 2) on [-extent, extent]^2 and drift f_mu(x, t) - x, (T + 1, grid_n^2, 2).
+
+        Entry t is the drift of the step that produces x_{t-1} from x_t; entries 0 and 1 are zero
+        (no step leaves x_0, and the last step t = 1 is the identity).
+        """
+        axis = np.linspace(-extent, extent, grid_n, dtype=np.float32)
+        gx, gy = np.meshgrid(axis, axis)
+        grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        points = torch.from_numpy(grid).to(self.device)
+        out = np.zeros((self.T + 1, grid.shape[0], 2), dtype=np.float32)
+        with torch.inference_mode():
+            h = points.unsqueeze(0).expand(self.T - 1, -1, -1)
+            mean, _ = self.diffusion.p_mean_variance_grouped(self.model, h, range(2, self.T + 1))
+            out[2:] = (mean - h).cpu().numpy()
+        return grid, out
+
+    def bound(self, n: int = 20_000, seed: int = HELD_OUT_SEED) -> Bound:
+        """The paper's K on n held-out roll points (sklearn's generator, not a training draw)."""
+        check_n_points(n)
+        with torch.inference_mode():
+            return likelihood_bound(self.diffusion, self.model, swiss_roll(n, seed=seed), seed=seed)
+
+    def quality(self, n: int = 5000, seed: int = 0) -> SampleQuality:
+        """SW1 and chamfer of n samples against 5,000 fresh roll points."""
+        return sample_quality(self.samples(n, seed))
