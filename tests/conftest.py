@@ -6,6 +6,7 @@ Everything here is sized for a 2-core CPU shared with other work: tiny widths, s
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,35 @@ from diffusion.pipeline import DiffusionPipeline  # noqa: E402
 from diffusion.process import GaussianDiffusion  # noqa: E402
 from diffusion.schedule import NoiseSchedule  # noqa: E402
 from diffusion.train import Trainer  # noqa: E402
+
+
+# On a 2-core machine shared with other work, torch's two intra-op threads spin against each other
+# and a 1-second run can take 30 (measured). The engine tests use one thread; other test files
+# (the lead's CLI and quality tests) keep torch's default.
+ENGINE_TEST_FILES = {
+    "test_config.py", "test_schedule.py", "test_data.py", "test_model.py", "test_losses.py",
+    "test_process.py", "test_train.py", "test_metrics.py", "test_pipeline.py", "test_checkpoint.py",
+    "test_jobs.py", "test_properties.py",
+}
+
+
+@contextmanager
+def one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def _engine_tests_use_one_thread(request):
+    if Path(str(request.node.fspath)).name in ENGINE_TEST_FILES:
+        with one_torch_thread():
+            yield
+    else:
+        yield
 
 
 def small_config(**changes) -> DiffusionConfig:
@@ -60,7 +90,8 @@ def default_diffusion() -> GaussianDiffusion:
 def trained_trainer() -> Trainer:
     """The tutorial's schedule with a small network, trained for 300 steps (about a second)."""
     config = DiffusionConfig(width=32, batch_size=1024, steps=300, seed=3, device="cpu")
-    return Trainer(config).train()
+    with one_torch_thread():
+        return Trainer(config).train()
 
 
 @pytest.fixture(scope="session")
@@ -72,4 +103,5 @@ def trained_pipeline(trained_trainer) -> DiffusionPipeline:
 def tiny_pipeline() -> DiffusionPipeline:
     """A 10-step model of width 8, trained 20 steps: small enough to save and load many times."""
     config = small_config(T=10, width=8, steps=20, seed=1)
-    return DiffusionPipeline.from_trainer(Trainer(config).train())
+    with one_torch_thread():
+        return DiffusionPipeline.from_trainer(Trainer(config).train())
