@@ -1,0 +1,206 @@
+"""`python -m diffusion train | sample | evaluate | figure`: the same code the dashboard runs.
+
+Every failure the user can cause (a bad setting, a bad file, a run that diverges) ends with exit
+status 1 or 2 and exactly one line on stderr; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ConfigError, DiffusionConfig, check_n_points, check_seed
+
+DEFAULTS = DiffusionConfig()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (argparse prints usage plus the error)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m diffusion", description="The 2015 diffusion model on the Swiss roll.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a model and write DIR/model.pt")
+    train.add_argument("--T", type=int, default=DEFAULTS.T, help="number of diffusion steps (default %(default)s)")
+    train.add_argument("--beta-start", type=float, default=DEFAULTS.beta_start)
+    train.add_argument("--beta-end", type=float, default=DEFAULTS.beta_end)
+    train.add_argument("--schedule", default=DEFAULTS.schedule.value, help="sigmoid | linear | cosine | paper")
+    train.add_argument("--width", type=int, default=DEFAULTS.width)
+    train.add_argument("--parameterization", default=DEFAULTS.parameterization.value, help="paper | tutorial")
+    train.add_argument("--timestep-sampling", default=DEFAULTS.timestep_sampling.value, help="all | one (the tutorial's)")
+    train.add_argument("--lr", type=float, default=DEFAULTS.lr)
+    train.add_argument("--lr-schedule", default=DEFAULTS.lr_schedule.value, help="cosine | constant")
+    train.add_argument("--ema-decay", type=float, default=DEFAULTS.ema_decay)
+    train.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help=f"training steps (default {DEFAULTS.steps})")
+    length.add_argument("--max-seconds", type=float, default=None, help="train for this many seconds instead")
+    train.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    train.add_argument("--device", default=DEFAULTS.device, help="auto | cpu | cuda | mps")
+    train.add_argument("--out", required=True, help="output folder; the model goes to OUT/model.pt")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sample = sub.add_parser("sample", help="draw x_0 samples into an (N, 2) float32 .npy file")
+    sample.add_argument("--checkpoint", required=True)
+    sample.add_argument("--n", type=int, default=5000)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", required=True)
+    sample.add_argument("--device", default="auto")
+
+    evaluate = sub.add_parser("evaluate", help="print the bound and sample quality as one JSON object")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--n", type=int, default=5000, help="held-out points for the bound and samples for quality")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="auto")
+
+    figure = sub.add_parser("figure", help="write the paper's Figure 1 as a self-contained HTML file")
+    figure.add_argument("--checkpoint", required=True)
+    figure.add_argument("--out", required=True)
+    figure.add_argument("--n", type=int, default=5000)
+    figure.add_argument("--seed", type=int, default=0)
+    figure.add_argument("--device", default="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .train import TrainingDiverged
+
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": _train, "sample": _sample, "evaluate": _evaluate, "figure": _figure}[args.command](args)
+    except _UsageError as exc:
+        return _fail(f"usage error: {exc}", status=2)
+    except (ConfigError, CheckpointError, TrainingDiverged) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write or read a file: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"))
+    except KeyboardInterrupt:
+        return _fail("interrupted", status=130)
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def _config_from_args(args) -> DiffusionConfig:
+    steps, seconds = args.steps, args.max_seconds
+    if steps is None and seconds is None:
+        steps = DEFAULTS.steps
+    return DiffusionConfig(
+        T=args.T,
+        beta_start=args.beta_start,
+        beta_end=args.beta_end,
+        schedule=args.schedule,
+        width=args.width,
+        parameterization=args.parameterization,
+        timestep_sampling=args.timestep_sampling,
+        lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        ema_decay=args.ema_decay,
+        batch_size=args.batch_size,
+        steps=steps,
+        max_seconds=seconds,
+        seed=args.seed,
+        device=args.device,
+    ).validate()
+
+
+def _train(args) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import save_checkpoint
+    from .pipeline import DiffusionPipeline
+    from .train import Trainer, TrainingDiverged
+
+    config = _config_from_args(args)
+    out = Path(args.out) / "model.pt"
+    trainer = Trainer(config)
+    by_steps = config.steps is not None
+    total = config.steps if by_steps else config.max_seconds
+    unit = "it" if by_steps else "s"
+    bar = tqdm(total=total, unit=unit, disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
+    shown = 0.0
+
+    def on_step(tr: Trainer, loss: float) -> None:
+        nonlocal shown
+        done = tr.step_count if by_steps else min(tr.train_seconds, config.max_seconds)
+        bar.update(done - shown)
+        shown = done
+        if tr.step_count % 25 == 0:
+            bar.set_postfix(loss=f"{loss:.4f}", it_s=f"{tr.iterations_per_second:.0f}")
+
+    try:
+        trainer.train(on_step=on_step)
+    except TrainingDiverged as exc:
+        bar.close()
+        save_checkpoint(DiffusionPipeline.from_trainer(trainer), out)
+        raise TrainingDiverged(f"{exc} Last good model saved to {out}.") from None
+    bar.close()
+    save_checkpoint(DiffusionPipeline.from_trainer(trainer), out)
+    rate = trainer.step_count / trainer.train_seconds if trainer.train_seconds > 0 else 0.0
+    print(
+        f"trained {trainer.step_count} steps in {trainer.train_seconds:.1f} s ({rate:.0f} it/s) on {trainer.device}; "
+        f"final loss {trainer.history.loss[-1]:.4f} nats/point; wrote {out}"
+    )
+    return 0
+
+
+def _load(args):
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(args.checkpoint, device=args.device)
+
+
+def _sample(args) -> int:
+    import numpy as np
+
+    check_n_points(args.n, "--n")
+    check_seed(args.seed, "--seed")
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise ConfigError(f"--out: {out} must end in .npy")
+    samples = _load(args).samples(args.n, args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, samples.astype(np.float32))
+    print(f"wrote {samples.shape[0]} samples to {out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    check_n_points(args.n, "--n")
+    check_seed(args.seed, "--seed")
+    pipeline = _load(args)
+    result = pipeline.bound(args.n).to_dict()
+    result.update(pipeline.quality(args.n, args.seed).to_dict())
+    result["steps_trained"] = pipeline.steps_trained
+    result["config"] = pipeline.config.to_dict()
+    print(json.dumps(result))
+    return 0
+
+
+def _figure(args) -> int:
+    from .figures import figure_one, to_standalone_html
+
+    check_n_points(args.n, "--n")
+    check_seed(args.seed, "--seed")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--out: {out} must end in .html")
+    fig = figure_one(_load(args), n=args.n, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_standalone_html(fig), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0

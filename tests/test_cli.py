@@ -1,0 +1,120 @@
+"""`python -m diffusion`: the contract of issue 2 (outputs, JSON keys, one-line errors)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffusion.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--steps", "20", "--width", "16", "--batch-size", "390", "--T", "10", "--device", "cpu", "--quiet"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "diffusion", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    result = cli("train", *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "final loss" in result.stdout and "it/s" in result.stdout
+    return out / "model.pt"
+
+
+def test_train_writes_a_loadable_checkpoint_with_the_settings(checkpoint):
+    pipeline = load_checkpoint(checkpoint, device="cpu")
+    assert (pipeline.config.T, pipeline.config.width, pipeline.steps_trained) == (10, 16, 20)
+
+
+def test_sample_writes_n_by_2_float32(checkpoint, tmp_path):
+    out = tmp_path / "s.npy"
+    result = cli("sample", "--checkpoint", str(checkpoint), "--n", "123", "--seed", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    samples = np.load(out)
+    assert samples.shape == (123, 2) and samples.dtype == np.float32 and np.isfinite(samples).all()
+    again = tmp_path / "t.npy"
+    cli("sample", "--checkpoint", str(checkpoint), "--n", "123", "--seed", "4", "--out", str(again))
+    np.testing.assert_array_equal(np.load(again), samples)
+
+
+def test_evaluate_prints_one_json_object_with_the_bound_and_quality(checkpoint):
+    result = cli("evaluate", "--checkpoint", str(checkpoint), "--n", "500")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("bound_bits", "bound_bits_unit_variance", "bound_minus_null_bits", "sw1", "chamfer"):
+        assert np.isfinite(data[key]), key
+    assert len(data["kl_per_t_bits"]) == 10 - 1
+    assert data["bound_minus_null_bits"] == pytest.approx(data["bound_bits_unit_variance"] + np.log2(2 * np.pi * np.e))
+
+
+def test_figure_writes_self_contained_html(checkpoint, tmp_path):
+    out = tmp_path / "fig.html"
+    result = cli("figure", "--checkpoint", str(checkpoint), "--n", "300", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    assert "Plotly.newPlot" in html or "plotly" in html.lower()
+    assert "cdn.plot.ly" not in html  # the library is embedded, so the file opens offline
+    assert len(html) > 1_000_000
+
+
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["train", "--T", "1", "--out", "x"], "T"),
+        (["train", "--beta-start", "0.5", "--beta-end", "0.1", "--out", "x"], "beta_start"),
+        (["train", "--beta-end", "1.5", "--out", "x"], "beta_end"),
+        (["train", "--width", "0", "--out", "x"], "width"),
+        (["train", "--schedule", "zigzag", "--out", "x"], "schedule"),
+        (["train", "--device", "tpu", "--out", "x"], "device"),
+        (["train", "--lr", "-1", "--out", "x"], "lr"),
+        (["train", "--steps", "0", "--out", "x"], "steps"),
+        (["train", "--steps", "5", "--max-seconds", "5", "--out", "x"], "not allowed"),
+        (["train", "--T", "forty", "--out", "x"], "invalid int"),
+        (["sample", "--checkpoint", "missing.pt", "--out", "s.npy"], "no such checkpoint"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line(args, word):
+    result = cli(*args)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert word in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_cuda_when_absent_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = cli("train", "--device", "cuda", "--out", "x")
+    assert result.returncode != 0 and "cuda" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04 truncated zip"])
+def test_bad_checkpoint_files_exit_nonzero_with_one_line(tmp_path, content):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    result = cli("evaluate", "--checkpoint", str(bad))
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_sample_rejects_a_bad_n(checkpoint, tmp_path):
+    result = cli("sample", "--checkpoint", str(checkpoint), "--n", "0", "--out", str(tmp_path / "s.npy"))
+    assert result.returncode != 0 and "--n" in result.stderr
+
+
+def test_divergence_exits_nonzero_and_keeps_the_last_good_model(tmp_path):
+    result = cli("train", *TINY[:-2], "--lr", "100", "--steps", "200", "--ema-decay", "0", "--out", str(tmp_path))
+    assert result.returncode != 0
+    assert "diverged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    pipeline = load_checkpoint(tmp_path / "model.pt", device="cpu")
+    assert np.isfinite(pipeline.samples(50)).all()
