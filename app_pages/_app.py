@@ -1,0 +1,431 @@
+"""Streamlit glue shared by the entry script and the pages: session state, the training job, caches.
+
+Not a page (the leading underscore; `dashboard.py` registers pages explicitly). No maths here:
+everything is computed in `diffusion/`, this module only decides what is cached and for whom.
+
+Who owns what:
+- the shipped default model: one read-only copy per server (`default_model`, global cache);
+- the session's training job: `job_holder()`, a session-scoped cache whose `on_release` stops the
+  thread when the tab closes or reloads;
+- the session's current model: `st.session_state["model"]`, a `ModelRef` (a pipeline plus an id
+  that is unique on this server, so view caches can key on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from diffusion import figures, views
+from diffusion.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
+from diffusion.config import (
+    BATCH_MAX,
+    SECONDS_MAX,
+    SEED_MAX,
+    STEPS_MAX,
+    T_MAX,
+    WIDTH_MAX,
+    BetaSchedule,
+    ConfigError,
+    DiffusionConfig,
+    LRSchedule,
+    MeanParameterization,
+    TimestepSampling,
+    available_devices,
+)
+from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
+from diffusion.pipeline import DiffusionPipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = ROOT / "assets" / "default_model.pt"
+DEFAULTS = DiffusionConfig()
+REFRESH_SECONDS = 1.0  # live training panels redraw this often
+N_POINTS_UI_MAX = 10_000  # an animation of 41 frames x 10,000 points is ~4.5 MB: the browser's limit here
+
+# Log-spaced choices for the betas (1-2-5 steps); the defaults are always among them.
+_BETA_START = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+_BETA_END = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99, 0.999]
+BETA_START_OPTIONS = sorted(set(_BETA_START) | {DEFAULTS.beta_start})
+BETA_END_OPTIONS = sorted(set(_BETA_END) | {DEFAULTS.beta_end})
+
+SCHEDULE_LABELS = {
+    BetaSchedule.SIGMOID.value: "sigmoid (tutorial)",
+    BetaSchedule.LINEAR.value: "linear",
+    BetaSchedule.COSINE.value: "cosine (ignores the β range)",
+    BetaSchedule.PAPER.value: "paper: 1/(T−t+1) (β start sets β₁)",
+}
+
+
+def fmt_beta(v: float) -> str:
+    return f"{v:g}"
+
+
+# ---------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelRef:
+    """The session's current model. `id` is unique on the server: caches key on it."""
+
+    pipeline: DiffusionPipeline
+    id: str
+    source: str  # views.DEFAULT, views.TRAINED or views.UPLOADED
+    note: str = ""
+
+
+@st.cache_resource(show_spinner="Loading the shipped model…")
+def _load_default() -> DiffusionPipeline:
+    # Read-only and shared by every session: views only run it under inference_mode, and training
+    # copies it (TrainingJob deep-copies a model it resumes from).
+    return load_checkpoint(DEFAULT_CHECKPOINT, device="cpu")
+
+
+def default_model() -> ModelRef:
+    try:
+        return ModelRef(_load_default(), "default", views.DEFAULT, "shipped with the app")
+    except (CheckpointError, OSError) as exc:
+        # Not cached: once the file is there, the next run loads it.
+        return ModelRef(DiffusionPipeline.untrained(DEFAULTS.replace(device="cpu")), "untrained-default", views.DEFAULT,
+                        f"no shipped model ({exc}); this is an untrained network")
+
+
+def current_model() -> ModelRef:
+    ref = st.session_state.get("model")
+    return ref if ref is not None else default_model()
+
+
+# ---------------------------------------------------------------------- the training job
+class JobHolder:
+    """The session's training job and what the UI has taken from it. One per browser session."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.job: TrainingJob | None = None
+        self.uid = ""
+        self.adopted = 0  # the job's last snapshot made the current model
+        self.end_seen = ""  # uid of the job whose end triggered a full rerun
+
+    def status(self) -> JobStatus | None:
+        return None if self.job is None else self.job.status()
+
+    def active(self) -> bool:
+        s = self.status()
+        return s is not None and s.state.active
+
+    def close(self) -> None:
+        if self.job is not None:
+            self.job.stop(wait=False)
+
+
+def _release(holder: JobHolder) -> None:
+    holder.close()
+
+
+@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
+def job_holder() -> JobHolder:
+    return JobHolder()
+
+
+def holder() -> JobHolder:
+    h = job_holder()
+    st.session_state["_job_holder"] = h  # so tests (and a debugger) can reach the job
+    return h
+
+
+def sync_job() -> JobStatus | None:
+    """Make the job's newest published model the session's current model."""
+    h = holder()
+    status = h.status()
+    # A snapshot from before the first step is no model: the current one stays until there is one.
+    if status is not None and status.pipeline is not None and status.snapshot_id > h.adopted and status.pipeline.steps_trained > 0:
+        h.adopted = status.snapshot_id
+        note = f"{status.pipeline.steps_trained:,} steps"
+        st.session_state["model"] = ModelRef(status.pipeline, f"job-{h.uid}-{status.snapshot_id}", views.TRAINED, note)
+    return status
+
+
+# ---------------------------------------------------------------------- settings
+MODEL_KEYS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization")
+
+
+def model_settings() -> tuple[DiffusionConfig | None, str | None]:
+    """The sidebar's model settings as a config (with training defaults), or the error message."""
+    ss = st.session_state
+    try:
+        cfg = DEFAULTS.replace(
+            T=ss.get("T", DEFAULTS.T),
+            beta_start=ss.get("beta_start", DEFAULTS.beta_start),
+            beta_end=ss.get("beta_end", DEFAULTS.beta_end),
+            schedule=ss.get("schedule", DEFAULTS.schedule.value),
+            width=ss.get("width", DEFAULTS.width),
+            parameterization=ss.get("parameterization", DEFAULTS.parameterization.value),
+        )
+        return cfg.validate(check_device=False), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def training_settings() -> tuple[DiffusionConfig | None, str | None]:
+    """Sidebar model settings plus the Train page's training settings, validated like the CLI."""
+    ss = st.session_state
+    base, error = model_settings()
+    if base is None:
+        return None, error
+    by_seconds = ss.get("length_mode", "steps") == "seconds"
+    try:
+        cfg = base.replace(
+            lr=ss.get("lr", DEFAULTS.lr),
+            batch_size=ss.get("batch_size", DEFAULTS.batch_size),
+            steps=None if by_seconds else ss.get("steps", DEFAULTS.steps or 4000),
+            max_seconds=ss.get("max_seconds", 10.0) if by_seconds else None,
+            seed=ss.get("seed", DEFAULTS.seed),
+            device=ss.get("device", DEFAULTS.device),
+            timestep_sampling=ss.get("timestep_sampling", DEFAULTS.timestep_sampling.value),
+            lr_schedule=ss.get("lr_schedule", DEFAULTS.lr_schedule.value),
+            ema_decay=ss.get("ema_decay", DEFAULTS.ema_decay),
+        )
+        return cfg.validate(), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def apply_model_settings(cfg: DiffusionConfig) -> list[str]:
+    """Set the sidebar to `cfg`'s model settings (in a callback); returns fields it could not set."""
+    ss = st.session_state
+    skipped = []
+    ss["T"] = cfg.T
+    ss["width"] = cfg.width
+    ss["schedule"] = cfg.schedule.value
+    ss["parameterization"] = cfg.parameterization.value
+    for key, options in (("beta_start", BETA_START_OPTIONS), ("beta_end", BETA_END_OPTIONS)):
+        value = getattr(cfg, key)
+        if value in options:
+            ss[key] = value
+        else:
+            skipped.append(f"{key} = {value:g}")
+    return skipped
+
+
+def sidebar_settings() -> None:
+    """The model settings every page shares, mirrored in the URL (a link reproduces them)."""
+    st.sidebar.header("Model settings")
+    st.sidebar.number_input("T (diffusion steps)", min_value=2, max_value=T_MAX, value=DEFAULTS.T, step=1, key="T",
+                            bind="query-params", help="Number of steps of the forward and reverse chains.")
+    st.sidebar.select_slider("β start (log scale)", options=BETA_START_OPTIONS, value=DEFAULTS.beta_start, key="beta_start",
+                             format_func=fmt_beta, bind="query-params", help="β₁, the noise added at the first step.")
+    st.sidebar.select_slider("β end (log scale)", options=BETA_END_OPTIONS, value=DEFAULTS.beta_end, key="beta_end",
+                             format_func=fmt_beta, bind="query-params", help="β_T, the noise added at the last step.")
+    st.sidebar.selectbox("Schedule", options=[s.value for s in BetaSchedule], index=[s.value for s in BetaSchedule].index(DEFAULTS.schedule.value),
+                         key="schedule", format_func=lambda v: SCHEDULE_LABELS.get(v, v), bind="query-params")
+    st.sidebar.number_input("Network width", min_value=1, max_value=WIDTH_MAX, value=DEFAULTS.width, step=16, key="width",
+                            bind="query-params", help="Hidden units of the trunk and of each per-t head.")
+    with st.sidebar.expander("Advanced"):
+        params = [p.value for p in MeanParameterization]
+        st.selectbox("Reverse-mean parameterisation", options=params, index=params.index(DEFAULTS.parameterization.value),
+                     key="parameterization", bind="query-params",
+                     help="paper: μ = x√(1−β) + f√β (fast to train); tutorial: the network outputs μ and log σ² directly.")
+
+
+# ---------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class AppState:
+    model: ModelRef
+    settings: DiffusionConfig | None
+    settings_error: str | None
+    job: JobStatus | None
+    training: bool
+    status: str  # views.model_status(...)
+
+
+def app_state() -> AppState:
+    job = sync_job()
+    model = current_model()
+    settings, error = model_settings()
+    training = job is not None and job.state.active
+    status = views.model_status(model.source, model.pipeline.config, settings, training)
+    return AppState(model, settings, error, job, training, status)
+
+
+def sidebar_status(state: AppState) -> None:
+    p = state.model.pipeline
+    st.sidebar.divider()
+    st.sidebar.subheader("Current model")
+    label = state.status
+    st.sidebar.markdown(f"**Status:** `{label}`")
+    st.sidebar.caption(f"{state.model.source} model · {state.model.note} · T = {p.T}, width {p.config.width}, "
+                       f"{p.config.schedule.value} schedule")
+    st.sidebar.markdown(f"**Device:** `{p.device}`")
+    if state.settings_error:
+        st.sidebar.error(state.settings_error)
+    if state.training:
+        with st.sidebar:
+            st.fragment(run_every=REFRESH_SECONDS)(_sidebar_progress)()
+
+
+def _sidebar_progress() -> None:
+    h = holder()
+    s = h.status()
+    if s is None:
+        return
+    if s.state is JobState.QUEUED:
+        st.caption(queue_message(s))
+    else:
+        st.progress(min(1.0, s.progress), text=f"{s.state.value}: step {s.step:,}")
+    rerun_when_ended(h, s)
+
+
+def rerun_when_ended(h: JobHolder, s: JobStatus) -> None:
+    """One full rerun when the job ends, so every page picks up the final model and status."""
+    if not s.state.active:
+        with h.lock:
+            first = h.end_seen != h.uid
+            h.end_seen = h.uid
+        if first:
+            st.rerun()
+
+
+def queue_message(s: JobStatus) -> str:
+    ahead = s.queue_position
+    if ahead <= 0:
+        if DEFAULT_SLOTS.running < DEFAULT_SLOTS.capacity:
+            return "Starting…"
+        return f"Server busy: all {DEFAULT_SLOTS.capacity} training slots are taken; your run is next in line."
+    return f"Server busy: {ahead} run{'s' if ahead != 1 else ''} ahead of you; training starts when a slot frees."
+
+
+def mismatch_banner(state: AppState) -> None:
+    """When the sidebar no longer matches the model: say so and offer both ways out."""
+    if state.status != views.CHANGED or state.settings is None:
+        return
+    changes = views.changed_fields(state.model.pipeline.config, state.settings)
+    with st.container(border=True):
+        st.warning("**The model no longer matches the settings.** The sidebar changed " + ", ".join(changes)
+                   + ". The pages keep showing the current model (with its own settings) until you retrain; "
+                   "nothing is thrown away until you start a new run.", icon="⚠️")
+        c1, c2, _ = st.columns([1, 1, 2])
+        c1.button("Retrain with the new settings", on_click=start_training, key="banner_retrain", type="primary",
+                  disabled=state.training)
+        c2.button("Put the model's settings back", on_click=restore_model_settings, key="banner_restore")
+
+
+# ---------------------------------------------------------------------- callbacks
+def start_training(resume: bool = False) -> None:
+    """Start button: a new run (or continue the current model). Ignores a second click while running."""
+    h = holder()
+    cfg, error = training_settings()
+    st.session_state["train_message"] = None
+    if cfg is None:
+        st.session_state["train_message"] = error
+        return
+    with h.lock:
+        if h.job is not None and h.job.status().state.active:
+            st.session_state["train_message"] = "A run is already going: pause or stop it first."
+            return
+        resume_from = None
+        if resume:
+            model = current_model().pipeline
+            if model.config.model_key() != cfg.model_key():
+                st.session_state["train_message"] = ("To continue training, the model settings must match the current model's; "
+                                                     "put its settings back or start a new run.")
+                return
+            resume_from = model
+        try:
+            job = TrainingJob(cfg, resume_from=resume_from)
+        except ConfigError as exc:
+            st.session_state["train_message"] = str(exc)
+            return
+        if h.job is not None:
+            h.job.stop(wait=False)
+        h.job, h.uid, h.adopted = job, uuid.uuid4().hex[:10], 0
+        job.start()
+
+
+def pause_training() -> None:
+    h = holder()
+    if h.job is not None:
+        h.job.pause()
+
+
+def resume_training() -> None:
+    h = holder()
+    if h.job is not None:
+        h.job.resume()
+
+
+def stop_training() -> None:
+    h = holder()
+    if h.job is not None:
+        h.job.stop(wait=True, timeout=5.0)
+
+
+def restore_model_settings() -> None:
+    skipped = apply_model_settings(current_model().pipeline.config)
+    if skipped:
+        st.session_state["train_message"] = "Could not set " + ", ".join(skipped) + " in the sidebar (not among its choices)."
+
+
+def on_upload() -> None:
+    """Checkpoint uploader changed: validate (never unpickled); on any problem keep the current model."""
+    up = st.session_state.get("upload")
+    st.session_state["upload_message"] = None
+    if up is None:
+        return
+    if holder().active():
+        st.session_state["upload_message"] = ("error", "Stop or finish the training run before loading another model.")
+        return
+    data = up.getvalue()
+    try:
+        pipeline = load_checkpoint(data, device="cpu")
+    except CheckpointError as exc:
+        st.session_state["upload_message"] = ("error", f"Could not load {up.name}: {exc}. The current model is kept.")
+        return
+    digest = hashlib.sha1(data).hexdigest()[:16]
+    st.session_state["model"] = ModelRef(pipeline, f"upload-{digest}", views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps")
+    skipped = apply_model_settings(pipeline.config)
+    note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
+    st.session_state["upload_message"] = ("success", f"Loaded {up.name}: T = {pipeline.T}, width {pipeline.config.width}, "
+                                                     f"{pipeline.steps_trained:,} steps. The sidebar now shows its settings{note}.")
+
+
+UPLOAD_LIMIT_MB = MAX_CHECKPOINT_BYTES // 2**20
+
+
+# ---------------------------------------------------------------------- cached views
+# Keyed on the model's server-unique id: sessions with the same model share, others never collide.
+@st.cache_resource(max_entries=24, show_spinner="Drawing the forward process…")
+def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig):
+    view = views.forward_view(_config, n, seed)
+    sched = views.schedule_view(_config)
+    return figures.forward_animation(view, sched), view, sched
+
+
+@st.cache_resource(max_entries=24, show_spinner="Sampling from the model…")
+def reverse_figure(model_id: str, n: int, seed: int, _pipeline: DiffusionPipeline):
+    view = views.reverse_view(_pipeline, n, seed)
+    return figures.reverse_animation(view), view
+
+
+@st.cache_resource(max_entries=24, show_spinner="Drawing Figure 1…")
+def figure1(model_id: str, _pipeline: DiffusionPipeline):
+    return figures.figure1(views.figure1_view(_pipeline))
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing the bound on 20,000 held-out points…")
+def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> dict:
+    bound = _pipeline.bound()
+    quality = _pipeline.quality()
+    return {"bound": bound, "quality": quality}
+
+
+def plot(fig, key: str | None = None) -> None:
+    """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
+    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+
+
+__all__ = [
+    "AppState", "ModelRef", "N_POINTS_UI_MAX", "REFRESH_SECONDS", "UPLOAD_LIMIT_MB", "BATCH_MAX", "SECONDS_MAX", "SEED_MAX",
+    "STEPS_MAX", "LRSchedule", "TimestepSampling", "available_devices",
+]

@@ -1,0 +1,44 @@
+"""Forward process: N roll points degraded to noise by q, with the schedule beside them."""
+
+import streamlit as st
+
+from diffusion import figures
+from app_pages import _app as app
+
+state: app.AppState = st.session_state["app_state"]
+
+st.title("Forward process q: from the roll to noise")
+st.caption(
+    "Each step adds a little Gaussian noise: x_t = √(1 − β_t) x_{t−1} + √β_t ε. Press ▶ or drag the t "
+    "slider. Colour is each point's position along the roll. The schedule comes from the sidebar, so you "
+    "can see any setting here before training it."
+)
+
+c1, c2, _ = st.columns([1, 1, 3])
+n = c1.number_input("Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=2000, step=500, key="fwd_n", persist_state="session")
+seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=0, step=1, key="fwd_seed", persist_state="session")
+
+cfg = state.settings
+if cfg is None:
+    st.error(state.settings_error)
+    st.stop()
+
+fig, view, sched = app.forward_figure(cfg.model_key(), int(n), int(seed), cfg)
+if not sched.reaches_noise:
+    st.warning(
+        f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T ** 0.5:.0f}% "
+        "of the data's scale, so sampling from N(0, I) will not match it. Raise β end or T.",
+        icon="⚠️",
+    )
+else:
+    st.caption(f"ᾱ_T = {sched.alpha_bar_T:.3g}: x_T is essentially N(0, I).")
+app.plot(fig, key="forward_chart")
+
+st.download_button(
+    "Download this animation (HTML)",
+    data=lambda: figures.to_html(fig),
+    file_name=f"forward_T{cfg.T}_{cfg.schedule.value}_N{n}.html",
+    mime="text/html",
+    on_click="ignore",
+    key="fwd_html",
+)

@@ -1,0 +1,128 @@
+"""Train: the training settings, start / pause / resume / stop, live progress, save and load a model."""
+
+import streamlit as st
+
+from diffusion import figures, views
+from diffusion.checkpoint import checkpoint_bytes
+from diffusion.config import LRSchedule, TimestepSampling, available_devices
+from diffusion.jobs import JobState
+from app_pages import _app as app
+
+state: app.AppState = st.session_state["app_state"]
+D = app.DEFAULTS
+
+st.title("Train a model")
+st.caption(
+    "The model settings (T, β range, schedule, width) are in the sidebar; the training settings are here. "
+    "Training runs on the server in the background: you can switch pages while it runs, and every page "
+    "uses the newest snapshot (published every ~2 s)."
+)
+
+# ---------------------------------------------------------------- settings
+c1, c2, c3, c4 = st.columns(4)
+c1.number_input("Learning rate", min_value=1e-6, max_value=100.0, value=D.lr, step=1e-3, format="%.1e", key="lr", persist_state="session")
+c2.number_input("Batch size (points per step)", min_value=1, max_value=app.BATCH_MAX, value=D.batch_size, step=256, key="batch_size", persist_state="session")
+c3.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=D.seed, step=1, key="seed", persist_state="session")
+devices = available_devices()
+c4.selectbox("Device", options=devices, index=devices.index(D.device) if D.device in devices else 0, key="device", persist_state="session",
+             help="Only devices present on this server are offered; auto picks the fastest.")
+
+l1, l2, _ = st.columns([1, 1, 2])
+mode = l1.radio("Training length in", options=["steps", "seconds"], horizontal=True, key="length_mode", persist_state="session")
+if mode == "steps":
+    l2.number_input("Steps", min_value=1, max_value=app.STEPS_MAX, value=D.steps or 4000, step=500, key="steps", persist_state="session")
+else:
+    l2.number_input("Seconds", min_value=0.5, max_value=app.SECONDS_MAX, value=10.0, step=5.0, key="max_seconds", persist_state="session")
+
+with st.expander("Advanced training settings"):
+    a1, a2, a3 = st.columns(3)
+    ts = [v.value for v in TimestepSampling]
+    a1.selectbox("Timesteps per batch", options=ts, index=ts.index(D.timestep_sampling.value), key="timestep_sampling", persist_state="session",
+                 help="all: every t = 2..T in every batch (fast); one: one random t per batch (the tutorial).")
+    lrs = [v.value for v in LRSchedule]
+    a2.selectbox("Learning-rate schedule", options=lrs, index=lrs.index(D.lr_schedule.value), key="lr_schedule", persist_state="session")
+    a3.number_input("EMA decay (0 = off)", min_value=0.0, max_value=0.9999, value=D.ema_decay, step=0.001, format="%.4f", key="ema_decay", persist_state="session")
+
+cfg, cfg_error = app.training_settings()
+if cfg_error:
+    st.error(cfg_error)
+
+# ---------------------------------------------------------------- controls
+h = app.holder()
+job = h.status()
+active = job is not None and job.state.active
+paused = job is not None and job.state is JobState.PAUSED
+model = state.model
+can_continue = cfg is not None and model.pipeline.config.model_key() == cfg.model_key()
+
+b1, b2, b3, b4, b5 = st.columns(5)
+b1.button("▶ Start new run", on_click=app.start_training, key="start", type="primary", disabled=active or cfg is None, width="stretch",
+          help="Trains a fresh network with these settings. Your current model stays until the new run's first snapshot.")
+b2.button("⤴ Continue this model", on_click=app.start_training, kwargs={"resume": True}, key="continue", disabled=active or not can_continue, width="stretch",
+          help="Keeps training the current model (its settings must match the sidebar's).")
+b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not active or paused, width="stretch")
+b4.button("⏵ Resume", on_click=app.resume_training, key="resume", disabled=not paused, width="stretch")
+b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active, width="stretch", help="Ends the run; the model so far is kept.")
+
+message = st.session_state.get("train_message")
+if message:
+    st.error(message)
+if not active and model.source != views.DEFAULT:
+    st.caption("Starting a new run replaces the current model once the new run publishes its first snapshot; download it below to keep it.")
+
+
+# ---------------------------------------------------------------- live panel
+def live_panel() -> None:
+    """Display only: reads one snapshot of the job; never changes it."""
+    s = h.status()
+    if s is None:
+        st.info("No run yet in this session. The pages show the shipped default model until you train one.")
+        return
+    if s.state is JobState.QUEUED:
+        st.info(app.queue_message(s), icon="⏳")
+    eta = "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"
+    total = f" / {s.total_steps:,}" if s.total_steps else ""
+    st.progress(min(1.0, s.progress), text=f"**{s.state.value}** · step {s.step:,}{total} · {s.iterations_per_second:,.0f} it/s · {eta} · {s.seconds:,.1f} s trained")
+    if s.state is JobState.FAILED and s.error:
+        st.error(s.error)
+    elif s.state is JobState.FINISHED:
+        st.success(f"Finished: {s.step:,} steps in {s.seconds:,.1f} s. Every page now uses this model.")
+    elif s.state is JobState.STOPPED and s.step == 0:
+        st.info("Stopped before the first step; the previous model is still the current one.")
+    elif s.state is JobState.STOPPED:
+        st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
+    if len(s.losses[0]) == 0:
+        st.caption("The loss curve, the loss per t and fresh samples appear after the first steps.")
+        app.rerun_when_ended(h, s)
+        return
+    g1, g2 = st.columns(2)
+    with g1:
+        steps, loss = s.losses
+        app.plot(figures.loss_figure(steps, loss), key="loss_chart")
+    with g2:
+        app.plot(figures.kl_per_t_figure(s.kl_per_t, unit="nats", title="Loss per t (recent average, nats per point)"), key="kl_chart")
+    if s.preview is not None:
+        app.plot(figures.samples_figure(s.preview, views.roll_curve(), title=f"Fresh samples from the snapshot at step {s.pipeline.steps_trained:,}"),
+                 key="preview_chart")
+    app.rerun_when_ended(h, s)
+
+
+st.subheader("Progress")
+st.fragment(run_every=app.REFRESH_SECONDS if active else None)(live_panel)()
+
+# ---------------------------------------------------------------- save and load
+st.subheader("Save and load")
+s1, s2 = st.columns(2)
+with s1:
+    p = model.pipeline
+    st.markdown(f"Current model: **{model.source}** ({model.note}), T = {p.T}, width {p.config.width}.")
+    st.download_button("Download the model (.pt)", data=lambda: checkpoint_bytes(p), file_name=f"swissroll_T{p.T}_{p.steps_trained}steps.pt",
+                       mime="application/octet-stream", on_click="ignore", key="train_ckpt")
+with s2:
+    st.file_uploader(f"Load a checkpoint (.pt, up to {app.UPLOAD_LIMIT_MB} MB)", type=["pt", "pth"], key="upload", on_change=app.on_upload,
+                     max_upload_size=app.UPLOAD_LIMIT_MB, disabled=active,
+                     help="Checked before use: never unpickled, settings and weight shapes verified. A bad file leaves the current model in place.")
+    upload_message = st.session_state.get("upload_message")
+    if upload_message:
+        kind, text = upload_message
+        (st.error if kind == "error" else st.success)(text)

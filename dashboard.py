@@ -1,0 +1,39 @@
+"""The dashboard's entry point: `streamlit run dashboard.py`.
+
+Builds the navigation over the files in app_pages/ (each registered explicitly), the sidebar that
+every page shares (model settings mirrored in the URL, the current model's status and device),
+and the banner that appears when the settings no longer match the model. Pages lay out widgets
+and call `diffusion/`; the shared Streamlit glue lives in app_pages/_app.py. The folder is not called
+`pages/`: next to the entry script that name switches on the legacy page discovery, and AppTest
+then reruns a page without the entry script (the sidebar vanished after the first rerun).
+"""
+
+# Heavy imports at the top of the entry script: imported lazily from overlapping script threads,
+# they raced ("partially initialized module"), see ../shared/STREAMLIT.md.
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
+import streamlit as st
+import torch  # noqa: F401
+
+import diffusion.figures  # noqa: F401
+import diffusion.views  # noqa: F401
+from app_pages import _app as app
+
+st.set_page_config(page_title="Diffusion 2015 · Swiss roll lab", page_icon=":material/cyclone:", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/forward.py", title="Forward process", icon=":material/trending_flat:"),
+    st.Page("app_pages/reverse.py", title="Reverse process", icon=":material/undo:"),
+    st.Page("app_pages/bound.py", title="Bound", icon=":material/functions:"),
+]
+
+pg = st.navigation(PAGES)
+app.sidebar_settings()
+state = app.app_state()
+st.session_state["app_state"] = state
+app.sidebar_status(state)
+app.mismatch_banner(state)
+pg.run()

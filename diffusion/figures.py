@@ -1,0 +1,297 @@
+"""Every Plotly figure of the dashboard: pure functions from view data (numpy) to `go.Figure`.
+
+No Streamlit here, so the same figures go into the app, into a downloaded HTML file and into tests.
+Conventions (see ../shared/STREAMLIT.md): point clouds are Scattergl, every array is float32 (sent
+as base64 typed arrays: 41 frames x 2,000 points is ~0.9 MB), the data axes are fixed to the
+tutorial's [-2, 2] and square, and animations carry their own play/pause buttons and t slider.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .views import ChainView, Figure1View, ReverseView, ScheduleView
+
+EXTENT = 2.0
+AXIS_RANGE = [-EXTENT, EXTENT]
+COLORSCALE = "Viridis"  # position along the roll: 0 (inner end) .. 1 (outer end)
+DRIFT_COLOR = "#d62728"
+MARK_COLOR = "#d62728"
+TEMPLATE = "plotly_white"
+FRAME_MS = 110  # 41 frames play in about 4.5 s
+POINT_SIZE = 3
+
+
+def f32(a) -> np.ndarray:
+    """float32 copy-free where possible: what goes into a chart."""
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------- pieces
+def _points(xy: np.ndarray, color: np.ndarray | None, name: str, showscale: bool = False, size: int = POINT_SIZE, **kw) -> go.Scattergl:
+    marker = dict(size=size, opacity=0.75)
+    if color is not None:
+        marker.update(color=f32(color), colorscale=COLORSCALE, cmin=0.0, cmax=1.0)
+        if showscale:
+            marker.update(showscale=True, colorbar=dict(title=dict(text="position<br>on roll"), thickness=12, len=0.5))
+    return go.Scattergl(x=f32(xy[:, 0]), y=f32(xy[:, 1]), mode="markers", marker=marker, name=name, hoverinfo="skip", **kw)
+
+
+def _square(fig: go.Figure, row: int | None = None, col: int | None = None, title: bool = False) -> None:
+    """Fixed [-2, 2] axes with equal scale, so frames and panels compare."""
+    kw = {} if row is None else dict(row=row, col=col)
+    fig.update_xaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
+    fig.update_yaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
+    # scaleanchor needs the concrete axis names of that panel.
+    sub = fig.get_subplot(row, col) if row is not None else None
+    if sub is None:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    else:
+        fig.update_yaxes(scaleanchor=sub.xaxis.plotly_name.replace("axis", ""), scaleratio=1, row=row, col=col)
+
+
+def drift_scale(drift: np.ndarray, spacing: float) -> float:
+    """Factor that draws the 95th-percentile drift arrow 0.9 grid spacings long (0 when there is no drift)."""
+    length = np.linalg.norm(np.asarray(drift, dtype=np.float64), axis=-1)
+    length = length[np.isfinite(length) & (length > 0)]
+    if length.size == 0:
+        return 0.0
+    return float(0.9 * spacing / np.percentile(length, 95))
+
+
+def arrow_segments(grid: np.ndarray, drift: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """One line trace for all arrows: x, y of shape (3G,), each arrow start, end, NaN (a break).
+
+    Arrows of zero length (scale 0) are all NaN, so nothing is drawn.
+    """
+    start = f32(grid)
+    end = start + f32(drift) * np.float32(scale)
+    gap = np.full_like(start, np.nan)
+    seg = np.stack([start, end, gap], axis=1)  # (G, 3, 2)
+    if scale == 0:
+        seg[:] = np.nan
+    seg = seg.reshape(-1, 2)
+    return f32(seg[:, 0]), f32(seg[:, 1])
+
+
+def _grid_spacing(grid: np.ndarray) -> float:
+    xs = np.unique(np.asarray(grid)[:, 0])
+    return float(np.min(np.diff(xs))) if xs.size > 1 else 2 * EXTENT
+
+
+def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = ") -> dict:
+    """Play / pause buttons and a slider over frames (Plotly's own, so it plays in the browser)."""
+    play = dict(
+        label="▶ Play",
+        method="animate",
+        args=[None, dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")],
+    )
+    pause = dict(
+        label="❚❚ Pause",
+        method="animate",
+        args=[[None], dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")],
+    )
+    steps = [
+        dict(
+            label=label,
+            method="animate",
+            args=[[name], dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")],
+        )
+        for name, label in zip(names, labels)
+    ]
+    return dict(
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=0, xanchor="left", yanchor="top", pad=dict(r=8, t=62), buttons=[play, pause])],
+        sliders=[dict(active=0, steps=steps, x=0.2, y=0, len=0.8, xanchor="left", yanchor="top", pad=dict(t=50, b=0),
+                      currentvalue=dict(prefix=prefix, visible=True, xanchor="right", font=dict(size=14)), transition=dict(duration=0))],
+    )
+
+
+# ---------------------------------------------------------------------- forward process
+def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "Forward process q: roll → noise") -> go.Figure:
+    """Points x_t of q (left) and beta_t, alpha_bar_t, SNR_t (right) with the frame's t marked.
+
+    Traces: 0 points (animated), 1-3 schedule curves, 4-6 the current-t markers (animated).
+    """
+    fig = make_subplots(
+        rows=3,
+        cols=2,
+        specs=[[{"rowspan": 3}, {}], [None, {}], [None, {}]],
+        column_widths=[0.62, 0.38],
+        horizontal_spacing=0.1,
+        vertical_spacing=0.09,
+        subplot_titles=("", "β<sub>t</sub> (noise added at step t)", "ᾱ<sub>t</sub> (signal kept)", "SNR<sub>t</sub> = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)"),
+    )
+    fig.add_trace(_points(view.points[0], view.color, "x_t"), row=1, col=1)
+    curves = (("β_t", schedule.beta), ("ᾱ_t", schedule.alpha_bar), ("SNR_t", schedule.snr))
+    t_curve = f32(schedule.t)
+    for i, (name, y) in enumerate(curves):
+        fig.add_trace(go.Scatter(x=t_curve, y=f32(y), mode="lines", name=name, line=dict(color="#1f77b4", width=2), showlegend=False), row=i + 1, col=2)
+    markers = [_schedule_marker(schedule, int(view.t[0]), i) for i in range(3)]
+    for i, m in enumerate(markers):
+        fig.add_trace(m, row=i + 1, col=2)
+
+    frames = []
+    for k, t in enumerate(view.t.tolist()):
+        data = [go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))]
+        data += [_schedule_marker(schedule, t, i) for i in range(3)]
+        frames.append(go.Frame(name=str(t), data=data, traces=[0, 4, 5, 6], layout=dict(title=dict(text=f"{title} · t = {t}"))))
+    fig.frames = frames
+
+    _square(fig, 1, 1)
+    fig.update_xaxes(title_text="t", row=3, col=2)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_yaxes(range=[-0.05, 1.05], row=2, col=2)
+    fig.update_yaxes(type="log", exponentformat="power", row=3, col=2)
+    for r in (1, 2, 3):
+        fig.update_xaxes(range=[0, max(1, schedule.t[-1]) + 0.5], row=r, col=2)
+    fig.update_layout(
+        template=TEMPLATE,
+        title=dict(text=f"{title} · t = {int(view.t[0])}"),
+        height=600,
+        margin=dict(l=40, r=20, t=60, b=130),
+        showlegend=False,
+        **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()]),
+    )
+    return fig
+
+
+def _schedule_marker(schedule: ScheduleView, t: int, which: int) -> go.Scatter:
+    """The red dot at the frame's t on curve `which` (0 beta, 1 alpha_bar, 2 SNR); none at t = 0."""
+    y = (schedule.beta, schedule.alpha_bar, schedule.snr)[which]
+    if t < 1:
+        xs, ys = f32([]), f32([])
+    else:
+        xs, ys = f32([t]), f32([y[t - 1]])
+    return go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=MARK_COLOR, size=11, line=dict(color="white", width=1)), showlegend=False, hoverinfo="skip")
+
+
+def schedule_figure(schedule: ScheduleView, t: int | None = None) -> go.Figure:
+    """beta_t, alpha_bar_t and SNR_t against t (three rows), with t marked when given."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("β<sub>t</sub>", "ᾱ<sub>t</sub>", "SNR<sub>t</sub>"), horizontal_spacing=0.08)
+    for i, y in enumerate((schedule.beta, schedule.alpha_bar, schedule.snr)):
+        fig.add_trace(go.Scatter(x=f32(schedule.t), y=f32(y), mode="lines", line=dict(color="#1f77b4", width=2), showlegend=False), row=1, col=i + 1)
+        if t is not None:
+            fig.add_trace(_schedule_marker(schedule, t, i), row=1, col=i + 1)
+        fig.update_xaxes(title_text="t", row=1, col=i + 1)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=3)
+    fig.update_layout(template=TEMPLATE, height=260, margin=dict(l=40, r=20, t=40, b=40))
+    return fig
+
+
+# ---------------------------------------------------------------------- reverse process
+def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise → roll") -> go.Figure:
+    """Generated points x_t from t = T down to 0 and the drift f_mu(x, t) - x as arrows.
+
+    Traces: 0 arrows as one line trace with NaN breaks (animated), 1 the arrows' tails (fixed),
+    2 points (animated). Arrow lengths are rescaled per frame (the factor is in the title), since
+    the drift of a step scales with sqrt(beta_t) and spans orders of magnitude over t.
+    """
+    spacing = _grid_spacing(view.grid)
+    fig = go.Figure()
+    scales = [drift_scale(view.drift[k], spacing) for k in range(len(view.t))]
+    ax, ay = arrow_segments(view.grid, view.drift[0], scales[0])
+    # Arrows under the points: they are context, the points are the subject.
+    fig.add_trace(go.Scattergl(x=ax, y=ay, mode="lines", line=dict(color=DRIFT_COLOR, width=1), opacity=0.55, name="drift", connectgaps=False, hoverinfo="skip"))
+    fig.add_trace(go.Scattergl(x=f32(view.grid[:, 0]), y=f32(view.grid[:, 1]), mode="markers", marker=dict(color=DRIFT_COLOR, size=3.5), opacity=0.7, name="arrow tails", hoverinfo="skip"))
+    fig.add_trace(_points(view.points[0], view.color, "x_t", showscale=True))
+
+    frames = []
+    for k, t in enumerate(view.t.tolist()):
+        ax, ay = arrow_segments(view.grid, view.drift[k], scales[k])
+        frames.append(go.Frame(
+            name=str(t),
+            data=[go.Scattergl(x=ax, y=ay), go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))],
+            traces=[0, 2],
+            layout=dict(title=dict(text=_reverse_title(title, t, scales[k]))),
+        ))
+    fig.frames = frames
+    _square(fig)
+    fig.update_layout(
+        template=TEMPLATE,
+        title=dict(text=_reverse_title(title, int(view.t[0]), scales[0])),
+        height=620,
+        margin=dict(l=40, r=20, t=60, b=130),
+        showlegend=False,
+        **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()]),
+    )
+    return fig
+
+
+def _reverse_title(title: str, t: int, scale: float) -> str:
+    if t <= 1:
+        note = "no drift: no step leaves x₀, and the last step (t = 1) is the identity" if t == 0 else "drift 0: the last step (t = 1) is the identity"
+    else:
+        note = f"arrows: f<sub>μ</sub>(x, t) − x × {scale:.3g}"
+    return f"{title} · t = {t}<br><sup>{note}</sup>"
+
+
+# ---------------------------------------------------------------------- Figure 1
+def figure1(view: Figure1View) -> go.Figure:
+    """The paper's Figure 1 for the current model: rows q(x_t), p(x_t), drift; columns t = 0, T/2, T."""
+    T = view.t[-1]
+    col_titles = [f"t = 0", f"t = T/2 = {view.t[1]}", f"t = T = {T}"]
+    fig = make_subplots(rows=3, cols=3, horizontal_spacing=0.03, vertical_spacing=0.05, column_titles=col_titles,
+                        row_titles=["q(x<sub>t</sub>) data → noise", "p(x<sub>t</sub>) noise → data", "drift f<sub>μ</sub>(x<sub>t</sub>, t) − x<sub>t</sub>"])
+    spacing = _grid_spacing(view.grid)
+    for c in range(3):
+        fig.add_trace(_points(view.q[c], view.q_color, "q", size=2), row=1, col=c + 1)
+        fig.add_trace(_points(view.p[c], view.p_color, "p", size=2), row=2, col=c + 1)
+        fig.add_trace(_points(view.p[c], None, "p (faint)", size=2, opacity=0.25).update(marker_color="#9aa5b1"), row=3, col=c + 1)
+        scale = drift_scale(view.drift[c], spacing)
+        ax, ay = arrow_segments(view.grid, view.drift[c], scale)
+        fig.add_trace(go.Scatter(x=ax, y=ay, mode="lines", line=dict(color=DRIFT_COLOR, width=1), connectgaps=False, hoverinfo="skip", name="drift"), row=3, col=c + 1)
+        fig.add_trace(go.Scatter(x=f32(view.grid[:, 0]), y=f32(view.grid[:, 1]), mode="markers", marker=dict(color=DRIFT_COLOR, size=2), hoverinfo="skip", name="tails"), row=3, col=c + 1)
+        label = f"step t = {view.drift_t[c]} (last learned step)" if view.t[c] != view.drift_t[c] else f"step t = {view.drift_t[c]}"
+        fig.add_annotation(text=f"{label}, arrows × {scale:.3g}", x=0, y=-EXTENT * 0.97, showarrow=False, font=dict(size=10), xanchor="center", yanchor="bottom", bgcolor="rgba(255,255,255,0.7)", row=3, col=c + 1)
+        for r in (1, 2, 3):
+            _square(fig, r, c + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(template=TEMPLATE, height=760, showlegend=False, margin=dict(l=10, r=40, t=40, b=10))
+    return fig
+
+
+# ---------------------------------------------------------------------- training
+def loss_figure(steps: np.ndarray, loss: np.ndarray) -> go.Figure:
+    """Training loss (mean KL over t, nats per point) against step, log y."""
+    fig = go.Figure(go.Scatter(x=f32(steps), y=f32(loss), mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"))
+    fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=50, r=10, t=40, b=40), title=dict(text="Loss: mean KL per t (nats per point)"))
+    fig.update_xaxes(title_text="step")
+    if len(loss) and np.all(np.asarray(loss) > 0):
+        fig.update_yaxes(type="log", exponentformat="power")
+    return fig
+
+
+def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None) -> go.Figure:
+    """Bar chart of the KL term of each step t = 2..T (kl has shape (T - 1,))."""
+    kl = f32(kl)
+    t = np.arange(2, len(kl) + 2, dtype=np.float32)
+    fig = go.Figure(go.Bar(x=t, y=np.nan_to_num(kl, nan=0.0), marker_color="#1f77b4", name="KL"))
+    fig.update_layout(
+        template=TEMPLATE, height=300, margin=dict(l=50, r=10, t=40, b=40), bargap=0.1,
+        title=dict(text=title or f"KL(q(x<sub>t−1</sub>|x<sub>t</sub>,x<sub>0</sub>) ‖ p(x<sub>t−1</sub>|x<sub>t</sub>)) per t ({unit})"),
+    )
+    fig.update_xaxes(title_text="t")
+    fig.update_yaxes(title_text=unit)
+    return fig
+
+
+def samples_figure(points: np.ndarray, curve: np.ndarray | None = None, title: str = "Samples", color: np.ndarray | None = None) -> go.Figure:
+    """A point cloud on the fixed axes, with the true roll drawn behind it when `curve` is given."""
+    fig = go.Figure()
+    if curve is not None:
+        fig.add_trace(go.Scatter(x=f32(curve[:, 0]), y=f32(curve[:, 1]), mode="lines", line=dict(color="#c8ced6", width=6), name="the roll", hoverinfo="skip"))
+    fig.add_trace(_points(points, color, "samples"))
+    if color is None:
+        fig.data[-1].marker.color = "#1f77b4"
+    _square(fig)
+    fig.update_layout(template=TEMPLATE, height=380, margin=dict(l=30, r=10, t=40, b=30), title=dict(text=title), showlegend=False)
+    return fig
+
+
+def to_html(fig: go.Figure) -> bytes:
+    """A self-contained HTML file (plotly.js inlined): opens offline and still animates."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, auto_play=False).encode()

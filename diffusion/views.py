@@ -1,0 +1,193 @@
+"""The data behind each dashboard view, as plain numpy, with no Streamlit and no Plotly.
+
+Pages call these (through their caches) and hand the result to `diffusion.figures`. Every array
+that ends up in a chart is float32. A view picks at most `MAX_FRAMES` timesteps, so an animation
+of a long chain (T up to 1,000) stays a few MB in the browser.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .config import DiffusionConfig
+from .data import swiss_roll_with_position
+from .pipeline import DiffusionPipeline
+from .process import GaussianDiffusion
+from .schedule import NoiseSchedule
+
+MAX_FRAMES = 41  # T = 40 shows every step
+DRIFT_GRID = 25
+
+
+def frame_times(T: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Timesteps 0..T to show, increasing, always with 0 and T; all of them when T + 1 <= max_frames."""
+    if T + 1 <= max_frames:
+        return np.arange(T + 1)
+    return np.unique(np.round(np.linspace(0, T, max_frames)).astype(int))
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """The schedule's per-t quantities for t = 1..T (t = 0 has beta 0 and infinite SNR)."""
+
+    t: np.ndarray  # (T,) int
+    beta: np.ndarray  # (T,) float32
+    alpha_bar: np.ndarray
+    snr: np.ndarray
+    alpha_bar_T: float
+    reaches_noise: bool
+
+
+def schedule_view(config: DiffusionConfig) -> ScheduleView:
+    s = NoiseSchedule.from_config(config)
+    tab = s.table()
+    return ScheduleView(
+        t=tab["t"][1:],
+        beta=tab["beta"][1:].astype(np.float32),
+        alpha_bar=tab["alpha_bar"][1:].astype(np.float32),
+        snr=np.maximum(tab["snr"][1:], 1e-30).astype(np.float32),
+        alpha_bar_T=s.alpha_bar_T,
+        reaches_noise=s.reaches_noise(),
+    )
+
+
+@dataclass(frozen=True)
+class ChainView:
+    """Points along a chain at the chosen timesteps."""
+
+    t: np.ndarray  # (F,) the timestep of each frame, in the order the frames play
+    points: np.ndarray  # (F, n, 2) float32
+    color: np.ndarray  # (n,) float32 in [0, 1]: position along the roll (of x_0 or of the sample)
+
+
+def forward_view(config: DiffusionConfig, n: int = 2000, seed: int = 0, max_frames: int = MAX_FRAMES) -> ChainView:
+    """q from the roll (t = 0) to noise (t = T) for the settings in `config`; needs no network."""
+    config.validate(check_device=False)
+    diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, "cpu")
+    # The pipeline's forward trajectory only uses the diffusion maths, so no network is built
+    # (a wide, long model would cost memory just to draw q).
+    traj, position = DiffusionPipeline(config, None, diffusion).forward_trajectory(n, seed)
+    t = frame_times(config.T, max_frames)
+    return ChainView(t=t, points=np.ascontiguousarray(traj[t]), color=position.astype(np.float32))
+
+
+def roll_position(points: np.ndarray, reference: int = 4000) -> np.ndarray:
+    """Position along the roll in [0, 1] of the roll point nearest each of `points` (n, 2)."""
+    curve, position = swiss_roll_with_position(reference, seed=0)
+    finite = np.isfinite(points).all(axis=1)
+    out = np.zeros(len(points), dtype=np.float32)
+    if finite.any():
+        _, idx = cKDTree(curve).query(points[finite], k=1)
+        out[finite] = position[idx]
+    return out
+
+
+@dataclass(frozen=True)
+class ReverseView(ChainView):
+    grid: np.ndarray  # (G, 2) float32: where the drift arrows start
+    drift: np.ndarray  # (F, G, 2) float32: f_mu(x, t) - x of the step leaving x_t, per frame
+
+
+def reverse_view(pipeline: DiffusionPipeline, n: int = 2000, seed: int = 0, max_frames: int = MAX_FRAMES, grid_n: int = DRIFT_GRID) -> ReverseView:
+    """p from noise (t = T) to samples (t = 0), frames in playing order (T first), with the drift field.
+
+    Points are coloured by where they end: the roll position nearest each final sample.
+    """
+    traj = pipeline.reverse_trajectory(n, seed)
+    grid, drift = pipeline.drift_field(grid_n)
+    t = frame_times(pipeline.T, max_frames)[::-1].copy()
+    return ReverseView(
+        t=t,
+        points=np.ascontiguousarray(traj[t]),
+        color=roll_position(traj[0]),
+        grid=grid.astype(np.float32),
+        drift=np.ascontiguousarray(drift[t]).astype(np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class Figure1View:
+    """The paper's Figure 1: q and p at t = 0, T/2, T, and the drift at the same columns."""
+
+    t: tuple[int, int, int]  # columns: 0, T // 2, T
+    drift_t: tuple[int, int, int]  # the step whose drift each column shows (2 for the t = 0 column)
+    q: np.ndarray  # (3, n, 2)
+    q_color: np.ndarray  # (n,)
+    p: np.ndarray  # (3, n, 2)
+    p_color: np.ndarray  # (n,)
+    grid: np.ndarray  # (G, 2)
+    drift: np.ndarray  # (3, G, 2)
+
+
+def figure1_view(pipeline: DiffusionPipeline, n: int = 2000, seed: int = 0, grid_n: int = 17) -> Figure1View:
+    T = pipeline.T
+    cols = (0, T // 2, T)
+    # No step leaves x_0 and the last step (t = 1) is the identity, so the t = 0 column shows the
+    # last learned step, t = 2 (the figure says so).
+    drift_cols = tuple(max(2, t) for t in cols)
+    q_traj, q_pos = pipeline.forward_trajectory(n, seed)
+    p_traj = pipeline.reverse_trajectory(n, seed)
+    grid, drift = pipeline.drift_field(grid_n)
+    return Figure1View(
+        t=cols,
+        drift_t=drift_cols,
+        q=np.ascontiguousarray(q_traj[list(cols)]),
+        q_color=q_pos.astype(np.float32),
+        p=np.ascontiguousarray(p_traj[list(cols)]),
+        p_color=roll_position(p_traj[0]),
+        grid=grid.astype(np.float32),
+        drift=np.ascontiguousarray(drift[list(drift_cols)]).astype(np.float32),
+    )
+
+
+def roll_curve(n: int = 600) -> np.ndarray:
+    """The roll as an ordered polyline (n, 2) float32, to draw behind samples."""
+    points, position = swiss_roll_with_position(n, seed=1)
+    return points[np.argsort(position)].astype(np.float32)
+
+
+def samples_csv(points: np.ndarray) -> bytes:
+    """Samples (n, 2) as CSV with a header x,y."""
+    buffer = io.StringIO()
+    buffer.write("x,y\n")
+    np.savetxt(buffer, np.asarray(points, dtype=np.float64), delimiter=",", fmt="%.6g")
+    return buffer.getvalue().encode()
+
+
+# ---------------------------------------------------------------------- the model's status
+DEFAULT = "default"
+TRAINING = "training"
+TRAINED = "trained"
+UPLOADED = "uploaded"
+CHANGED = "settings changed since training"
+
+
+def model_status(source: str, model_config: DiffusionConfig, settings: DiffusionConfig | None, training: bool) -> str:
+    """One of default / training / trained / uploaded / settings changed since training.
+
+    `source` is where the current model came from (DEFAULT, TRAINED or UPLOADED); `settings` are
+    the model settings now chosen (None when they are invalid, which counts as changed).
+    """
+    if training:
+        return TRAINING
+    if settings is None or settings.model_key() != model_config.model_key():
+        return CHANGED
+    return source
+
+
+MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization")
+
+
+def changed_fields(model_config: DiffusionConfig, settings: DiffusionConfig) -> list[str]:
+    """Model settings that differ, as 'T: 40 -> 100' lines."""
+    out = []
+    for name in MODEL_FIELDS:
+        a, b = getattr(model_config, name), getattr(settings, name)
+        if a != b:
+            a, b = getattr(a, "value", a), getattr(b, "value", b)
+            out.append(f"{name}: {a:g} → {b:g}" if isinstance(a, (int, float)) else f"{name}: {a} → {b}")
+    return out

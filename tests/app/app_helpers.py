@@ -1,0 +1,31 @@
+"""Helpers for the AppTest tests (a unique module name: conftest.py files of other folders may exist)."""
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `diffusion` and `app_pages` import from the repository root
+
+DASHBOARD = str(ROOT / "dashboard.py")
+PAGES = ["app_pages/overview.py", "app_pages/train.py", "app_pages/forward.py", "app_pages/reverse.py", "app_pages/bound.py"]
+
+
+def status_text(app) -> str:
+    """The sidebar's model status line."""
+    for md in app.sidebar.markdown:
+        if md.value.startswith("**Status:**"):
+            return md.value
+    raise AssertionError("no status line in the sidebar")
+
+
+def wait_for_job(app, timeout: float = 150.0):
+    """AppTest never fires run_every: poll the job and rerun until it ends."""
+    holder = app.session_state["_job_holder"]
+    deadline = time.time() + timeout
+    while holder.job.status().state.active:
+        assert time.time() < deadline, f"training did not end in {timeout} s: {holder.job.status()}"
+        time.sleep(0.3)
+    app.run()
+    return holder.job.status()

@@ -1,0 +1,15 @@
+"""AppTest fixtures: the dashboard driven in-process, one fresh session per test."""
+
+import pytest
+from app_helpers import DASHBOARD
+from streamlit.testing.v1 import AppTest
+
+
+@pytest.fixture
+def at():
+    app = AppTest.from_file(DASHBOARD, default_timeout=180)
+    app.run()
+    yield app
+    holder = app.session_state["_job_holder"] if "_job_holder" in app.session_state else None
+    if holder is not None and holder.job is not None:
+        holder.job.stop(wait=True)  # never leave a training thread behind

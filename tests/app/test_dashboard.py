@@ -1,0 +1,149 @@
+"""The dashboard in AppTest: every page renders, controls do what they say, training reaches the end."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from app_helpers import PAGES, ROOT, status_text, wait_for_job
+
+
+def charts(app) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+
+
+def typed(value) -> np.ndarray:
+    """A Plotly array as numpy: base64 typed arrays (what float32 numpy becomes) or plain lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def no_exceptions(app) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+
+
+# ---------------------------------------------------------------------- rendering
+def test_every_page_renders_on_the_default_model(at):
+    no_exceptions(at)
+    assert "`default`" in status_text(at)
+    assert any("cpu" in md.value for md in at.sidebar.markdown), "device not shown"
+    # Overview: Figure 1, a 3 x 3 grid (points in every panel, arrows in the drift row).
+    (fig1,) = charts(at)
+    assert len([d for d in fig1["data"] if d["type"] == "scattergl"]) == 9
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        no_exceptions(at)
+        assert not at.error, [e.value for e in at.error]
+    # The Bound page shows K beside the paper's value.
+    labels = {m.label: m.value for m in at.metric}
+    assert float(labels["K at unit variance (bits)"]) > 0
+    assert "2.35" in at.metric[0].proto.delta
+
+
+def test_forward_and_reverse_animations_are_float32_with_fixed_axes(at):
+    at.switch_page("app_pages/forward.py").run()
+    (fwd,) = charts(at)
+    assert len(fwd["frames"]) == 41  # T = 40: every step
+    x = fwd["frames"][-1]["data"][0]["x"]
+    assert x["dtype"] == "f4" and typed(x).size == 2000
+    assert fwd["layout"]["xaxis"]["range"] == [-2, 2] and fwd["layout"]["yaxis"]["range"] == [-2, 2]
+
+    at.switch_page("app_pages/reverse.py").run()
+    (rev,) = charts(at)
+    assert [f["name"] for f in rev["frames"]][:2] == ["40", "39"] and rev["frames"][-1]["name"] == "0"
+    arrows = typed(rev["frames"][1]["data"][0]["x"])
+    assert arrows.size == 3 * 25 * 25 and np.isnan(arrows[2::3]).all()  # one trace, NaN between arrows
+    assert len(at.get("download_button")) == 3
+
+
+# ---------------------------------------------------------------------- controls
+def test_changing_T_says_settings_changed_and_restoring_clears_it(at):
+    at.number_input(key="T").set_value(60).run()
+    no_exceptions(at)
+    assert "settings changed since training" in status_text(at)
+    assert any("no longer matches" in w.value for w in at.warning)
+    at.button(key="banner_restore").click().run()
+    assert at.number_input(key="T").value == 40
+    assert "`default`" in status_text(at)
+
+
+def test_schedule_change_changes_the_schedule_chart(at):
+    at.switch_page("app_pages/forward.py").run()
+    before = typed(charts(at)[0]["data"][1]["y"]).copy()  # beta_t curve
+    at.selectbox(key="schedule").set_value("linear").run()
+    no_exceptions(at)
+    after = typed(charts(at)[0]["data"][1]["y"])
+    assert before.shape == after.shape == (40,)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, np.linspace(1e-5, 0.3, 40), rtol=1e-4)
+
+
+def test_forward_warns_when_the_chain_does_not_reach_noise(at):
+    at.switch_page("app_pages/forward.py").run()
+    assert not any("does not reach noise" in w.value for w in at.warning)
+    at.select_slider(key="beta_end").set_value(0.01).run()
+    assert any("does not reach noise" in w.value for w in at.warning)
+
+
+def test_bad_settings_give_the_engine_message_not_a_traceback(at):
+    at.switch_page("app_pages/forward.py").run()
+    at.select_slider(key="beta_start").set_value(0.5).run()
+    at.select_slider(key="beta_end").set_value(0.1).run()
+    no_exceptions(at)
+    messages = [e.value for e in at.error]
+    assert any(m.startswith("beta_start:") and "beta_end" in m for m in messages), messages
+    assert not charts(at)  # no chart from invalid settings
+    at.switch_page("app_pages/train.py").run()
+    no_exceptions(at)
+    assert at.button(key="start").disabled
+
+
+def test_garbage_upload_is_refused_and_the_model_kept(at):
+    at.switch_page("app_pages/train.py").run()
+    at.file_uploader(key="upload").set_value(("garbage.pt", b"\x00not a checkpoint" * 50, "application/octet-stream")).run()
+    no_exceptions(at)
+    assert any("Could not load garbage.pt" in e.value and "current model is kept" in e.value for e in at.error)
+    assert "`default`" in status_text(at)
+
+
+def test_a_valid_upload_becomes_the_current_model(at):
+    at.switch_page("app_pages/train.py").run()
+    data = (ROOT / "assets" / "default_model.pt").read_bytes()
+    at.file_uploader(key="upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    no_exceptions(at)
+    assert "`uploaded`" in status_text(at)
+    at.switch_page("app_pages/reverse.py").run()
+    assert "uploaded" in at.caption[0].value
+
+
+# ---------------------------------------------------------------------- training
+def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
+    at.number_input(key="T").set_value(10).run()
+    at.number_input(key="width").set_value(16).run()
+    at.switch_page("app_pages/train.py").run()
+    at.number_input(key="steps").set_value(30).run()
+    at.number_input(key="batch_size").set_value(256).run()
+    at.button(key="start").click().run()
+    no_exceptions(at)
+    assert at.button(key="start").disabled, "Start must be disabled while a run is going (no double start)"
+    status = wait_for_job(at)
+    no_exceptions(at)
+    assert status.state.value == "finished" and status.step == 30
+    assert "`trained`" in status_text(at)
+    assert not at.button(key="start").disabled
+    assert any("Finished: 30 steps" in s.value for s in at.success)
+    assert len(charts(at)) == 3  # loss, loss per t, preview samples
+
+    at.switch_page("app_pages/reverse.py").run()
+    no_exceptions(at)
+    (rev,) = charts(at)
+    assert len(rev["frames"]) == 11  # the trained model's T = 10, not the default's 40
+    assert "trained" in at.caption[0].value and "30 steps" in at.caption[0].value
+    at.switch_page("app_pages/overview.py").run()
+    no_exceptions(at)
+    assert "t = T = 10" in json.dumps(charts(at)[0]["layout"]["annotations"])
+    at.switch_page("app_pages/bound.py").run()
+    no_exceptions(at)
+    assert len(charts(at)[0]["data"][0]["x"]["bdata"]) > 0

@@ -1,0 +1,188 @@
+"""diffusion/figures.py (and the view data behind it): traces, frames, float32 payloads, fixed axes."""
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffusion import figures, views  # noqa: E402
+from diffusion.config import DiffusionConfig  # noqa: E402
+from diffusion.pipeline import DiffusionPipeline  # noqa: E402
+
+
+def spec(fig) -> dict:
+    """The JSON the browser receives (what st.plotly_chart sends)."""
+    return json.loads(fig.to_json())
+
+
+def typed(value) -> np.ndarray:
+    assert isinstance(value, dict) and "bdata" in value, f"not a typed array: {str(value)[:80]}"
+    return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+
+
+def chain(frames: int, n: int, seed: int = 0) -> views.ChainView:
+    rng = np.random.default_rng(seed)
+    return views.ChainView(t=np.arange(frames), points=rng.standard_normal((frames, n, 2)).astype(np.float32),
+                           color=rng.random(n).astype(np.float32))
+
+
+def reverse(frames: int, n: int, grid_n: int = 25) -> views.ReverseView:
+    c = chain(frames, n)
+    axis = np.linspace(-2, 2, grid_n, dtype=np.float32)
+    gx, gy = np.meshgrid(axis, axis)
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    drift = np.random.default_rng(1).standard_normal((frames, grid.shape[0], 2)).astype(np.float32) * 0.01
+    drift[-2:] = 0.0  # t = 1 and t = 0 have no drift
+    return views.ReverseView(t=np.arange(frames)[::-1].copy(), points=c.points, color=c.color, grid=grid, drift=drift)
+
+
+@pytest.fixture(scope="module")
+def schedule():
+    return views.schedule_view(DiffusionConfig())
+
+
+# ---------------------------------------------------------------------- forward
+def test_forward_animation_frames_traces_and_axes(schedule):
+    view = chain(41, 2000)
+    s = spec(figures.forward_animation(view, schedule))
+    assert len(s["data"]) == 7  # points, 3 schedule curves, 3 current-t markers
+    assert s["data"][0]["type"] == "scattergl"
+    assert len(s["frames"]) == 41 and [f["name"] for f in s["frames"]][:3] == ["0", "1", "2"]
+    assert all(f["traces"] == [0, 4, 5, 6] for f in s["frames"])
+    x = typed(s["frames"][7]["data"][0]["x"])
+    assert x.dtype == np.float32 and x.size == 2000
+    np.testing.assert_array_equal(x, view.points[7, :, 0])
+    assert s["layout"]["xaxis"]["range"] == [-2, 2] and s["layout"]["yaxis"]["range"] == [-2, 2]
+    assert s["layout"]["xaxis"]["autorange"] is False
+    assert s["layout"]["yaxis"]["scaleanchor"] == "x"
+    # the marker sits on the curve at the frame's t
+    marker = s["frames"][30]["data"][2]
+    assert typed(marker["x"])[0] == 30
+    assert typed(marker["y"])[0] == pytest.approx(schedule.alpha_bar[29], rel=1e-6)
+    # play / pause and a slider with one step per frame
+    assert [b["label"] for b in s["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "❚❚ Pause"]
+    assert len(s["layout"]["sliders"][0]["steps"]) == 41
+
+
+def test_animation_payload_of_40_frames_of_2000_points_is_under_2_mb(schedule):
+    payload = len(figures.forward_animation(chain(40, 2000), schedule).to_json())
+    assert payload <= 2_000_000, payload
+    # float64 input is sent as float32 anyway
+    view = chain(40, 2000)
+    view64 = views.ChainView(t=view.t, points=view.points.astype(np.float64), color=view.color.astype(np.float64))
+    s = spec(figures.forward_animation(view64, schedule))
+    assert s["frames"][0]["data"][0]["x"]["dtype"] == "f4"
+
+
+def test_schedule_curves_change_with_the_schedule():
+    sig = spec(figures.schedule_figure(views.schedule_view(DiffusionConfig())))
+    lin = spec(figures.schedule_figure(views.schedule_view(DiffusionConfig(schedule="linear"))))
+    assert not np.allclose(typed(sig["data"][0]["y"]), typed(lin["data"][0]["y"]))
+    assert sig["layout"]["yaxis"]["type"] == "log"
+
+
+# ---------------------------------------------------------------------- reverse
+def test_arrow_segments_one_trace_with_nan_breaks():
+    grid = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
+    drift = np.array([[0.1, 0.0], [0.0, -0.2]], np.float32)
+    x, y = figures.arrow_segments(grid, drift, 2.0)
+    assert x.dtype == np.float32 and x.shape == (6,)
+    np.testing.assert_allclose(x[[0, 1, 3, 4]], [0.0, 0.2, 1.0, 1.0])
+    np.testing.assert_allclose(y[[0, 1, 3, 4]], [0.0, 0.0, 1.0, 0.6])
+    assert np.isnan(x[[2, 5]]).all() and np.isnan(y[[2, 5]]).all()
+    x0, _ = figures.arrow_segments(grid, drift, 0.0)
+    assert np.isnan(x0).all()  # no drift: draw nothing
+
+
+def test_drift_scale_sets_the_long_arrows_to_a_grid_spacing():
+    drift = np.zeros((100, 2), np.float32)
+    drift[:, 0] = np.linspace(0.0, 0.01, 100)
+    scale = figures.drift_scale(drift, spacing=0.2)
+    assert np.percentile(np.abs(drift[:, 0]) * scale, 95) == pytest.approx(0.18, rel=0.02)
+    assert figures.drift_scale(np.zeros((5, 2)), 0.2) == 0.0
+
+
+def test_reverse_animation_frames_play_from_noise_to_data():
+    view = reverse(41, 2000)
+    fig = figures.reverse_animation(view)
+    s = spec(fig)
+    assert [d["type"] for d in s["data"]] == ["scattergl", "scattergl", "scattergl"]  # arrows, tails, points
+    assert [f["name"] for f in s["frames"]][:2] == ["40", "39"] and s["frames"][-1]["name"] == "0"
+    arrows = typed(s["frames"][0]["data"][0]["x"])
+    assert arrows.size == 3 * 625 and np.isnan(arrows[2::3]).all() and np.isfinite(arrows[0::3]).all()
+    assert np.isnan(typed(s["frames"][-1]["data"][0]["x"])).all()  # t = 0: no arrows
+    assert "identity" in s["frames"][-2]["layout"]["title"]["text"]
+    assert s["layout"]["xaxis"]["range"] == [-2, 2] and s["layout"]["yaxis"]["range"] == [-2, 2]
+    # points plus a 25 x 25 arrow field, 41 frames: about 2.3 MB on the wire (plotly escapes '/')
+    assert len(fig.to_json()) <= 2_600_000
+
+
+# ---------------------------------------------------------------------- Figure 1, training charts
+def test_figure1_has_three_rows_of_three_panels_on_fixed_axes():
+    T, n, G = 40, 500, 17 * 17
+    rng = np.random.default_rng(0)
+    v = views.Figure1View(t=(0, 20, 40), drift_t=(2, 20, 40), q=rng.standard_normal((3, n, 2)).astype(np.float32),
+                          q_color=rng.random(n).astype(np.float32), p=rng.standard_normal((3, n, 2)).astype(np.float32),
+                          p_color=rng.random(n).astype(np.float32), grid=rng.uniform(-2, 2, (G, 2)).astype(np.float32),
+                          drift=rng.standard_normal((3, G, 2)).astype(np.float32) * 0.01)
+    s = spec(figures.figure1(v))
+    kinds = [d["type"] for d in s["data"]]
+    assert kinds.count("scattergl") == 9 and kinds.count("scatter") == 6
+    for k in range(1, 10):
+        suffix = "" if k == 1 else str(k)
+        assert s["layout"][f"xaxis{suffix}"]["range"] == [-2, 2] and s["layout"][f"yaxis{suffix}"]["range"] == [-2, 2]
+    text = json.dumps(s["layout"]["annotations"])
+    assert "t = T = 40" in text and "step t = 2 (last learned step)" in text
+
+
+def test_loss_and_kl_charts():
+    s = spec(figures.loss_figure(np.arange(1, 101), np.linspace(3, 0.5, 100)))
+    assert s["layout"]["yaxis"]["type"] == "log" and typed(s["data"][0]["y"]).dtype == np.float32
+    kl = np.array([np.nan, 0.5, 0.25], np.float32)
+    s = spec(figures.kl_per_t_figure(kl))
+    np.testing.assert_array_equal(typed(s["data"][0]["x"]), [2, 3, 4])
+    np.testing.assert_array_equal(typed(s["data"][0]["y"]), [0.0, 0.5, 0.25])  # not-yet-seen t drawn as 0
+    s = spec(figures.samples_figure(np.zeros((10, 2)), views.roll_curve(50)))
+    assert len(s["data"]) == 2 and s["layout"]["xaxis"]["range"] == [-2, 2]
+
+
+def test_html_download_is_self_contained_and_animates():
+    html = figures.to_html(figures.reverse_animation(reverse(5, 50, grid_n=5))).decode()
+    assert "<html>" in html and "Plotly.newPlot" in html and "addFrames" in html
+    assert '<script src="http' not in html  # plotly.js is inlined: opens offline
+    assert len(html) > 3_000_000
+
+
+# ---------------------------------------------------------------------- view data
+def test_frame_times_cap_long_chains():
+    assert views.frame_times(40).tolist() == list(range(41))
+    t = views.frame_times(1000)
+    assert len(t) <= views.MAX_FRAMES and t[0] == 0 and t[-1] == 1000 and np.all(np.diff(t) > 0)
+
+
+def test_views_from_a_small_pipeline_are_float32_and_shaped():
+    cfg = DiffusionConfig(T=6, width=8, device="cpu")
+    fwd = views.forward_view(cfg, n=100, seed=3)
+    assert fwd.points.shape == (7, 100, 2) and fwd.points.dtype == np.float32 and fwd.color.dtype == np.float32
+    assert 0.0 <= fwd.color.min() and fwd.color.max() <= 1.0
+    rev = views.reverse_view(DiffusionPipeline.untrained(cfg), n=100, seed=3, grid_n=5)
+    assert rev.t.tolist() == [6, 5, 4, 3, 2, 1, 0]
+    assert rev.points.shape == (7, 100, 2) and rev.drift.shape == (7, 25, 2) and rev.grid.shape == (25, 2)
+    assert np.all(rev.drift[-2:] == 0)  # t = 1 and t = 0
+    csv = views.samples_csv(rev.points[-1]).decode().splitlines()
+    assert csv[0] == "x,y" and len(csv) == 101
+
+
+def test_model_status():
+    cfg = DiffusionConfig()
+    assert views.model_status(views.DEFAULT, cfg, cfg, training=False) == views.DEFAULT
+    assert views.model_status(views.TRAINED, cfg, cfg.replace(T=50), training=False) == views.CHANGED
+    assert views.model_status(views.TRAINED, cfg, None, training=False) == views.CHANGED
+    assert views.model_status(views.TRAINED, cfg, cfg.replace(T=50), training=True) == views.TRAINING
+    assert views.model_status(views.UPLOADED, cfg, cfg.replace(lr=0.1), training=False) == views.UPLOADED  # not a model field
+    assert views.changed_fields(cfg, cfg.replace(T=50, schedule="linear")) == ["T: 40 → 50", "schedule: sigmoid → linear"]
