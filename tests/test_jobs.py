@@ -1,0 +1,328 @@
+"""diffusion/jobs.py: background training runs that start once, pause, stop quickly, queue, and stay apart."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion.config import ConfigError, DiffusionConfig
+from diffusion.jobs import PREVIEW_POINTS, JobState, TrainingJob, TrainingSlots
+from diffusion.model import ReverseNet
+from diffusion.pipeline import DiffusionPipeline
+from diffusion.train import Trainer
+
+LONG = 10**6  # steps: a run that only ends when stopped
+
+
+def job_config(**changes) -> DiffusionConfig:
+    base = dict(T=10, width=8, batch_size=128, steps=15, device="cpu")
+    base.update(changes)
+    return DiffusionConfig(**base)
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def jobs():
+    """Collects jobs and makes sure every thread is stopped when the test ends."""
+    started: list[TrainingJob] = []
+
+    def make(config, **kwargs) -> TrainingJob:
+        kwargs.setdefault("snapshot_seconds", 0.05)
+        job = TrainingJob(config, **kwargs)
+        started.append(job)
+        return job
+
+    yield make
+    for job in started:
+        job.stop(wait=True, timeout=10)
+    assert not any(job.alive for job in started)
+
+
+def all_finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def test_job_runs_to_finished_and_publishes_a_pipeline(jobs):
+    slots = TrainingSlots(capacity=1)
+    job = jobs(job_config(), slots=slots)
+    assert job.status().state is JobState.QUEUED and job.status().pipeline is None
+    job.start()
+    job.join(60)
+    assert not job.alive
+    st = job.status()
+    assert st.state is JobState.FINISHED and st.error is None
+    assert st.step == 15 and st.total_steps == 15 and st.progress == 1.0 and st.queue_position == 0
+    steps, losses = st.losses
+    np.testing.assert_array_equal(steps, np.arange(1, 16))
+    assert losses.shape == (15,) and np.isfinite(losses).all()
+    assert st.kl_per_t.shape == (9,) and np.isfinite(st.kl_per_t).all()
+    assert st.pipeline is not None and st.pipeline.steps_trained == 15 and st.pipeline.T == 10
+    assert st.preview.shape == (PREVIEW_POINTS, 2) and np.isfinite(st.preview).all()
+    np.testing.assert_array_equal(st.preview, st.pipeline.samples(PREVIEW_POINTS, seed=0))
+    assert st.snapshot_id >= 1 and st.eta_seconds == 0.0
+    assert slots.running == 0
+
+
+def test_a_job_trains_what_a_trainer_trains(jobs):
+    config = job_config(seed=6)
+    job = jobs(config, slots=TrainingSlots(1)).start()
+    job.join(60)
+    solo = Trainer(config).train()
+    np.testing.assert_array_equal(job.status().losses[1], np.asarray(solo.history.loss, dtype=np.float32))
+
+
+def test_snapshots_are_published_while_running(jobs):
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=0.05).start()
+    wait_until(lambda: job.status().snapshot_id >= 2, what="two snapshots")
+    st = job.status()
+    assert st.state is JobState.RUNNING and st.pipeline is not None and st.preview is not None
+    assert 0 < st.progress < 1 and st.iterations_per_second >= 0
+
+
+def test_stop_mid_run_ends_quickly_and_keeps_the_model(jobs):
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
+    wait_until(lambda: job.status().step >= 3, what="three steps")
+    started = time.monotonic()
+    job.stop(wait=True, timeout=10)
+    assert time.monotonic() - started < 5
+    assert not job.alive
+    st = job.status()
+    assert st.state is JobState.STOPPED and not st.state.active
+    assert st.pipeline is not None and st.pipeline.steps_trained == st.step >= 3
+    assert all_finite(st.pipeline.model)
+    job.stop()  # a second stop is harmless
+    assert job.status().state is JobState.STOPPED
+
+
+def test_double_start_is_a_no_op(jobs):
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(2))
+    job.start()
+    thread = job._thread
+    assert job.start() is job and job._thread is thread
+    names = [t.name for t in threading.enumerate()]
+    assert names.count(thread.name) == 1
+    job.stop()
+    job.start()  # even after the run ended: no second thread
+    assert job._thread is thread and not job.alive
+
+
+def test_pause_and_resume(jobs):
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
+    wait_until(lambda: job.status().step >= 2, what="two steps")
+    job.pause()
+    assert job.status().state is JobState.PAUSED and job.status().state.active
+    time.sleep(0.3)  # a step already under way may finish
+    frozen = job.status().step
+    time.sleep(0.4)
+    assert job.status().step == frozen and job.alive
+    job.resume()
+    assert job.status().state is JobState.RUNNING
+    wait_until(lambda: job.status().step > frozen + 2, what="steps after resume")
+    job.pause()
+    job.stop(wait=True, timeout=10)  # stop while paused ends the thread too
+    assert not job.alive and job.status().state is JobState.STOPPED
+
+
+def test_pause_and_resume_outside_a_run_do_nothing(jobs):
+    job = jobs(job_config(), slots=TrainingSlots(1))
+    job.pause()
+    assert job.status().state is JobState.QUEUED
+    job.start().join(60)
+    job.pause()
+    job.resume()
+    assert job.status().state is JobState.FINISHED
+
+
+def test_slots_queue_jobs_first_come_first_served(jobs):
+    slots = TrainingSlots(capacity=1)
+    a = jobs(job_config(steps=LONG, seed=1), slots=slots).start()
+    wait_until(lambda: a.status().state is JobState.RUNNING, what="a running")
+    b = jobs(job_config(steps=LONG, seed=2), slots=slots).start()
+    wait_until(lambda: b._ticket in slots._waiting, what="b waiting")
+    c = jobs(job_config(steps=LONG, seed=3), slots=slots).start()
+    wait_until(lambda: c.status().queue_position == 1, what="c behind b")
+    time.sleep(0.3)
+    for job, position in ((b, 0), (c, 1)):
+        st = job.status()
+        assert st.state is JobState.QUEUED and st.queue_position == position and st.step == 0
+        assert st.pipeline is None
+    assert slots.running == 1 and a.status().state is JobState.RUNNING
+
+    a.stop()
+    wait_until(lambda: b.status().step > 0, what="b training")
+    assert b.status().state is JobState.RUNNING
+    assert c.status().state is JobState.QUEUED and c.status().queue_position == 0 and c.status().step == 0
+    b.stop()
+    wait_until(lambda: c.status().step > 0, what="c training")
+    assert slots.running == 1
+    c.stop()
+    assert slots.running == 0
+
+
+def test_stopping_a_queued_job_ends_it_without_training(jobs):
+    slots = TrainingSlots(capacity=1)
+    a = jobs(job_config(steps=LONG), slots=slots).start()
+    wait_until(lambda: a.status().state is JobState.RUNNING, what="a running")
+    b = jobs(job_config(), slots=slots).start()
+    wait_until(lambda: b._ticket in slots._waiting, what="b waiting")
+    started = time.monotonic()
+    b.stop(wait=True, timeout=10)
+    assert time.monotonic() - started < 5 and not b.alive
+    st = b.status()
+    assert st.state is JobState.STOPPED and st.step == 0 and st.pipeline is None
+    assert b._ticket not in slots._waiting
+    assert a.status().state is JobState.RUNNING
+
+
+def test_two_concurrent_jobs_with_different_settings_do_not_share_models(jobs):
+    slots = TrainingSlots(capacity=2)
+    c1 = job_config(T=10, width=8, seed=1, steps=30)
+    c2 = job_config(T=12, width=12, seed=2, steps=30, schedule="linear", beta_end=0.05)
+    j1, j2 = jobs(c1, slots=slots), jobs(c2, slots=slots)
+    j1.start()
+    j2.start()
+    wait_until(lambda: slots.running == 2 or not (j1.alive and j2.alive), what="both running")
+    j1.join(60)
+    j2.join(60)
+    s1, s2 = j1.status(), j2.status()
+    assert s1.state is s2.state is JobState.FINISHED
+    p1, p2 = s1.pipeline, s2.pipeline
+    assert p1 is not p2 and p1.model is not p2.model
+    assert p1.config == c1 and p2.config == c2
+    assert (p1.model.T, p1.model.width) == (10, 8) and (p2.model.T, p2.model.width) == (12, 12)
+    assert p1.diffusion.schedule.schedule.value == "sigmoid" and p2.diffusion.schedule.schedule.value == "linear"
+    ptrs1 = {p.data_ptr() for p in p1.model.parameters()}
+    ptrs2 = {p.data_ptr() for p in p2.model.parameters()}
+    assert not ptrs1 & ptrs2
+    assert s1.kl_per_t.shape == (9,) and s2.kl_per_t.shape == (11,)
+    assert s1.preview.shape == s2.preview.shape == (PREVIEW_POINTS, 2)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: build_model seeds the process-global torch RNG, so two jobs that "
+                   "initialise at the same moment draw each other's numbers; a job's run then differs from the same "
+                   "seed run alone")
+def test_jobs_starting_together_still_reproduce_their_seeds(jobs, monkeypatch):
+    slots = TrainingSlots(capacity=2)
+    c1, c2 = job_config(seed=1, steps=3), job_config(seed=2, steps=3)
+    solo1, solo2 = Trainer(c1).train().history.loss, Trainer(c2).train().history.loss
+    # Make the two workers' initialisations overlap, as two users clicking Start together may.
+    barrier = threading.Barrier(2, timeout=10)
+    real_init = ReverseNet.__init__
+
+    def init_together(self, *args, **kwargs):
+        if threading.current_thread().name.startswith("training-"):
+            barrier.wait()
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReverseNet, "__init__", init_together)
+    j1, j2 = jobs(c1, slots=slots), jobs(c2, slots=slots)
+    j1.start()
+    j2.start()
+    j1.join(60)
+    j2.join(60)
+    assert list(j1.status().losses[1]) == list(np.float32(solo1))
+    assert list(j2.status().losses[1]) == list(np.float32(solo2))
+
+
+def test_divergence_fails_the_job_and_keeps_finite_weights(jobs):
+    job = jobs(job_config(lr=10.0, lr_schedule="constant", ema_decay=0.0, steps=200), slots=TrainingSlots(1)).start()
+    job.join(60)
+    st = job.status()
+    assert st.state is JobState.FAILED and not st.state.active
+    assert "diverged" in st.error and "learning rate" in st.error
+    assert st.pipeline is not None and all_finite(st.pipeline.model)
+    assert st.step < 200
+
+
+def test_an_unexpected_error_fails_the_job_with_a_message(jobs, tiny_pipeline):
+    # resuming from a model of another architecture cannot train: the job says so instead of dying silently
+    job = jobs(job_config(T=12), resume_from=tiny_pipeline, slots=TrainingSlots(1)).start()
+    job.join(60)
+    st = job.status()
+    assert st.state is JobState.FAILED and st.error.startswith("training failed:")
+    assert st.pipeline is tiny_pipeline  # the model the session had stays
+
+
+def test_invalid_config_fails_in_the_callers_thread():
+    with pytest.raises(ConfigError, match="^lr:"):
+        TrainingJob(job_config(lr=-1.0), slots=TrainingSlots(1))
+
+
+def test_resume_from_a_pipeline(jobs, tiny_pipeline):
+    config = tiny_pipeline.config.replace(steps=5, device="cpu")
+    before = copy.deepcopy(tiny_pipeline.model.state_dict())
+    job = jobs(config, resume_from=tiny_pipeline, slots=TrainingSlots(1))
+    assert job.status().pipeline is tiny_pipeline
+    job.start().join(60)
+    st = job.status()
+    assert st.state is JobState.FINISHED and st.pipeline is not tiny_pipeline
+    # the session's old model is untouched, the new one has moved on from it
+    assert all(torch.equal(v, tiny_pipeline.model.state_dict()[k]) for k, v in before.items())
+    assert not all(torch.equal(v, st.pipeline.model.state_dict()[k]) for k, v in before.items())
+    # and training started from its weights: the first loss is the resumed model's, not a fresh one's
+    resumed = Trainer(config, model=copy.deepcopy(tiny_pipeline.model).requires_grad_(True).train())
+    fresh = Trainer(config)
+    first = float(st.losses[1][0])
+    assert first == pytest.approx(resumed.step(), rel=1e-5)
+    assert first != pytest.approx(fresh.step(), rel=1e-3)
+
+
+# ---------------------------------------------------------------------- TrainingSlots alone
+def test_slots_capacity_and_cancellation():
+    assert TrainingSlots().capacity >= 1
+    slots = TrainingSlots(capacity=1)
+    never = threading.Event()
+    assert slots.acquire(1, never) and slots.running == 1
+    cancelled = threading.Event()
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(slots.acquire(2, cancelled)))
+    waiter.start()
+    wait_until(lambda: 2 in slots._waiting, what="2 waiting")
+    assert slots.position(2) == 0 and slots.position(99) == 0
+    cancelled.set()
+    waiter.join(5)
+    assert result == [False] and 2 not in slots._waiting and slots.running == 1
+    slots.release(1)
+    assert slots.running == 0
+    assert slots.acquire(3, never) and slots.running == 1
+    slots.release(3)
+
+
+def test_slots_never_exceed_capacity():
+    slots = TrainingSlots(capacity=2)
+    peak = []
+    lock = threading.Lock()
+    running = [0]
+
+    def worker(ticket):
+        slots.acquire(ticket, threading.Event())
+        with lock:
+            running[0] += 1
+            peak.append(running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        slots.release(ticket)
+
+    threads = [threading.Thread(target=worker, args=(1000 + i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(peak) == 6 and max(peak) <= 2 and slots.running == 0
+
+
+def test_job_state_activity():
+    assert {s for s in JobState if s.active} == {JobState.QUEUED, JobState.RUNNING, JobState.PAUSED}
