@@ -107,6 +107,7 @@ class JobHolder:
         self.uid = ""
         self.adopted = 0  # the job's last snapshot made the current model
         self.end_seen = ""  # uid of the job whose end triggered a full rerun
+        self.stopping = False  # Stop was clicked; the worker ends after its current step
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -273,7 +274,7 @@ def _sidebar_progress() -> None:
     if s.state is JobState.QUEUED:
         st.caption(queue_message(s))
     else:
-        st.progress(min(1.0, s.progress), text=f"{s.state.value}: step {s.step:,}")
+        st.progress(min(1.0, s.progress), text=f"{state_label(h, s)}: step {s.step:,}")
     rerun_when_ended(h, s)
 
 
@@ -285,6 +286,10 @@ def rerun_when_ended(h: JobHolder, s: JobStatus) -> None:
             h.end_seen = h.uid
         if first:
             st.rerun()
+
+
+def state_label(h: JobHolder, s: JobStatus) -> str:
+    return "stopping" if h.stopping and s.state.active else s.state.value
 
 
 def queue_message(s: JobStatus) -> str:
@@ -339,7 +344,7 @@ def start_training(resume: bool = False) -> None:
             return
         if h.job is not None:
             h.job.stop(wait=False)
-        h.job, h.uid, h.adopted = job, uuid.uuid4().hex[:10], 0
+        h.job, h.uid, h.adopted, h.stopping = job, uuid.uuid4().hex[:10], 0, False
         job.start()
 
 
@@ -358,7 +363,10 @@ def resume_training() -> None:
 def stop_training() -> None:
     h = holder()
     if h.job is not None:
-        h.job.stop(wait=True, timeout=5.0)
+        h.stopping = True
+        # Usually done within a step; if not, the panel says "stopping" until the worker ends (a
+        # click must not freeze the UI for the length of a slow step or a snapshot).
+        h.job.stop(wait=True, timeout=0.5)
 
 
 def restore_model_settings() -> None:

@@ -62,7 +62,7 @@ b2.button("⤴ Continue this model", on_click=app.start_training, kwargs={"resum
           help="Keeps training the current model (its settings must match the sidebar's).")
 b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not active or paused, width="stretch")
 b4.button("⏵ Resume", on_click=app.resume_training, key="resume", disabled=not paused, width="stretch")
-b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active, width="stretch", help="Ends the run; the model so far is kept.")
+b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active or h.stopping, width="stretch", help="Ends the run; the model so far is kept.")
 
 message = st.session_state.get("train_message")
 if message:
@@ -82,7 +82,7 @@ def live_panel() -> None:
         st.info(app.queue_message(s), icon="⏳")
     eta = "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"
     total = f" / {s.total_steps:,}" if s.total_steps else ""
-    st.progress(min(1.0, s.progress), text=f"**{s.state.value}** · step {s.step:,}{total} · {s.iterations_per_second:,.0f} it/s · {eta} · {s.seconds:,.1f} s trained")
+    st.progress(min(1.0, s.progress), text=f"**{app.state_label(h, s)}** · step {s.step:,}{total} · {s.iterations_per_second:,.0f} it/s · {eta} · {s.seconds:,.1f} s trained")
     if s.state is JobState.FAILED and s.error:
         st.error(s.error)
     elif s.state is JobState.FINISHED:

@@ -2,11 +2,11 @@
 
 import base64
 import json
+import time
 
 import numpy as np
-import pytest
-
-from app_helpers import PAGES, ROOT, status_text, wait_for_job
+from app_helpers import DASHBOARD, PAGES, ROOT, status_text, wait_for_job
+from streamlit.testing.v1 import AppTest
 
 
 def charts(app) -> list[dict]:
@@ -147,3 +147,49 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
     at.switch_page("app_pages/bound.py").run()
     no_exceptions(at)
     assert len(charts(at)[0]["data"][0]["x"]["bdata"]) > 0
+
+
+def test_pause_resume_stop_and_the_run_survives_page_switches(at):
+    at.number_input(key="T").set_value(10).run()
+    at.number_input(key="width").set_value(16).run()
+    at.switch_page("app_pages/train.py").run()
+    at.number_input(key="steps").set_value(1_000_000).run()
+    at.number_input(key="batch_size").set_value(256).run()
+    at.button(key="start").click().run()
+    job = at.session_state["_job_holder"].job
+    deadline = time.time() + 60
+    while job.status().step == 0:
+        assert time.time() < deadline, "no training step in 60 s"
+        time.sleep(0.2)
+
+    at.switch_page("app_pages/forward.py").run()
+    no_exceptions(at)
+    assert job.status().state.value == "running" and "`training`" in status_text(at)
+    at.switch_page("app_pages/train.py").run()
+    assert at.session_state["_job_holder"].job is job  # the same run, not a new one
+
+    at.button(key="pause").click().run()
+    assert job.status().state.value == "paused"
+    assert not at.button(key="resume").disabled and at.button(key="pause").disabled
+    step = job.status().step
+    time.sleep(0.5)
+    assert job.status().step == step  # paused means paused
+    at.button(key="resume").click().run()
+    assert job.status().state.value == "running"
+
+    at.button(key="stop").click().run()
+    status = wait_for_job(at)
+    no_exceptions(at)
+    assert status.state.value == "stopped" and 0 < status.step < 1_000_000
+    assert any("Stopped at step" in i.value for i in at.info)
+    assert "`trained`" in status_text(at)  # the model so far is kept and used
+
+
+def test_settings_come_from_the_url():
+    app = AppTest.from_file(DASHBOARD, default_timeout=180)
+    app.query_params["T"] = "100"
+    app.query_params["schedule"] = "linear"
+    app.run()
+    no_exceptions(app)
+    assert app.number_input(key="T").value == 100 and app.selectbox(key="schedule").value == "linear"
+    assert "settings changed since training" in status_text(app)
