@@ -193,3 +193,28 @@ def test_settings_come_from_the_url():
     no_exceptions(app)
     assert app.number_input(key="T").value == 100 and app.selectbox(key="schedule").value == "linear"
     assert "settings changed since training" in status_text(app)
+
+
+def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatch):
+    from diffusion.config import DiffusionConfig
+    from diffusion.jobs import DEFAULT_SLOTS, TrainingJob
+
+    monkeypatch.setattr(DEFAULT_SLOTS, "capacity", 1)
+    blocker = TrainingJob(DiffusionConfig(T=5, width=8, batch_size=64, steps=1_000_000, device="cpu")).start()
+    try:
+        deadline = time.time() + 60
+        while blocker.status().state.value != "running":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        at.switch_page("app_pages/train.py").run()
+        at.button(key="start").click().run()
+        no_exceptions(at)
+        mine = at.session_state["_job_holder"].job
+        assert mine.status().state.value == "queued"
+        assert any("Server busy" in i.value and "next in line" in i.value for i in at.info)
+        at.button(key="stop").click().run()  # leaving the queue is allowed
+        wait_for_job(at)
+        assert mine.status().state.value == "stopped" and mine.status().step == 0
+        assert "`default`" in status_text(at)  # a run that never started replaces nothing
+    finally:
+        blocker.stop(wait=True)
