@@ -250,3 +250,14 @@ def test_trainer_validates_its_config():
 
     with pytest.raises(ConfigError, match="^width:"):
         Trainer(DiffusionConfig(width=0, device="cpu"))
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a 3-step run at lr=10 finishes normally (losses 0.34, 1.05, 5.5) but its "
+                   "samples are NaN: the weights after the last update are never checked and exp(logvar) is unbounded")
+@pytest.mark.parametrize("ema_decay", [0.0, 0.995])
+def test_a_run_that_finishes_without_error_gives_finite_samples(make_config, ema_decay):
+    tr = Trainer(make_config(lr=10.0, lr_schedule="constant", ema_decay=ema_decay, steps=3))
+    tr.train()  # no TrainingDiverged
+    assert all(math.isfinite(v) for v in tr.history.loss)
+    samples = DiffusionPipeline.from_trainer(tr).samples(500)
+    assert np.isfinite(samples).all()
