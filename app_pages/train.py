@@ -47,39 +47,48 @@ cfg, cfg_error = app.training_settings()
 if cfg_error:
     st.error(cfg_error)
 
-# ---------------------------------------------------------------- controls
+# ---------------------------------------------------------------- controls and live progress
 h = app.holder()
-job = h.status()
-active = job is not None and job.state.active
-paused = job is not None and job.state is JobState.PAUSED
 model = state.model
 can_continue = cfg is not None and model.pipeline.config.model_key() == cfg.model_key()
-
-b1, b2, b3, b4, b5 = st.columns(5)
-b1.button("▶ Start new run", on_click=app.start_training, key="start", type="primary", disabled=active or cfg is None, width="stretch",
-          help="Trains a fresh network with these settings. Your current model stays until the new run's first snapshot.")
-b2.button("⤴ Continue this model", on_click=app.start_training, kwargs={"resume": True}, key="continue", disabled=active or not can_continue, width="stretch",
-          help="Keeps training the current model (its settings must match the sidebar's).")
-b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not active or paused, width="stretch")
-b4.button("⏵ Resume", on_click=app.resume_training, key="resume", disabled=not paused, width="stretch")
-b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active or h.stopping, width="stretch", help="Ends the run; the model so far is kept.")
-
-message = st.session_state.get("train_message")
-if message:
-    st.error(message)
-if not active and model.source != views.DEFAULT:
-    st.caption("Starting a new run replaces the current model once the new run publishes its first snapshot; download it below to keep it.")
+first = h.status()
+refreshing = first is not None and first.state.active  # this full run's choice of run_every
 
 
-# ---------------------------------------------------------------- live panel
+def controls(s) -> None:
+    """Start / continue / pause / resume / stop, enabled from the job's state as of now."""
+    active = s is not None and s.state.active
+    running = s is not None and s.state is JobState.RUNNING
+    paused = s is not None and s.state is JobState.PAUSED
+    b1, b2, b3, b4, b5 = st.columns(5)
+    b1.button("▶ Start new run", on_click=app.start_training, key="start", type="primary", disabled=active or cfg is None, width="stretch",
+              help="Trains a fresh network with these settings. Your current model stays until the new run's first snapshot.")
+    b2.button("⤴ Continue this model", on_click=app.start_training, kwargs={"resume": True}, key="continue", disabled=active or not can_continue,
+              width="stretch", help="Keeps training the current model (its settings must match the sidebar's).")
+    b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not running or h.stopping, width="stretch")
+    b4.button("⏵ Resume", on_click=app.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch")
+    b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active or h.stopping, width="stretch",
+              help="Ends the run; the model so far is kept.")
+    message = st.session_state.get("train_message")
+    if message:
+        st.error(message)
+    if not active and model.source != views.DEFAULT:
+        st.caption("Starting a new run replaces the current model once the new run publishes its first snapshot; download it below to keep it.")
+
+
 def live_panel() -> None:
-    """Display only: reads one snapshot of the job; never changes it."""
+    """The controls and the run's progress. Redraws itself every second while a run is active; it
+    only reads the job (the buttons act through their callbacks, which run before it)."""
     s = h.status()
+    if s is not None and s.state.active and not refreshing:
+        st.rerun()  # a run just started from a button in here: one full run turns the refresh on
+    controls(s)
+    st.subheader("Progress")
     if s is None:
         st.info("No run yet in this session. The pages show the shipped default model until you train one.")
         return
     if s.state is JobState.QUEUED:
-        st.info(app.queue_message(s), icon="⏳")
+        st.info(app.queue_message(s), icon=":material/hourglass_top:")
     eta = "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"
     total = f" / {s.total_steps:,}" if s.total_steps else ""
     st.progress(min(1.0, s.progress), text=f"**{app.state_label(h, s)}** · step {s.step:,}{total} · {s.iterations_per_second:,.0f} it/s · {eta} · {s.seconds:,.1f} s trained")
@@ -107,8 +116,7 @@ def live_panel() -> None:
     app.rerun_when_ended(h, s)
 
 
-st.subheader("Progress")
-st.fragment(run_every=app.REFRESH_SECONDS if active else None)(live_panel)()
+st.fragment(run_every=app.REFRESH_SECONDS if refreshing else None)(live_panel)()
 
 # ---------------------------------------------------------------- save and load
 st.subheader("Save and load")
@@ -120,7 +128,7 @@ with s1:
                        mime="application/octet-stream", on_click="ignore", key="train_ckpt")
 with s2:
     st.file_uploader(f"Load a checkpoint (.pt, up to {app.UPLOAD_LIMIT_MB} MB)", type=["pt", "pth"], key="upload", on_change=app.on_upload,
-                     max_upload_size=app.UPLOAD_LIMIT_MB, disabled=active,
+                     max_upload_size=app.UPLOAD_LIMIT_MB, disabled=refreshing,
                      help="Checked before use: never unpickled, settings and weight shapes verified. A bad file leaves the current model in place.")
     upload_message = st.session_state.get("upload_message")
     if upload_message:
