@@ -271,7 +271,7 @@ def _sidebar_progress() -> None:
     s = h.status()
     if s is None:
         return
-    if s.state is JobState.QUEUED:
+    if s.state is JobState.QUEUED and not h.stopping:
         st.caption(queue_message(s))
     else:
         st.progress(min(1.0, s.progress), text=f"{state_label(h, s)}: step {s.step:,}")

@@ -87,7 +87,7 @@ def live_panel() -> None:
     if s is None:
         st.info("No run yet in this session. The pages show the shipped default model until you train one.")
         return
-    if s.state is JobState.QUEUED:
+    if s.state is JobState.QUEUED and not h.stopping:
         st.info(app.queue_message(s), icon=":material/hourglass_top:")
     eta = "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"
     total = f" / {s.total_steps:,}" if s.total_steps else ""

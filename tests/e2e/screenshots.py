@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("DASHBOARD_PORT", "8599"))
 URL = f"http://127.0.0.1:{PORT}"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = [("overview", "/"), ("train", "/train"), ("forward", "/forward"), ("reverse", "/reverse"), ("bound", "/bound")]
+PAGES = [("overview", "/"), ("train", "/train"), ("forward", "/forward"), ("reverse", "/reverse"), ("bound", "/bound"),
+         ("settings_changed", "/forward?T=60&schedule=linear")]
 
 
 def start_server() -> subprocess.Popen:
