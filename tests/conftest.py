@@ -45,7 +45,7 @@ def one_torch_thread():
 
 @pytest.fixture(autouse=True)
 def _engine_tests_use_one_thread(request):
-    if Path(str(request.node.fspath)).name in ENGINE_TEST_FILES:
+    if request.node.path.name in ENGINE_TEST_FILES:
         with one_torch_thread():
             yield
     else:

@@ -123,7 +123,7 @@ def test_pause_and_resume(jobs):
     wait_until(lambda: job.status().step >= 2, what="two steps")
     job.pause()
     assert job.status().state is JobState.PAUSED and job.status().state.active
-    time.sleep(0.3)  # a step already under way may finish
+    time.sleep(0.5)  # a step already under way may finish
     frozen = job.status().step
     time.sleep(0.4)
     assert job.status().step == frozen and job.alive
