@@ -22,6 +22,7 @@ MARK_COLOR = "#d62728"
 TEMPLATE = "plotly_white"
 FRAME_MS = 110  # 41 frames play in about 4.5 s
 POINT_SIZE = 3
+FAINT_POINTS = 600
 
 
 def f32(a) -> np.ndarray:
@@ -239,7 +240,8 @@ def figure1(view: Figure1View) -> go.Figure:
     for c in range(3):
         fig.add_trace(_points(view.q[c], view.q_color, "q", size=2), row=1, col=c + 1)
         fig.add_trace(_points(view.p[c], view.p_color, "p", size=2), row=2, col=c + 1)
-        fig.add_trace(_points(view.p[c], None, "p (faint)", size=2, opacity=0.25).update(marker_color="#9aa5b1"), row=3, col=c + 1)
+        # a few samples behind the arrows show where the roll is (more would only slow the browser)
+        fig.add_trace(_points(view.p[c, :FAINT_POINTS], None, "p (faint)", size=2, opacity=0.3).update(marker_color="#9aa5b1"), row=3, col=c + 1)
         scale = drift_scale(view.drift[c], spacing)
         ax, ay = arrow_segments(view.grid, view.drift[c], scale)
         fig.add_trace(go.Scatter(x=ax, y=ay, mode="lines", line=dict(color=DRIFT_COLOR, width=1), connectgaps=False, hoverinfo="skip", name="drift"), row=3, col=c + 1)

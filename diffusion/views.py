@@ -123,7 +123,7 @@ class Figure1View:
     drift: np.ndarray  # (3, G, 2)
 
 
-def figure1_view(pipeline: DiffusionPipeline, n: int = 2000, seed: int = 0, grid_n: int = 17) -> Figure1View:
+def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid_n: int = 17) -> Figure1View:
     T = pipeline.T
     cols = (0, T // 2, T)
     # No step leaves x_0 and the last step (t = 1) is the identity, so the t = 0 column shows the
