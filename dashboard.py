@@ -8,17 +8,26 @@ and call `diffusion/`; the shared Streamlit glue lives in app_pages/_app.py. The
 then reruns a page without the entry script (the sidebar vanished after the first rerun).
 """
 
+import os
+
 # Heavy imports at the top of the entry script: imported lazily from overlapping script threads,
 # they raced ("partially initialized module"), see ../shared/STREAMLIT.md.
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
-import torch  # noqa: F401
+import torch
 
 import diffusion.figures  # noqa: F401
 import diffusion.views  # noqa: F401
 from app_pages import _app as app
+
+# One intra-op thread per torch call. The server trains at most one run per core (diffusion.jobs
+# caps it) and serves views beside them; torch's default of one thread per core per call made the
+# threads fight: 150 training steps took 43 s with 2 threads and 8 s with 1 on a busy 2-core machine.
+TORCH_THREADS = int(os.environ.get("DASHBOARD_TORCH_THREADS", "1"))
+if torch.get_num_threads() != TORCH_THREADS:
+    torch.set_num_threads(TORCH_THREADS)
 
 st.set_page_config(page_title="Diffusion 2015 · Swiss roll lab", page_icon=":material/cyclone:", layout="wide")
 

@@ -1,8 +1,17 @@
 """AppTest fixtures: the dashboard driven in-process, one fresh session per test."""
 
 import pytest
+import torch
 from app_helpers import DASHBOARD
 from streamlit.testing.v1 import AppTest
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """dashboard.py sets torch to one thread for the server; keep that out of other test files."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
