@@ -144,6 +144,8 @@ def sync_job() -> JobStatus | None:
     if status is not None and status.pipeline is not None and status.snapshot_id > h.adopted and status.pipeline.steps_trained > 0:
         h.adopted = status.snapshot_id
         note = f"{status.pipeline.steps_trained:,} steps"
+        if status.state is JobState.FAILED:
+            note += ", last good weights of a run that failed"
         st.session_state["model"] = ModelRef(status.pipeline, f"job-{h.uid}-{status.snapshot_id}", views.TRAINED, note)
     return status
 

@@ -218,3 +218,21 @@ def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatc
         assert "`default`" in status_text(at)  # a run that never started replaces nothing
     finally:
         blocker.stop(wait=True)
+
+
+def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
+    at.number_input(key="T").set_value(10).run()
+    at.number_input(key="width").set_value(16).run()
+    at.switch_page("app_pages/train.py").run()
+    at.number_input(key="lr").set_value(100.0).run()
+    at.number_input(key="batch_size").set_value(256).run()
+    at.button(key="start").click().run()
+    status = wait_for_job(at)
+    no_exceptions(at)
+    assert status.state.value == "failed"
+    errors = [e.value for e in at.error]
+    assert any("training diverged" in e and "smaller learning rate" in e for e in errors), errors
+    at.switch_page("app_pages/reverse.py").run()  # the kept weights still sample
+    no_exceptions(at)
+    points = typed(charts(at)[0]["frames"][-1]["data"][1]["x"])
+    assert np.isfinite(points).all()
