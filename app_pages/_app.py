@@ -23,20 +23,17 @@ import streamlit as st
 
 from diffusion import figures, views
 from diffusion.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
-from diffusion.config import (
-    BATCH_MAX,
-    SECONDS_MAX,
-    SEED_MAX,
-    STEPS_MAX,
+from diffusion.config import (  # the *_MAX bounds are also the pages' widget limits
+    BATCH_MAX,  # noqa: F401
+    SECONDS_MAX,  # noqa: F401
+    SEED_MAX,  # noqa: F401
+    STEPS_MAX,  # noqa: F401
     T_MAX,
     WIDTH_MAX,
     BetaSchedule,
     ConfigError,
     DiffusionConfig,
-    LRSchedule,
     MeanParameterization,
-    TimestepSampling,
-    available_devices,
 )
 from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
 from diffusion.pipeline import DiffusionPipeline
@@ -434,8 +431,3 @@ def plot(fig, key: str | None = None) -> None:
     """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
 
-
-__all__ = [
-    "AppState", "ModelRef", "N_POINTS_UI_MAX", "REFRESH_SECONDS", "UPLOAD_LIMIT_MB", "BATCH_MAX", "SECONDS_MAX", "SEED_MAX",
-    "STEPS_MAX", "LRSchedule", "TimestepSampling", "available_devices",
-]
