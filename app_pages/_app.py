@@ -326,8 +326,7 @@ def start_training(resume: bool = False) -> None:
         return
     with h.lock:
         if h.job is not None and h.job.status().state.active:
-            st.session_state["train_message"] = "A run is already going: pause or stop it first."
-            return
+            return  # a double click: the first one started the run, this one changes nothing
         resume_from = None
         if resume:
             model = current_model().pipeline

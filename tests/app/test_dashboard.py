@@ -236,3 +236,4 @@ def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
     no_exceptions(at)
     points = typed(charts(at)[0]["frames"][-1]["data"][1]["x"])
     assert np.isfinite(points).all()
+
