@@ -292,10 +292,11 @@ def state_label(h: JobHolder, s: JobStatus) -> str:
 
 
 def queue_message(s: JobStatus) -> str:
-    ahead = s.queue_position
-    if ahead <= 0:
-        if DEFAULT_SLOTS.running < DEFAULT_SLOTS.capacity:
-            return "Starting…"
+    """`queue_position` is the run's 1-based place in the waiting line (0: not waiting)."""
+    if s.queue_position <= 0:
+        return "Starting…"
+    ahead = s.queue_position - 1
+    if ahead == 0:
         return f"Server busy: all {DEFAULT_SLOTS.capacity} training slots are taken; your run is next in line."
     return f"Server busy: {ahead} run{'s' if ahead != 1 else ''} ahead of you; training starts when a slot frees."
 

@@ -200,24 +200,33 @@ def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatc
     from diffusion.jobs import DEFAULT_SLOTS, TrainingJob
 
     monkeypatch.setattr(DEFAULT_SLOTS, "capacity", 1)
-    blocker = TrainingJob(DiffusionConfig(T=5, width=8, batch_size=64, steps=1_000_000, device="cpu")).start()
+    tiny = DiffusionConfig(T=5, width=8, batch_size=64, steps=1_000_000, device="cpu")
+    running = TrainingJob(tiny).start()
+    waiting = None
     try:
         deadline = time.time() + 60
-        while blocker.status().state.value != "running":
+        while running.status().state.value != "running":
             assert time.time() < deadline
             time.sleep(0.1)
+        waiting = TrainingJob(tiny).start()  # another session's run, first in line
+        time.sleep(0.3)
         at.switch_page("app_pages/train.py").run()
         at.button(key="start").click().run()
         no_exceptions(at)
         mine = at.session_state["_job_holder"].job
         assert mine.status().state.value == "queued"
-        assert any("Server busy" in i.value and "next in line" in i.value for i in at.info)
+        assert any("Server busy: 1 run ahead of you" in i.value for i in at.info), [i.value for i in at.info]
+        waiting.stop(wait=True)
+        at.run()
+        assert any("Server busy" in i.value and "next in line" in i.value for i in at.info), [i.value for i in at.info]
         at.button(key="stop").click().run()  # leaving the queue is allowed
         wait_for_job(at)
         assert mine.status().state.value == "stopped" and mine.status().step == 0
         assert "`default`" in status_text(at)  # a run that never started replaces nothing
     finally:
-        blocker.stop(wait=True)
+        running.stop(wait=True)
+        if waiting is not None:
+            waiting.stop(wait=True)
 
 
 def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
