@@ -26,7 +26,7 @@ from .train import TrainingHistory, build_model
 
 FORMAT = "sohl2015-swissroll-checkpoint"
 VERSION = 1
-MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the default model is ~2.7 MB; width 1024 at T = 40 is ~170 MB
+MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the default model is ~2.7 MB; the largest allowed (20 M weights) ~80 MB
 
 
 class CheckpointError(ValueError):

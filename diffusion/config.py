@@ -53,12 +53,16 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Bounds that keep one run within what a laptop (and a classroom server) can hold.
 T_MAX = 1000
+BETA_MIN = 1e-8
 WIDTH_MAX = 2048
 BATCH_MAX = 262_144
 STEPS_MAX = 10_000_000
 SECONDS_MAX = 24 * 3600.0
 SEED_MAX = 2**32 - 1
 N_POINTS_MAX = 100_000
+# 20 M weights: 80 MB of float32, ~320 MB with Adam's state while training; a class of users on
+# one small server must not be able to take it down with one slider.
+PARAMETERS_MAX = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class DiffusionConfig:
     parameterization: MeanParameterization = MeanParameterization.PAPER
 
     # --- training: our fast recipe (benchmarks/bench_training.py measures it against the tutorial's) ---
-    lr: float = 3e-3
+    lr: float = 1e-2
     batch_size: int = 2048
     steps: int | None = 4000
     max_seconds: float | None = None
@@ -105,14 +109,22 @@ class DiffusionConfig:
     def validate(self, *, check_device: bool = True) -> "DiffusionConfig":
         """Raise ConfigError naming the first bad field and its allowed range; return self."""
         _int_in("T", self.T, 2, T_MAX)
-        _float_open("beta_start", self.beta_start, 0.0, 1.0)
-        _float_open("beta_end", self.beta_end, 0.0, 1.0)
+        # Below ~1e-8 a float32 step is lost (1 - beta == 1) and the posterior variance is 0.
+        for name in ("beta_start", "beta_end"):
+            value = getattr(self, name)
+            if not (_is_number(value) and math.isfinite(value) and BETA_MIN <= value < 1.0):
+                raise ConfigError(f"{name}: {value!r} is out of range; need {BETA_MIN:g} <= {name} < 1")
         if self.beta_start > self.beta_end:
             raise ConfigError(
                 f"beta_start: {self.beta_start:g} is larger than beta_end {self.beta_end:g}; "
                 "need beta_start <= beta_end"
             )
         _int_in("width", self.width, 1, WIDTH_MAX)
+        if self.parameter_count() > PARAMETERS_MAX:
+            raise ConfigError(
+                f"width: T={self.T} with width={self.width} needs {self.parameter_count():,} weights; "
+                f"the limit is {PARAMETERS_MAX:,} (lower T or width)"
+            )
         _float_in("lr", self.lr, 0.0, 100.0, open_low=True)
         _int_in("batch_size", self.batch_size, 1, BATCH_MAX)
         if self.steps is None and self.max_seconds is None:
@@ -133,6 +145,11 @@ class DiffusionConfig:
     def replace(self, **changes) -> "DiffusionConfig":
         return dataclasses.replace(self, **changes)
 
+    def parameter_count(self) -> int:
+        """Weights of the network: the trunk plus T - 1 heads of width^2 + 6 width + 4 each."""
+        w = self.width
+        return (3 * w + w * w + w) + (self.T - 1) * (w * w + w + 4 * w + 4)
+
     def model_key(self) -> tuple:
         """The fields a trained model depends on: change one and the weights no longer fit."""
         return (self.T, self.beta_start, self.beta_end, self.schedule.value, self.width, self.parameterization.value)
@@ -149,9 +166,9 @@ class DiffusionConfig:
         if not isinstance(data, dict):
             raise ConfigError("config: expected a mapping of settings")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise ConfigError(f"config: unknown setting(s) {', '.join(map(str, unknown))}")
+            raise ConfigError(f"config: unknown setting(s) {', '.join(unknown)}")
         try:
             return cls(**data)
         except TypeError as exc:  # pragma: no cover - dataclass signature errors
@@ -229,14 +246,9 @@ def _int_in(name: str, value, low: int, high: int) -> None:
         raise ConfigError(f"{name}: {value!r} is out of range; need a whole number from {low:,} to {high:,}")
 
 
-def _float_open(name: str, value, low: float, high: float) -> None:
-    if not _is_number(value) or not math.isfinite(value) or not (low < value < high):
-        raise ConfigError(f"{name}: {value!r} is out of range; need {low:g} < {name} < {high:g}")
-
-
 def _float_in(name: str, value, low: float, high: float, *, open_low: bool = False) -> None:
-    ok_low = (value > low) if open_low else (value >= low)
-    if not _is_number(value) or not math.isfinite(value) or not ok_low or value > high:
+    ok = _is_number(value) and math.isfinite(value) and ((value > low) if open_low else (value >= low)) and value <= high
+    if not ok:
         sign = "<" if open_low else "<="
         raise ConfigError(f"{name}: {value!r} is out of range; need {low:g} {sign} {name} <= {high:g}")
 

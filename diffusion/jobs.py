@@ -68,10 +68,10 @@ class TrainingSlots:
             self._cond.notify_all()
 
     def position(self, ticket: int) -> int:
-        """How many runs are ahead of `ticket` in line (0 when it runs or is next)."""
+        """1-based place of `ticket` in the waiting line; 0 when it is not waiting."""
         with self._cond:
             try:
-                return self._waiting.index(ticket)
+                return self._waiting.index(ticket) + 1
             except ValueError:
                 return 0
 
@@ -103,7 +103,7 @@ class JobStatus:
     preview: np.ndarray | None  # fresh samples from that model, (PREVIEW_POINTS, 2)
     snapshot_id: int  # increases with each published model
     error: str | None
-    queue_position: int
+    queue_position: int  # 1 = next to start when a slot frees; 0 = not waiting
 
 
 class TrainingJob:

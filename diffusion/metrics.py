@@ -118,9 +118,20 @@ def sliced_wasserstein1(a: np.ndarray, b: np.ndarray, n_directions: int = 180) -
     pb = np.sort(b @ dirs.T, axis=0)
     if pa.shape[0] != pb.shape[0]:
         q = (np.arange(max(len(a), len(b))) + 0.5) / max(len(a), len(b))
-        pa = np.quantile(pa, q, axis=0)
-        pb = np.quantile(pb, q, axis=0)
+        pa, pb = _quantiles(pa, q), _quantiles(pb, q)
     return float(np.abs(pa - pb).mean())
+
+
+def _quantiles(sorted_columns: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Linear-interpolation quantiles q of each (already sorted) column; np.quantile's default rule.
+
+    Written out because np.quantile re-sorts every column, 3 s for 180 x 5,000 points.
+    """
+    pos = q * (sorted_columns.shape[0] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, sorted_columns.shape[0] - 1)
+    frac = (pos - lo)[:, None]
+    return sorted_columns[lo] * (1.0 - frac) + sorted_columns[hi] * frac
 
 
 def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -21,7 +21,7 @@ from torch import nn
 class ReverseNet(nn.Module):
     """Maps (x_t, t) to four numbers per point: the raw parameters of p(x_{t-1} | x_t)."""
 
-    def __init__(self, T: int, width: int = 128):
+    def __init__(self, T: int, width: int = 128, generator: torch.Generator | None = None):
         super().__init__()
         self.T = T
         self.width = width
@@ -31,13 +31,22 @@ class ReverseNet(nn.Module):
         self.head_b1 = nn.Parameter(torch.empty(T - 1, width))
         self.head_w2 = nn.Parameter(torch.empty(T - 1, width, 4))
         self.head_b2 = nn.Parameter(torch.empty(T - 1, 4))
-        self.reset_head_parameters()
+        self.reset_parameters(generator)
 
-    def reset_head_parameters(self) -> None:
-        # Same distribution as nn.Linear's default for each head: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """nn.Linear's default distribution, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for every layer.
+
+        Drawn from `generator` rather than torch's process-wide generator, so two runs started
+        at once in one server each get exactly the weights their seed promises.
+        """
+        for layer in (self.trunk[0], self.trunk[2]):
+            bound = 1.0 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
         bound = 1.0 / math.sqrt(self.width)
         for p in (self.head_w1, self.head_b1):
-            nn.init.uniform_(p, -bound, bound)
+            p.uniform_(-bound, bound, generator=generator)
         # Zero readout: every head starts as "f = 0, offset 0", which under the paper's
         # parameterisation is already a sane kernel (mean sqrt(alpha_t) x_t, posterior variance).
         nn.init.zeros_(self.head_w2)

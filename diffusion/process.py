@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .config import MeanParameterization
 from .losses import normal_kl
 from .model import ReverseNet
 from .schedule import NoiseSchedule
+
+TUTORIAL_LOGVAR_LIMIT = 30.0
 
 
 class GaussianDiffusion:
@@ -40,6 +43,7 @@ class GaussianDiffusion:
         self.posterior_coef_xt = tensor(s.posterior_coef_xt)
         self.posterior_variance = tensor(s.posterior_variance)
         self.posterior_log_variance = tensor(s.posterior_log_variance)
+        self.posterior_logit_variance = tensor(s.posterior_log_variance - np.log1p(-np.exp(s.posterior_log_variance)))
 
     # ------------------------------------------------------------------ forward process q
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -86,12 +90,15 @@ class GaussianDiffusion:
     def _mean_logvar(self, out: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Turn the network's 4 outputs into the mean and log-variance of p(x_{t-1} | x_t)."""
         if self.parameterization is MeanParameterization.PAPER:
-            # Sohl-Dickstein's model.py: mu = x_t sqrt(1 - beta_t) + f sqrt(beta_t); the log-variance
-            # is a learned offset from the posterior's, so f = 0 and offset 0 is already a sane kernel.
+            # Sohl-Dickstein's model.py: mu = x_t sqrt(1 - beta_t) + f sqrt(beta_t), and the variance
+            # sigmoid(z + logit(centre)), an offset in logit space, so it stays in (0, 1) whatever
+            # the network says (no overflow however wild the weights). The authors centre on
+            # beta_t; we centre on the posterior variance, so f = 0, z = 0 is already a sane kernel.
             mean = self.sqrt_alphas[t].unsqueeze(-1) * xt + self.sqrt_betas[t].unsqueeze(-1) * out[..., :2]
-            logvar = self.posterior_log_variance[t].unsqueeze(-1) + out[..., 2:]
+            logvar = F.logsigmoid(out[..., 2:] + self.posterior_logit_variance[t].unsqueeze(-1))
         else:
-            mean, logvar = out[..., :2], out[..., 2:]
+            # The tutorial's raw outputs; clamped only where float32 would overflow in exp().
+            mean, logvar = out[..., :2], out[..., 2:].clamp(-TUTORIAL_LOGVAR_LIMIT, TUTORIAL_LOGVAR_LIMIT)
         return mean, logvar
 
     def p_mean_variance(self, model: ReverseNet, xt: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:

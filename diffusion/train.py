@@ -29,6 +29,9 @@ from .schedule import NoiseSchedule
 LR_FLOOR = 0.02  # cosine decay ends at 2% of the peak rate, not 0, so a longer run can resume
 WARMUP_STEPS = 20  # Adam's first moments are noisy; a short ramp keeps the first steps sane
 ADAM_BETAS = (0.9, 0.999)
+# A KL of a million nats per point is no model of a unit-scale roll (a fresh network starts near
+# 10): the weights have blown up even if every number is still finite.
+DIVERGED_LOSS = 1e6
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,8 +91,7 @@ class TrainingHistory:
 
 def build_model(config: DiffusionConfig, device: str | torch.device = "cpu") -> tuple[ReverseNet, GaussianDiffusion]:
     """A freshly initialised network (seeded by config.seed) and the diffusion maths for it."""
-    torch.manual_seed(config.seed)
-    model = ReverseNet(config.T, config.width).to(device)
+    model = ReverseNet(config.T, config.width, generator=torch.Generator().manual_seed(config.seed)).to(device)
     diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, device)
     return model, diffusion
 
@@ -186,10 +188,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grad_norm = float(torch.stack(torch._foreach_norm(grads)).norm()) if grads else 0.0
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)) or loss_value > DIVERGED_LOSS:
             self._restore_last_good()
+            bad_grad = math.isfinite(loss_value) and not math.isfinite(grad_norm)
+            what = "a gradient is not finite" if bad_grad else f"loss is {loss_value:.3g}"
             raise TrainingDiverged(
-                f"training diverged at step {self.step_count + 1} (loss is {loss_value}); the last good "
+                f"training diverged at step {self.step_count + 1} ({what}); the last good "
                 f"weights are kept. Try a smaller learning rate (now {self.config.lr:g}) or a schedule "
                 "whose beta_T is further from 1."
             )

@@ -286,8 +286,6 @@ def test_other_torch_files(obj):
     assert_rejected(to_bytes(obj), "format")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-numeric lr in the file's config raises TypeError out of "
-                   "load_checkpoint (config._float_in compares before its type check)")
 def test_non_numeric_config_value_is_a_checkpoint_error(tiny_pipeline):
     payload = payload_of(tiny_pipeline)
     payload["config"]["lr"] = "0.01"

@@ -90,7 +90,10 @@ def exact_posterior_model(d: GaussianDiffusion, x0_point: np.ndarray, mean_offse
                 # mean = sqrt(a_t) x_t + sqrt(b_t) f  ->  f = (coef_xt - sqrt(a_t))/sqrt(b_t) x_t + coef_x0 x0/sqrt(b_t) + c
                 slope = (s.posterior_coef_xt[t] - math.sqrt(s.alphas[t])) / sb
                 intercept = [s.posterior_coef_x0[t] * x0_point[k] / sb + mean_offset[k] for k in range(2)]
-                logvar = logvar_offset
+                # variance = sigmoid(z + logit(pv)); want pv e^d, so z = logit(pv e^d) - logit(pv)
+                pv = s.posterior_variance[t]
+                target = pv * math.exp(logvar_offset)
+                logvar = math.log(target / (1 - target)) - math.log(pv / (1 - pv))
             else:
                 slope = s.posterior_coef_xt[t]
                 intercept = [s.posterior_coef_x0[t] * x0_point[k] + sb * mean_offset[k] for k in range(2)]

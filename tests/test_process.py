@@ -150,7 +150,11 @@ def test_p_mean_variance_paper_parameterization_uses_the_heads_outputs(default_d
         mean, logvar = default_diffusion.p_mean_variance(model, x, t)
         expected_mean = math.sqrt(s.alphas[t]) * x.double() + math.sqrt(s.betas[t]) * out[:, :2]
         torch.testing.assert_close(mean.double(), expected_mean, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(logvar.double(), s.posterior_log_variance[t] + out[:, 2:], rtol=1e-5, atol=1e-5)
+        # variance = sigmoid(z + logit(posterior variance)), written out independently of the code
+        pv = s.posterior_variance[t]
+        expected_var = 1.0 / (1.0 + torch.exp(-(out[:, 2:] + math.log(pv / (1.0 - pv)))))
+        torch.testing.assert_close(logvar.double(), torch.log(expected_var), rtol=1e-5, atol=1e-5)
+        assert (logvar < 0).all()  # the variance is bounded by 1 whatever the weights
 
 
 def test_p_mean_variance_tutorial_parameterization_is_the_raw_output(randomize):

@@ -68,7 +68,6 @@ def test_validation_gives_config_error_or_a_valid_config(changes):
 any_value = st.one_of(numbers, texts, st.none(), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-number in lr / max_seconds / ema_decay raises TypeError, not ConfigError")
 @settings(max_examples=300, **SETTINGS)
 @given(st.fixed_dictionaries({}, optional={name: any_value for name in FIELDS}))
 def test_validation_of_values_of_any_type(changes):
@@ -134,9 +133,6 @@ def train_or_fail_clearly(changes: dict) -> None:
     np.testing.assert_array_equal(loaded.samples(32, seed=0), samples)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a run can finish without TrainingDiverged yet sample inf/NaN (the weights "
-                   "after the last update are never checked and the reverse variance exp(logvar) is unbounded); "
-                   "also beta_start below 1.1e-16 passes validation but gives log-variance -inf")
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log")
 @settings(max_examples=40, phases=[Phase.generate], **SETTINGS)  # no shrinking: the minimal cases are in the report
 @given(small_configs)
@@ -144,7 +140,7 @@ def test_random_settings_train_to_a_finite_model_or_fail_clearly(changes):
     train_or_fail_clearly(changes)
 
 
-ordered_betas = st.tuples(st.floats(min_value=1e-12, max_value=0.99), st.floats(min_value=1e-12, max_value=0.99)).map(sorted)
+ordered_betas = st.tuples(st.floats(min_value=1e-8, max_value=0.99), st.floats(min_value=1e-8, max_value=0.99)).map(sorted)
 moderate_configs = st.builds(
     lambda betas, **rest: {"beta_start": betas[0], "beta_end": betas[1], **rest},
     ordered_betas,

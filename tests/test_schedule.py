@@ -164,8 +164,6 @@ def test_from_config_uses_the_config_schedule():
     np.testing.assert_array_equal(s.betas[1:], np.linspace(1e-3, 0.2, 9))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validation accepts beta_start below float64 resolution (1 - 1e-17 == 1); "
-                   "for linear/paper the posterior variance at t = 2 is 0, its log -inf, and training 'diverges' at step 1")
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log")
 @pytest.mark.parametrize("kind", ["linear", "paper"])
 def test_a_valid_config_gives_a_finite_posterior(kind):
