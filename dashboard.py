@@ -1,11 +1,9 @@
 """The dashboard's entry point: `streamlit run dashboard.py`.
 
-Builds the navigation over the files in app_pages/ (each registered explicitly), the sidebar that
+Builds the navigation over the files in pages/ (each registered explicitly), the sidebar that
 every page shares (model settings mirrored in the URL, the current model's status and device),
 and the banner that appears when the settings no longer match the model. Pages lay out widgets
-and call `diffusion/`; the shared Streamlit glue lives in app_pages/_app.py. The folder is not called
-`pages/`: next to the entry script that name switches on the legacy page discovery, and AppTest
-then reruns a page without the entry script (the sidebar vanished after the first rerun).
+and call `diffusion/`; the shared Streamlit glue lives in pages/_app.py.
 """
 
 import os
@@ -20,7 +18,7 @@ import torch
 
 import diffusion.figures  # noqa: F401
 import diffusion.views  # noqa: F401
-from app_pages import _app as app
+from pages import _app as app
 
 # One intra-op thread per torch call. The server trains at most one run per core (diffusion.jobs
 # caps it) and serves views beside them; torch's default of one thread per core per call made the
@@ -32,11 +30,11 @@ if torch.get_num_threads() != TORCH_THREADS:
 st.set_page_config(page_title="Diffusion 2015 · Swiss roll lab", page_icon=":material/cyclone:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/forward.py", title="Forward process", icon=":material/trending_flat:"),
-    st.Page("app_pages/reverse.py", title="Reverse process", icon=":material/undo:"),
-    st.Page("app_pages/bound.py", title="Bound", icon=":material/functions:"),
+    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/forward.py", title="Forward process", icon=":material/trending_flat:"),
+    st.Page("pages/reverse.py", title="Reverse process", icon=":material/undo:"),
+    st.Page("pages/bound.py", title="Bound", icon=":material/functions:"),
 ]
 
 pg = st.navigation(PAGES)

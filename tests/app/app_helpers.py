@@ -6,10 +6,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # `diffusion` and `app_pages` import from the repository root
+    sys.path.insert(0, str(ROOT))  # `diffusion` and `pages` import from the repository root
 
 DASHBOARD = str(ROOT / "dashboard.py")
-PAGES = ["app_pages/overview.py", "app_pages/train.py", "app_pages/forward.py", "app_pages/reverse.py", "app_pages/bound.py"]
+PAGES = ["pages/overview.py", "pages/train.py", "pages/forward.py", "pages/reverse.py", "pages/bound.py"]
 
 
 def status_text(app) -> str:

@@ -14,6 +14,26 @@ def _restore_torch_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _navigation_not_legacy_pages(monkeypatch):
+    """Run the entry script on every AppTest rerun, as the real server does.
+
+    A `pages/` folder beside the entry script makes Streamlit assume the legacy (v1) multipage
+    layout until `st.navigation` runs and clears the flag. The server keeps the cleared flag for
+    the process; AppTest resets it before every run, so each rerun would execute only the page
+    (no sidebar). Clearing it after AppTest's reset restores the server's behaviour.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
 @pytest.fixture
 def at():
     app = AppTest.from_file(DASHBOARD, default_timeout=180)

@@ -43,14 +43,14 @@ def test_every_page_renders_on_the_default_model(at):
 
 
 def test_forward_and_reverse_animations_are_float32_with_fixed_axes(at):
-    at.switch_page("app_pages/forward.py").run()
+    at.switch_page("pages/forward.py").run()
     (fwd,) = charts(at)
     assert len(fwd["frames"]) == 41  # T = 40: every step
     x = fwd["frames"][-1]["data"][0]["x"]
     assert x["dtype"] == "f4" and typed(x).size == 2000
     assert fwd["layout"]["xaxis"]["range"] == [-2, 2] and fwd["layout"]["yaxis"]["range"] == [-2, 2]
 
-    at.switch_page("app_pages/reverse.py").run()
+    at.switch_page("pages/reverse.py").run()
     (rev,) = charts(at)
     assert [f["name"] for f in rev["frames"]][:2] == ["40", "39"] and rev["frames"][-1]["name"] == "0"
     arrows = typed(rev["frames"][1]["data"][0]["x"])
@@ -70,7 +70,7 @@ def test_changing_T_says_settings_changed_and_restoring_clears_it(at):
 
 
 def test_schedule_change_changes_the_schedule_chart(at):
-    at.switch_page("app_pages/forward.py").run()
+    at.switch_page("pages/forward.py").run()
     before = typed(charts(at)[0]["data"][1]["y"]).copy()  # beta_t curve
     at.selectbox(key="schedule").set_value("linear").run()
     no_exceptions(at)
@@ -81,27 +81,27 @@ def test_schedule_change_changes_the_schedule_chart(at):
 
 
 def test_forward_warns_when_the_chain_does_not_reach_noise(at):
-    at.switch_page("app_pages/forward.py").run()
+    at.switch_page("pages/forward.py").run()
     assert not any("does not reach noise" in w.value for w in at.warning)
     at.select_slider(key="beta_end").set_value(0.01).run()
     assert any("does not reach noise" in w.value for w in at.warning)
 
 
 def test_bad_settings_give_the_engine_message_not_a_traceback(at):
-    at.switch_page("app_pages/forward.py").run()
+    at.switch_page("pages/forward.py").run()
     at.select_slider(key="beta_start").set_value(0.5).run()
     at.select_slider(key="beta_end").set_value(0.1).run()
     no_exceptions(at)
     messages = [e.value for e in at.error]
     assert any(m.startswith("beta_start:") and "beta_end" in m for m in messages), messages
     assert not charts(at)  # no chart from invalid settings
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     no_exceptions(at)
     assert at.button(key="start").disabled
 
 
 def test_garbage_upload_is_refused_and_the_model_kept(at):
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.file_uploader(key="upload").set_value(("garbage.pt", b"\x00not a checkpoint" * 50, "application/octet-stream")).run()
     no_exceptions(at)
     assert any("Could not load garbage.pt" in e.value and "current model is kept" in e.value for e in at.error)
@@ -109,12 +109,12 @@ def test_garbage_upload_is_refused_and_the_model_kept(at):
 
 
 def test_a_valid_upload_becomes_the_current_model(at):
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     data = (ROOT / "assets" / "default_model.pt").read_bytes()
     at.file_uploader(key="upload").set_value(("mine.pt", data, "application/octet-stream")).run()
     no_exceptions(at)
     assert "`uploaded`" in status_text(at)
-    at.switch_page("app_pages/reverse.py").run()
+    at.switch_page("pages/reverse.py").run()
     assert "uploaded" in at.caption[0].value
 
 
@@ -122,7 +122,7 @@ def test_a_valid_upload_becomes_the_current_model(at):
 def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
     at.number_input(key="T").set_value(10).run()
     at.number_input(key="width").set_value(16).run()
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.number_input(key="steps").set_value(30).run()
     at.number_input(key="batch_size").set_value(256).run()
     at.button(key="start").click().run()
@@ -136,15 +136,15 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
     assert any("Finished: 30 steps" in s.value for s in at.success)
     assert len(charts(at)) == 3  # loss, loss per t, preview samples
 
-    at.switch_page("app_pages/reverse.py").run()
+    at.switch_page("pages/reverse.py").run()
     no_exceptions(at)
     (rev,) = charts(at)
     assert len(rev["frames"]) == 11  # the trained model's T = 10, not the default's 40
     assert "trained" in at.caption[0].value and "30 steps" in at.caption[0].value
-    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("pages/overview.py").run()
     no_exceptions(at)
     assert "t = T = 10" in json.dumps(charts(at)[0]["layout"]["annotations"])
-    at.switch_page("app_pages/bound.py").run()
+    at.switch_page("pages/bound.py").run()
     no_exceptions(at)
     assert len(charts(at)[0]["data"][0]["x"]["bdata"]) > 0
 
@@ -152,7 +152,7 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
 def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     at.number_input(key="T").set_value(10).run()
     at.number_input(key="width").set_value(16).run()
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.number_input(key="steps").set_value(1_000_000).run()
     at.number_input(key="batch_size").set_value(256).run()
     at.button(key="start").click().run()
@@ -162,10 +162,10 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
         assert time.time() < deadline, "no training step in 60 s"
         time.sleep(0.2)
 
-    at.switch_page("app_pages/forward.py").run()
+    at.switch_page("pages/forward.py").run()
     no_exceptions(at)
     assert job.status().state.value == "running" and "`training`" in status_text(at)
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     assert at.session_state["_job_holder"].job is job  # the same run, not a new one
 
     at.button(key="pause").click().run()
@@ -210,7 +210,7 @@ def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatc
             time.sleep(0.1)
         waiting = TrainingJob(tiny).start()  # another session's run, first in line
         time.sleep(0.3)
-        at.switch_page("app_pages/train.py").run()
+        at.switch_page("pages/train.py").run()
         at.button(key="start").click().run()
         no_exceptions(at)
         mine = at.session_state["_job_holder"].job
@@ -232,7 +232,7 @@ def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatc
 def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
     at.number_input(key="T").set_value(10).run()
     at.number_input(key="width").set_value(16).run()
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.number_input(key="lr").set_value(100.0).run()
     at.number_input(key="batch_size").set_value(256).run()
     at.button(key="start").click().run()
@@ -241,7 +241,7 @@ def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
     assert status.state.value == "failed"
     errors = [e.value for e in at.error]
     assert any("training diverged" in e and "smaller learning rate" in e for e in errors), errors
-    at.switch_page("app_pages/reverse.py").run()  # the kept weights still sample
+    at.switch_page("pages/reverse.py").run()  # the kept weights still sample
     no_exceptions(at)
     points = typed(charts(at)[0]["frames"][-1]["data"][1]["x"])
     assert np.isfinite(points).all()

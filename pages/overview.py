@@ -3,7 +3,7 @@
 import streamlit as st
 
 from diffusion.metrics import PAPER_K_BITS
-from app_pages import _app as app
+from pages import _app as app
 
 state: app.AppState = st.session_state["app_state"]
 model = state.model

@@ -6,7 +6,7 @@ from diffusion import figures, views
 from diffusion.checkpoint import checkpoint_bytes
 from diffusion.config import LRSchedule, TimestepSampling, available_devices
 from diffusion.jobs import JobState
-from app_pages import _app as app
+from pages import _app as app
 
 state: app.AppState = st.session_state["app_state"]
 D = app.DEFAULTS

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from diffusion import figures
-from app_pages import _app as app
+from pages import _app as app
 
 state: app.AppState = st.session_state["app_state"]
 

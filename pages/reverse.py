@@ -4,7 +4,7 @@ import streamlit as st
 
 from diffusion import figures, views
 from diffusion.checkpoint import checkpoint_bytes
-from app_pages import _app as app
+from pages import _app as app
 
 state: app.AppState = st.session_state["app_state"]
 model = state.model

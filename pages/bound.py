@@ -6,7 +6,7 @@ import streamlit as st
 
 from diffusion import figures
 from diffusion.metrics import L_NULL_BITS, PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS, QUALITY_CHAMFER, QUALITY_SW1
-from app_pages import _app as app
+from pages import _app as app
 
 state: app.AppState = st.session_state["app_state"]
 model = state.model
