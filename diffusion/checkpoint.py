@@ -50,6 +50,9 @@ def save_checkpoint(pipeline: DiffusionPipeline, path: str | Path) -> Path:
             f.write(checkpoint_bytes(pipeline))
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     figure = sub.add_parser("figure", help="write the paper's Figure 1 as a self-contained HTML file")
     figure.add_argument("--checkpoint", required=True)
     figure.add_argument("--out", required=True)
-    figure.add_argument("--n", type=int, default=5000)
+    figure.add_argument("--n", type=int, default=1500, help="points per panel")
     figure.add_argument("--seed", type=int, default=0)
     figure.add_argument("--device", default="auto")
     return parser
@@ -192,15 +192,16 @@ def _evaluate(args) -> int:
 
 
 def _figure(args) -> int:
-    from .figures import figure_one, to_standalone_html
+    from .figures import figure1, to_html
+    from .views import figure1_view
 
     check_n_points(args.n, "--n")
     check_seed(args.seed, "--seed")
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out: {out} must end in .html")
-    fig = figure_one(_load(args), n=args.n, seed=args.seed)
+    fig = figure1(figure1_view(_load(args), n=args.n, seed=args.seed))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_standalone_html(fig), encoding="utf-8")
+    out.write_bytes(to_html(fig))
     print(f"wrote {out}")
     return 0
