@@ -267,11 +267,20 @@ def loss_figure(steps: np.ndarray, loss: np.ndarray) -> go.Figure:
     return fig
 
 
-def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None) -> go.Figure:
-    """Bar chart of the KL term of each step t = 2..T (kl has shape (T - 1,))."""
+def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None, ceiling: np.ndarray | None = None) -> go.Figure:
+    """Bar chart of the KL term of each step t = 2..T (kl has shape (T - 1,)).
+
+    `ceiling`, same shape, draws the smallest KL any Gaussian kernel with diagonal covariance can
+    reach at each t (diffusion.ceiling) as a line over the bars: the part of a bar above it is
+    what more training could still gain.
+    """
     kl = f32(kl)
     t = np.arange(2, len(kl) + 2, dtype=np.float32)
-    fig = go.Figure(go.Bar(x=t, y=np.nan_to_num(kl, nan=0.0), marker_color="#1f77b4", name="KL"))
+    fig = go.Figure(go.Bar(x=t, y=np.nan_to_num(kl, nan=0.0), marker_color="#1f77b4", name="KL of this model"))
+    if ceiling is not None:
+        fig.add_trace(go.Scatter(x=t, y=f32(ceiling), mode="lines+markers", name="best possible (ceiling)",
+                                 line=dict(color="#d62728", width=2), marker=dict(size=4)))
+        fig.update_layout(legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
     fig.update_layout(
         template=TEMPLATE, height=300, margin=dict(l=50, r=10, t=40, b=40), bargap=0.1,
         title=dict(text=title or f"KL(q(x<sub>t−1</sub>|x<sub>t</sub>,x<sub>0</sub>) ‖ p(x<sub>t−1</sub>|x<sub>t</sub>)) per t ({unit})"),

@@ -427,6 +427,17 @@ def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> dict:
     return {"bound": bound, "quality": quality}
 
 
+@st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows (about 15 s)…")
+def ceiling_numbers(model_key: tuple, _schedule) -> dict:
+    """The ceiling depends only on the schedule (T and the betas), so it is cached on the model key."""
+    from diffusion.ceiling import best_possible_bound
+
+    return {"bound": best_possible_bound(_schedule, n=CEILING_POINTS, seed=0)}
+
+
+CEILING_POINTS = 1000
+
+
 def plot(fig, key: str | None = None) -> None:
     """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})

@@ -246,3 +246,15 @@ def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
     points = typed(charts(at)[0]["frames"][-1]["data"][1]["x"])
     assert np.isfinite(points).all()
 
+
+
+def test_bound_page_compares_the_model_with_its_schedules_ceiling(at):
+    at.number_input(key="T").set_value(10).run()  # a short chain keeps the ceiling quick
+    at.switch_page("pages/bound.py").run()
+    no_exceptions(at)
+    assert len(charts(at)[0]["data"]) == 1  # bars only until asked
+    at.toggle(key="bound_ceiling").set_value(True).run()
+    no_exceptions(at)
+    (chart,) = charts(at)
+    assert [trace.get("name") for trace in chart["data"]] == ["KL of this model", "best possible (ceiling)"]
+    assert any("Ceiling for this schedule" in info.value for info in at.info)
