@@ -133,7 +133,7 @@ def test_messages_give_the_allowed_range():
         dict(beta_start=0.1, beta_end=0.1),
         dict(beta_start=1e-8, beta_end=0.999999),
         dict(width=1),
-        dict(width=WIDTH_MAX),
+        dict(T=2, width=WIDTH_MAX),
         dict(lr=100.0),
         dict(batch_size=1),
         dict(batch_size=BATCH_MAX),
