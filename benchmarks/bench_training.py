@@ -84,7 +84,10 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--recipes", default="tutorial,default", help="comma-separated: tutorial, default")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (the dashboard's server uses 1)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     recipes = {
         "tutorial": tutorial_config(steps=None, max_seconds=args.seconds, device=args.device),

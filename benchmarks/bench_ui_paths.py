@@ -50,7 +50,10 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--checkpoint", default=str(ROOT / "assets" / "default_model.pt"))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (the dashboard's server uses 1)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     p = load_checkpoint(args.checkpoint, device=args.device)
     grid = torch.zeros(625, 2, device=p.device)
