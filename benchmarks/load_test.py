@@ -1,0 +1,449 @@
+"""Load test: many concurrent browser sessions train and animate at once on one server.
+
+    .venv/bin/python benchmarks/load_test.py [--sessions 8] [--seconds 3 | --steps N] [--waves 1]
+                                             [--timeout 1200] [--memory-bound-mb 300]
+
+A separate command, not part of the default pytest run: on a 2-core machine one wave of 8 sessions
+takes several minutes (8-15 measured). Everything is on 127.0.0.1 and every wait is bounded.
+
+1. Starts `streamlit run dashboard.py` on a free loopback port (the helper of tests/e2e/conftest.py,
+   which also lets SIGUSR1 dump the server's thread stacks to its log) in its own process group,
+   killed at the end whatever happens. `server.disconnectedSessionTTL` is set to --session-ttl
+   (20 s; Streamlit's default is 120 s), see 4.
+2. Warm-up: one browser session opens Overview and Train and trains 5 steps, then leaves. That
+   loads torch, the shipped model, the app's code and what the first training run imports (the
+   first Start on a fresh server pays it: see the printed time), as a real server's first visitor
+   would. The server's RSS (process and children, psutil), its threads and its Python threads by
+   kind (from the stack dump) are then "start".
+3. A wave: --sessions sessions at once (separate contexts of one headless chromium, asyncio
+   Playwright), each: open the app and wait for Figure 1; go to Train, set the training length
+   (--seconds of training through the UI's "seconds" mode, default 3, or --steps) and its own seed;
+   click Start; poll the progress bar until it says "finished" (the server trains at most one run
+   per core: the others first show "Server busy ... ahead of you", which is expected and
+   recorded); open Reverse, check it shows the session's trained model, press Play and wait for the
+   slider to move. Meanwhile a sampler records the server's RSS and threads every 0.25 s and the CPU
+   time used by the server, by the browsers and by the whole machine.
+4. All contexts and the browser close. The session's training thread ends at once (its
+   session-scoped cache is released); Streamlit keeps the closed session's state for the TTL so a
+   reconnecting tab resumes, and drops it at the next store operation: after the TTL one short
+   visit triggers that, as later traffic would on a real server. Then it waits (at most --settle s)
+   until RSS and threads are steady and takes "after". --waves repeats 3-4; growth from one wave to
+   the next would be a leak.
+
+Exit status 1 when a session failed or ran out of time, when a training or script thread is left
+after the sessions are gone, when there are more non-pool Python threads than at the start (idle
+workers of the web server's thread pools stay after a burst by design, and are reused), or when RSS
+after the sessions left is above start + --memory-bound-mb.
+
+Why 300 MB: what the server may keep after the sessions leave is bounded by its caches (per model
+id: the reverse animation, ~5 MB with its trajectories; Figure 1 and the bound numbers; each cache
+is capped at 24-64 entries), plus glibc's per-thread malloc arenas, which keep freed memory after a
+burst of ~40 threads. Measured: +93 MB after 2 sessions, +184 to +195 MB after 8. A leak of a
+training run per session (model, optimiser, history, previews) would grow with every session and
+every wave; 300 MB leaves room for the caches of 8 models and the arenas, not for unbounded growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import re
+import signal
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+
+from playwright.async_api import async_playwright, expect  # noqa: E402
+
+MB = 2**20
+VIEWPORT = {"width": 1100, "height": 800}  # smaller than a laptop's: 8 software-rendered pages share the server's 2 cores
+expect.set_options(timeout=180_000)  # every wait is bounded; a loaded 2-core server is slow, not stuck
+
+
+# ---------------------------------------------------------------------- server memory
+def server_usage(proc: psutil.Process) -> tuple[int, int]:
+    """(RSS in bytes, threads) of the server and all its children."""
+    rss = threads = 0
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0, 0
+    for p in procs:
+        try:
+            with p.oneshot():
+                rss += p.memory_info().rss
+                threads += p.num_threads()
+        except psutil.NoSuchProcess:
+            pass
+    return rss, threads
+
+
+def tree_cpu(proc: psutil.Process, seen: dict[int, float]) -> None:
+    """Record the CPU seconds (user + system) of `proc` and its descendants into `seen` (by pid)."""
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            seen[p.pid] = max(seen.get(p.pid, 0.0), t.user + t.system)
+        except psutil.NoSuchProcess:
+            pass
+
+
+class Sampler(threading.Thread):
+    """Samples the server's RSS and threads every `interval` s until stopped; keeps the peaks, and
+    the CPU time used meanwhile by the server, by this script's browsers, and by the whole machine."""
+
+    def __init__(self, proc: psutil.Process, interval: float = 0.25):
+        super().__init__(daemon=True)
+        self.proc, self.interval = proc, interval
+        self.peak_rss = self.peak_threads = 0
+        self.samples: list[tuple[float, int, int]] = []
+        self._halt = threading.Event()
+        self.server_cpu: dict[int, float] = {}
+        self.browser_cpu: dict[int, float] = {}
+        self.wall = 0.0
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        me = psutil.Process()
+        tree_cpu(self.proc, self.server_cpu)
+        server_before = sum(self.server_cpu.values())
+        machine_before = psutil.cpu_times()
+        while not self._halt.is_set():
+            rss, threads = server_usage(self.proc)
+            self.peak_rss, self.peak_threads = max(self.peak_rss, rss), max(self.peak_threads, threads)
+            self.samples.append((round(time.monotonic() - t0, 2), rss, threads))
+            tree_cpu(self.proc, self.server_cpu)
+            tree_cpu(me, self.browser_cpu)  # the Playwright driver and chromium are this script's children
+            self._halt.wait(self.interval)
+        self.wall = time.monotonic() - t0
+        machine_after = psutil.cpu_times()
+        self.browser_cpu.pop(me.pid, None)
+        self.server_cpu_s = sum(self.server_cpu.values()) - server_before
+        self.browser_cpu_s = sum(self.browser_cpu.values())
+        busy = lambda t: t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)  # noqa: E731
+        self.machine_cpu_s = busy(machine_after) - busy(machine_before)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+
+# ---------------------------------------------------------------------- one browser session
+@dataclass
+class SessionResult:
+    index: int
+    ok: bool = False
+    error: str = ""
+    open_s: float = 0.0  # goto / until Figure 1 is in the page
+    started_s: float = 0.0  # Start click until the page first shows the run running (or already finished)
+    saw_busy_message: bool = False  # "Server busy ... ahead of you / next in line" was shown
+    finished_s: float = 0.0  # Start click until the page shows "finished" (waiting for a slot included)
+    steps: int = 0  # as the finished run reports them
+    trained_s: float = 0.0  # seconds spent in training steps, as the finished run reports them
+    reverse_s: float = 0.0  # page switch until the reverse chart is in the page
+    play_frames: int = 0  # distinct slider positions seen after Play
+    total_s: float = 0.0
+    progress_texts: list[str] = field(default_factory=list)
+
+
+async def nav(page, title: str) -> None:
+    await page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+
+
+async def start_run(page, steps: int | None, seconds: float | None, seed: int) -> None:
+    """On the Train page: set the training length (steps, or seconds of training) and the seed, click Start."""
+    start = page.get_by_role("button", name="Start new run")
+    await expect(start).to_be_enabled()
+    if seconds is not None:
+        await page.locator('[data-testid="stRadio"]').get_by_text("seconds", exact=True).click()
+        fields = (("Seconds", seconds), ("Seed", seed))
+    else:
+        fields = (("Steps", steps), ("Seed", seed))
+    for label, value in fields:
+        box = page.get_by_label(label, exact=True)
+        await box.fill(str(value))
+        await box.press("Enter")
+        await expect(box).to_have_value(f"{value:.2f}" if isinstance(value, float) else str(value))
+    await asyncio.sleep(1.0)  # let the widget values reach the server before the click
+    await expect(start).to_be_enabled()
+    await start.click()
+
+
+async def one_session(browser, url: str, index: int, steps: int | None, seconds: float | None, timeout_s: float) -> SessionResult:
+    r = SessionResult(index)
+    started = time.perf_counter()
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    try:
+        await page.goto(url + "/")
+        await expect(page.locator(".st-key-figure1 .js-plotly-plot").first).to_be_visible(timeout=timeout_s * 1000)
+        r.open_s = time.perf_counter() - started
+
+        await nav(page, "Train")
+        await start_run(page, steps, seconds, seed=index)
+        clicked = time.perf_counter()
+
+        main = page.locator('[data-testid="stMain"]')
+        progress = main.locator('[data-testid="stProgress"]')
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not finished after {timeout_s:.0f} s; last: {r.progress_texts[-1:]}")
+            if await main.get_by_text("Server busy").count():
+                r.saw_busy_message = True
+            text = (await progress.first.inner_text()) if await progress.count() else ""
+            text = " ".join(text.split())
+            if text and (not r.progress_texts or r.progress_texts[-1].split(" ·")[0] != text.split(" ·")[0]):
+                r.progress_texts.append(text)  # one entry per state change
+            if not r.started_s and text.startswith(("running", "paused", "finished")):
+                r.started_s = time.perf_counter() - clicked
+            if text.startswith(("failed", "stopped")):
+                raise RuntimeError(f"training ended as: {text}")
+            if text.startswith("finished"):
+                if seconds is None and f"step {steps:,} / {steps:,}" not in text:
+                    raise RuntimeError(f"finished at the wrong step: {text}")
+                r.finished_s = time.perf_counter() - clicked
+                m = re.search(r"step ([\d,]+).*?([\d,.]+) s trained", text)
+                if m:
+                    r.steps, r.trained_s = int(m.group(1).replace(",", "")), float(m.group(2).replace(",", ""))
+                break
+            await asyncio.sleep(0.5)
+
+        switched = time.perf_counter()
+        await nav(page, "Reverse process")
+        rev = page.locator(".st-key-reverse_chart .js-plotly-plot").first
+        await expect(rev).to_be_visible(timeout=timeout_s * 1000)
+        await expect(main.get_by_text("Generated by the current model (trained")).to_be_visible()
+        r.reverse_s = time.perf_counter() - switched
+        await asyncio.sleep(1.0)
+        await rev.locator(".updatemenu-button", has_text="Play").click()
+        seen = {await rev.evaluate("g => g._fullLayout.sliders[0].active")}
+        deadline = time.monotonic() + 60
+        while len(seen) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+            seen.add(await rev.evaluate("g => g._fullLayout.sliders[0].active"))
+        r.play_frames = len(seen)
+        if len(seen) < 3:
+            raise RuntimeError(f"the reverse animation did not advance: {sorted(seen)}")
+        r.ok = True
+    except Exception as exc:  # recorded, reported, and the exit status says it
+        r.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        try:
+            await page.screenshot(path=str(ARTIFACTS / f"load_session{index}_failed.png"), full_page=True)
+        except Exception:
+            pass
+    finally:
+        r.total_s = time.perf_counter() - started
+        await context.close()
+    print(f"  session {index}: {'ok' if r.ok else 'FAILED ' + r.error} after {r.total_s:.1f} s "
+          f"(open {r.open_s:.1f}, Start -> running {r.started_s:.1f}, -> finished {r.finished_s:.1f}, reverse {r.reverse_s:.1f})", flush=True)
+    return r
+
+
+async def run_sessions(url: str, n: int, steps: int | None, seconds: float | None, timeout_s: float) -> list[SessionResult]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tasks = [asyncio.create_task(one_session(browser, url, i, steps, seconds, timeout_s)) for i in range(n)]
+            await asyncio.wait(tasks, timeout=timeout_s + 120)  # each session bounds itself; this is the backstop
+            results = []
+            for i, task in enumerate(tasks):
+                if task.done():
+                    results.append(task.result())
+                else:
+                    task.cancel()
+                    results.append(SessionResult(i, error=f"still running after {timeout_s + 120:.0f} s"))
+            return results
+        finally:
+            await browser.close()
+
+
+async def visit(url: str, train_steps: int = 0) -> float:
+    """One browser session: Overview (Figure 1), Train, optionally a run of `train_steps`; then it
+    leaves. Returns the seconds from Start to "finished" (0 without a run)."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await (await browser.new_context()).new_page()
+            page.set_default_timeout(180_000)
+            await page.goto(url + "/")
+            await expect(page.locator(".st-key-figure1 .js-plotly-plot").first).to_be_visible()
+            await nav(page, "Train")
+            if not train_steps:
+                await expect(page.get_by_role("button", name="Start new run")).to_be_enabled()
+                return 0.0
+            await start_run(page, train_steps, None, seed=0)
+            t = time.perf_counter()
+            await expect(page.locator('[data-testid="stMain"] [data-testid="stProgress"]')).to_contain_text("finished")
+            return time.perf_counter() - t
+        finally:
+            await browser.close()
+
+
+# ---------------------------------------------------------------------- settle
+POOL = "idle pool worker"  # anyio's / concurrent.futures' workers: kept after a burst, reused later
+
+
+def python_threads(server, log: Path) -> collections.Counter:
+    """SIGUSR1 makes the server (started by conftest's launcher) write every Python thread's stack
+    to its log; returns the threads by kind: training (a frame in diffusion/), script run
+    (Streamlit's script runner), idle pool worker, or 'other: <innermost useful frame>'."""
+    before = log.stat().st_size
+    server.send_signal(signal.SIGUSR1)
+    time.sleep(1.5)
+    text = log.read_bytes()[before:].decode(errors="replace")
+    plumbing = ("threading.py", "queue.py", "selectors.py", "concurrent/futures/thread.py", "asyncio/")
+    kinds = collections.Counter()
+    for block in re.split(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", text, flags=re.M)[1:]:
+        frames = [ln.strip() for ln in block.splitlines() if ln.strip().startswith("File ")]
+        joined = "\n".join(frames)
+        if "/diffusion/" in joined:
+            kinds["training"] += 1
+        elif "scriptrunner" in joined:
+            kinds["script run"] += 1
+        elif "anyio/_backends/_asyncio.py" in joined or ("concurrent/futures/thread.py" in joined and "_worker" in joined):
+            kinds[POOL] += 1
+        else:
+            useful = [f for f in frames if not any(x in f for x in plumbing)] or frames or ["?"]
+            kinds["other: " + useful[0].replace(str(ROOT), ".")] += 1
+    return kinds
+
+
+def others(kinds: collections.Counter) -> int:
+    return sum(n for k, n in kinds.items() if k != POOL)
+
+
+def wait_settled(proc: psutil.Process, threads_goal: int, seconds: float) -> tuple[int, int, float]:
+    """Until the thread count is at most `threads_goal` and RSS and threads have been steady for
+    6 s (RSS within 5 MB), or `seconds` have passed; returns (rss, threads, seconds waited)."""
+    t0 = time.monotonic()
+    history: list[tuple[int, int]] = []
+    while True:
+        rss, threads = server_usage(proc)
+        history.append((rss, threads))
+        waited = time.monotonic() - t0
+        last = history[-6:]
+        steady = len(last) == 6 and max(r for r, _ in last) - min(r for r, _ in last) < 5 * MB and len({t for _, t in last}) == 1
+        if (threads <= threads_goal and steady) or waited >= seconds:
+            return rss, threads, waited
+        time.sleep(1.0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=8)
+    length = ap.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=3.0,
+                        help="training length per session in seconds of training, set in the UI (default 3)")
+    length.add_argument("--steps", type=int, help="training length per session in steps instead")
+    ap.add_argument("--waves", type=int, default=1, help="repeat the burst of sessions; growth from wave to wave shows a leak")
+    ap.add_argument("--timeout", type=float, default=1200, help="seconds each session may take")
+    ap.add_argument("--memory-bound-mb", type=float, default=300)
+    ap.add_argument("--session-ttl", type=int, default=20,
+                    help="server.disconnectedSessionTTL: how long the server keeps a closed tab's state for a reconnect")
+    ap.add_argument("--settle", type=float, default=150, help="seconds to wait for the server to let the sessions go")
+    args = ap.parse_args()
+    if args.steps is not None:
+        args.seconds = None
+    run_length = f"{args.steps} steps" if args.steps else f"{args.seconds:g} s of training"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / "load_server.log"
+
+    server, url = start_server(log, ["--server.disconnectedSessionTTL", str(args.session_ttl)])
+    ps = psutil.Process(server.pid)
+    failures: list[str] = []
+    report: dict = {"sessions": args.sessions, "run_length": run_length, "waves": []}
+    try:
+        cold_rss, cold_threads = server_usage(ps)
+        t = time.perf_counter()
+        first_run = asyncio.run(visit(url, train_steps=5))
+        print(f"warm-up session: {time.perf_counter() - t:.1f} s (its 5-step run, the server's first: {first_run:.1f} s Start -> finished)")
+        start_rss, start_threads, _ = wait_settled(ps, 10**6, 30)  # until RSS is steady
+        start_kinds = python_threads(server, log)
+        cores = psutil.cpu_count()
+        print(f"server at start: RSS {start_rss / MB:.0f} MB (cold, before any session: {cold_rss / MB:.0f}), "
+              f"{start_threads} threads (cold: {cold_threads}); {cores} CPU cores")
+        report.update(rss_mb={"cold": cold_rss / MB, "start": start_rss / MB}, threads={"cold": cold_threads, "start": start_threads},
+                      python_threads_start=dict(start_kinds), first_run_s=first_run)
+
+        for wave in range(1, args.waves + 1):
+            print(f"\nwave {wave}: {args.sessions} sessions at once, {run_length} each")
+            sampler = Sampler(ps)
+            sampler.start()
+            results = asyncio.run(run_sessions(url, args.sessions, args.steps, args.seconds, args.timeout))
+            sampler.stop()
+            closing_rss, closing_threads = server_usage(ps)
+            # Closed tabs: training threads end at once (the session cache is released); Streamlit keeps
+            # a disconnected session's state for the TTL and drops it at its next store operation, so
+            # one short visit after the TTL lets the store expire them, as later traffic would.
+            time.sleep(args.session_ttl + 2)
+            asyncio.run(visit(url))
+            after_rss, after_threads, waited = wait_settled(ps, 10**6, args.settle)
+            after_kinds = python_threads(server, log)
+
+            print(f"{'#':>2} {'ok':>3} {'open':>6} {'->run':>6} {'busy':>5} {'->done':>7} {'steps':>5} {'trained':>7} {'reverse':>7} {'frames':>6} {'total':>6}")
+            for r in results:
+                print(f"{r.index:>2} {'yes' if r.ok else 'NO':>3} {r.open_s:6.1f} {r.started_s:6.1f} {'yes' if r.saw_busy_message else 'no':>5} "
+                      f"{r.finished_s:7.1f} {r.steps:5d} {r.trained_s:7.1f} {r.reverse_s:7.1f} {r.play_frames:6d} {r.total_s:6.1f}")
+                if not r.ok:
+                    failures.append(f"wave {wave} session {r.index}: {r.error}")
+            totals = [r.total_s for r in results]
+            print("(seconds; open: until Figure 1; ->run / ->done: from the Start click; trained: the run's own step time)")
+            print(f"time per session: median {statistics.median(totals):.1f} s, max {max(totals):.1f} s; wave wall {sampler.wall:.1f} s")
+            print(f"server RSS (MB): start {start_rss / MB:.0f}, peak {sampler.peak_rss / MB:.0f}, as the sessions closed "
+                  f"{closing_rss / MB:.0f}, after they left {after_rss / MB:.0f} ({(after_rss - start_rss) / MB:+.0f} vs start; "
+                  f"bound +{args.memory_bound_mb:.0f}; settled in {waited:.0f} s)")
+            print(f"server threads: start {start_threads}, peak {sampler.peak_threads}, as the sessions closed {closing_threads}, "
+                  f"after they left {after_threads}")
+            print(f"CPU meanwhile ({cores} cores x {sampler.wall:.0f} s = {cores * sampler.wall:.0f} core-s): server "
+                  f"{sampler.server_cpu_s:.0f} ({sampler.server_cpu_s / sampler.wall:.2f} cores), browsers (chromium) "
+                  f"{sampler.browser_cpu_s:.0f} ({sampler.browser_cpu_s / sampler.wall:.2f}), whole machine {sampler.machine_cpu_s:.0f} "
+                  f"({sampler.machine_cpu_s / sampler.wall:.2f}; the rest is other work)")
+            print("server Python threads by kind (start -> after):")
+            for kind in sorted(set(start_kinds) | set(after_kinds)):
+                print(f"  {start_kinds[kind]:3d} -> {after_kinds[kind]:3d}  {kind}")
+            report["waves"].append({
+                "sessions": [asdict(r) for r in results], "wall_s": sampler.wall,
+                "rss_mb": {"peak": sampler.peak_rss / MB, "closing": closing_rss / MB, "after": after_rss / MB},
+                "threads": {"peak": sampler.peak_threads, "closing": closing_threads, "after": after_threads},
+                "python_threads_after": dict(after_kinds),
+                "cpu_core_s": {"server": sampler.server_cpu_s, "browsers": sampler.browser_cpu_s, "machine": sampler.machine_cpu_s},
+                "samples": sampler.samples,
+            })
+
+        if after_kinds["training"] or after_kinds["script run"]:
+            failures.append(f"threads left running after every session closed: {after_kinds['training']} training, "
+                            f"{after_kinds['script run']} script runs")
+        if others(after_kinds) > others(start_kinds):
+            failures.append(f"threads did not come back: {others(after_kinds)} non-pool Python threads > {others(start_kinds)} at start")
+        if after_rss > start_rss + args.memory_bound_mb * MB:
+            failures.append(f"RSS did not come back: {after_rss / MB:.0f} MB > start {start_rss / MB:.0f} + {args.memory_bound_mb:.0f} MB")
+    finally:
+        stop_server(server)
+        report["failures"] = failures
+        (ARTIFACTS / "load_test.json").write_text(json.dumps(report, indent=1) + "\n")
+
+    for f in failures:
+        print("FAIL:", f)
+    print("load test:", "FAILED" if failures else "passed", f"(details in {ARTIFACTS / 'load_test.json'})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

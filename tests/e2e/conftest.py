@@ -1,0 +1,158 @@
+"""Browser-test fixtures: the real app on a free loopback port, and one headless Debian chromium.
+
+`app_url` (session) starts `streamlit run dashboard.py` in its own process group, waits until
+`/_stcore/health` answers `ok`, yields the URL and kills the whole group at the end (the server's
+training threads die with it). `browser` (session) launches /usr/bin/chromium through Playwright
+(never `playwright install`: see ../shared/STREAMLIT.md). `page` gives each test a fresh context,
+so each test is a new Streamlit session. The server's log goes to tests/artifacts/server.log.
+
+The helpers (`start_server`, `stop_server`, `launch_chromium`) are also used by
+benchmarks/load_test.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+HEALTH_TIMEOUT_S = 90  # 0.8 s on an idle machine; generous for a busy 2-core one
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# `python -m streamlit`, plus: SIGUSR1 writes every thread's stack to the server's log (diagnostics).
+_LAUNCHER = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+             "from streamlit.web.cli import main; main(prog_name='streamlit')")
+
+
+def start_server(log_path: Path | None = None, extra_args: tuple[str, ...] | list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """Start the app on 127.0.0.1:<free port> in a new process group; return (process, url) once healthy."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-c", _LAUNCHER, "run", str(ROOT / "dashboard.py"),
+           "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *extra_args]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    if log_path:
+        log.close()  # the child holds its own descriptor
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {proc.returncode} before it was healthy (log: {log_path})")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return proc, url
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop_server(proc)
+    raise RuntimeError(f"streamlit did not answer /_stcore/health within {HEALTH_TIMEOUT_S} s (log: {log_path})")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL whatever is left after 10 s."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        return
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # children that outlived the leader
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def app_url(artifacts) -> str:
+    proc, url = start_server(artifacts / "server.log")
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.skip("Debian's chromium is not installed (tests/setup-and-test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (a new Streamlit session) with a tall viewport."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------------- timings
+_TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def timings(artifacts):
+    """Named measurements (seconds); printed after the run and saved to browser_timings.json."""
+    yield _TIMINGS
+    if _TIMINGS:
+        import json
+
+        (artifacts / "browser_timings.json").write_text(json.dumps(_TIMINGS, indent=2) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TIMINGS:
+        return
+    terminalreporter.section("browser timings (s)")
+    for name, seconds in _TIMINGS.items():
+        terminalreporter.write_line(f"{seconds:8.2f}  {name}")

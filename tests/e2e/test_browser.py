@@ -1,0 +1,245 @@
+"""The dashboard in a real browser: headless Debian chromium driven by Playwright against the app
+served on loopback (fixtures in conftest.py).
+
+- Overview: Figure 1 is drawn: the chart's pixels (an element screenshot decoded with Pillow)
+  hold the coloured points of the WebGL traces, and the SVG drift arrows exist.
+- Train -> Reverse -> Bound in one browser session: a short run (Steps set in the UI) is started,
+  its progress bar reaches 100 % / "finished"; the Reverse page then shows the trained model and
+  its animation's Play button moves the slider.
+- A full-page screenshot of every page goes to tests/artifacts/ (look at them).
+
+Timings (click Start -> first progress / first preview, page switches, clicks while training) are
+printed at the end of the run and written to tests/artifacts/browser_timings.json. They are asserted
+only against generous bounds: the issue's targets (1 s) are for a quiet 2-core machine, these tests
+share theirs with other work and with chromium's software WebGL.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Locator, Page, expect
+
+pytestmark = pytest.mark.browser
+
+TRAIN_STEPS = 300  # the default recipe's model; 6 s of training alone, 20-60 s beside a browser here
+SLOW_S = 90_000  # ms: first render of a page computes its figures on a busy 2-core machine
+GENEROUS_CLICK_S = 15.0  # the issue's target is 1 s; this only catches a UI frozen by training
+GENEROUS_SWITCH_S = 30.0
+
+
+# ---------------------------------------------------------------------- helpers
+def main(page: Page) -> Locator:
+    return page.locator('[data-testid="stMain"]')
+
+
+def chart(page: Page, key: str) -> Locator:
+    """The Plotly chart drawn with `app.plot(..., key=key)` (`.first`: while a fragment reruns, the
+    stale copy of a chart can sit beside the new one for a moment)."""
+    return page.locator(f".st-key-{key} .js-plotly-plot").first
+
+
+def nav(page: Page, title: str) -> float:
+    """Click a page in the sidebar menu (keeps the session); returns the click's time."""
+    link = page.locator('[data-testid="stSidebarNav"] a', has_text=title)
+    expect(link).to_be_visible()
+    started = time.perf_counter()
+    link.click()
+    return started
+
+
+def wait_idle(page: Page, timeout_s: float = 60.0) -> None:
+    """Until no script run is in progress: the status widget exists only while one runs (bounded)."""
+    time.sleep(0.3)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and page.locator('[data-testid="stStatusWidget"]').count():
+        time.sleep(0.2)
+
+
+def full_shot(page: Page, path) -> None:
+    """A screenshot of the whole page. Streamlit scrolls inside stMain, not the document, so
+    `full_page=True` alone gives the viewport: grow the viewport to the content for the shot."""
+    size = page.viewport_size
+    height = page.evaluate("""() => Math.max(...['stMain', 'stAppViewContainer', 'stSidebarContent']
+        .map(id => document.querySelector(`[data-testid="${id}"]`)).filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], int(height) + 40), 8000)})
+    time.sleep(1.0)  # Plotly relayouts and WebGL redraws after the resize
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+def pixel_stats(png: bytes, top: float = 0.0, bottom: float = 1.0) -> tuple[int, int]:
+    """(saturated pixels, distinct saturated colours) in a horizontal band of a PNG.
+
+    Saturated = max(r, g, b) - min(r, g, b) >= 60: the traces' colours (viridis points, blue lines,
+    red arrows). White background, grey grid lines, dark text and their anti-aliasing are not, so an
+    empty plot frame scores near zero."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = img.size
+    band = img.crop((0, int(top * h), w, max(int(top * h) + 1, int(bottom * h))))
+    colours = band.getcolors(maxcolors=1 << 24) or []
+    sat = [(n, c) for n, c in colours if max(c) - min(c) >= 60]
+    return sum(n for n, _ in sat), len(sat)
+
+
+def assert_drawn(locator: Locator, what: str, min_pixels: int = 300, min_colours: int = 3) -> tuple[int, int]:
+    pixels, colours = pixel_stats(locator.screenshot())
+    assert pixels >= min_pixels and colours >= min_colours, (
+        f"{what} looks blank: {pixels} coloured pixels in {colours} colours")
+    return pixels, colours
+
+
+def slider_active(plot: Locator) -> int:
+    return plot.evaluate("g => g._fullLayout.sliders[0].active")
+
+
+def slider_label(plot: Locator) -> str:
+    """The slider's current-value text ("t = 40"): the first text of Plotly's slider group."""
+    return plot.evaluate("g => g.querySelector('.slider-group > text').textContent")
+
+
+# ---------------------------------------------------------------------- tests
+def test_overview_draws_figure1(page: Page, app_url, artifacts, timings):
+    started = time.perf_counter()
+    page.goto(app_url + "/")
+    fig = chart(page, "figure1")
+    expect(fig).to_be_visible(timeout=SLOW_S)
+    timings["first open of Overview until Figure 1 is in the page"] = time.perf_counter() - started
+    expect(page.get_by_role("heading", name="Figure 1 of the paper")).to_be_visible()
+    wait_idle(page)
+    time.sleep(1.5)  # WebGL draws after the element appears
+
+    # What Plotly was given and built: 9 WebGL point panels and the SVG drift arrows.
+    info = fig.evaluate("""g => ({
+        gl: g.data.filter(d => d.type === 'scattergl').length,
+        svg: g.data.filter(d => d.type === 'scatter').length,
+        canvases: [...g.querySelectorAll('canvas')].filter(c => c.width > 0 && c.height > 0).length,
+        paths: g.querySelectorAll('.scatterlayer path').length,
+    })""")
+    assert info["gl"] == 9 and info["canvases"] >= 1, info
+    assert info["paths"] > 0, f"no SVG drift arrows drawn: {info}"
+
+    # And the pixels: the chart is not a single flat colour, and its top row (q at t = 0, T/2, T,
+    # WebGL points coloured along the roll) holds many colours. A failed WebGL context leaves it empty.
+    png = fig.screenshot()
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    assert len(img.getcolors(maxcolors=1 << 24) or []) > 50, "Figure 1 is (nearly) a single flat colour"
+    top_pixels, top_colours = pixel_stats(png, top=0.06, bottom=0.33)
+    assert top_pixels > 1000 and top_colours > 20, f"Figure 1's q row has no coloured points: {top_pixels} px, {top_colours} colours"
+    drift_pixels, _ = pixel_stats(png, top=0.70, bottom=1.0)
+    assert drift_pixels > 300, f"Figure 1's drift row is empty: {drift_pixels} px"
+    full_shot(page, artifacts / "overview.png")
+
+
+def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timings):
+    page.goto(app_url + "/train")
+    start = page.get_by_role("button", name="Start new run")
+    expect(start).to_be_enabled(timeout=SLOW_S)
+    steps = page.get_by_label("Steps", exact=True)
+    steps.fill(str(TRAIN_STEPS))
+    steps.press("Enter")
+    expect(steps).to_have_value(str(TRAIN_STEPS))
+    wait_idle(page)
+
+    # -------- start: first progress, first "running" step, first preview of samples
+    progress = main(page).locator('[data-testid="stProgress"]')
+    clicked = started_training = time.perf_counter()
+    start.click()
+    expect(progress).to_be_visible(timeout=60_000)
+    timings["Start -> progress bar shown"] = time.perf_counter() - clicked
+    expect(progress).to_contain_text("running", timeout=60_000)
+    timings["Start -> progress 'running'"] = time.perf_counter() - clicked
+    expect(progress).to_contain_text(f"/ {TRAIN_STEPS}")
+    expect(chart(page, "preview_chart")).to_be_visible(timeout=60_000)
+    timings["Start -> first preview of samples"] = time.perf_counter() - clicked
+    expect(chart(page, "loss_chart")).to_be_visible()
+    full_shot(page, artifacts / "train_during.png")
+
+    # -------- a click while training: Pause, then Resume, each until the progress bar says so
+    expect(progress).to_contain_text("running", timeout=1000)  # TRAIN_STEPS leaves time for this
+    if True:
+        pause = page.get_by_role("button", name="Pause")
+        expect(pause).to_be_enabled(timeout=30_000)
+        clicked = time.perf_counter()
+        pause.click()
+        expect(progress).to_contain_text("paused", timeout=GENEROUS_CLICK_S * 1000)
+        timings["click Pause (training) -> 'paused' shown"] = time.perf_counter() - clicked
+        resume = page.get_by_role("button", name="Resume")
+        expect(resume).to_be_enabled(timeout=30_000)
+        clicked = time.perf_counter()
+        resume.click()
+        expect(progress.filter(has_text="running").or_(progress.filter(has_text="finished"))).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+        timings["click Resume -> 'running' shown"] = time.perf_counter() - clicked
+
+    # -------- page switches while training (the run goes on in the background)
+    clicked = nav(page, "Forward process")
+    expect(chart(page, "forward_chart")).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
+    timings["switch to Forward (training) -> its chart"] = time.perf_counter() - clicked
+    wait_idle(page, 10)
+    time.sleep(1.0)
+    assert_drawn(chart(page, "forward_chart"), "the forward animation")
+    full_shot(page, artifacts / "forward.png")
+    clicked = nav(page, "Train")
+    expect(progress).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
+    timings["switch back to Train -> progress bar"] = time.perf_counter() - clicked
+
+    # -------- the progress bar reaches the end
+    expect(progress).to_contain_text("finished", timeout=240_000)
+    timings["Start -> finished (incl. the pause and page switches)"] = time.perf_counter() - started_training
+    expect(progress).to_contain_text(f"step {TRAIN_STEPS} / {TRAIN_STEPS}")
+    expect(progress.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(main(page).get_by_text("Finished:")).to_be_visible()
+    wait_idle(page)
+    assert_drawn(chart(page, "loss_chart"), "the loss curve")
+    assert_drawn(chart(page, "preview_chart"), "the preview of samples")
+    full_shot(page, artifacts / "train_after.png")
+
+    # -------- Reverse shows the trained model; Play moves the animation's slider
+    clicked = nav(page, "Reverse process")
+    rev = chart(page, "reverse_chart")
+    expect(rev).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
+    timings["switch to Reverse (trained model, first sampling) -> its chart"] = time.perf_counter() - clicked
+    expect(main(page).get_by_text("Generated by the current model (trained")).to_be_visible()
+    wait_idle(page)
+    time.sleep(1.0)
+    first, first_label = slider_active(rev), slider_label(rev)
+    last = rev.evaluate("g => g._fullLayout.sliders[0].steps.length - 1")
+    assert first == 0 and last > 2, (first, last)
+    played = time.perf_counter()
+    rev.locator(".updatemenu-button", has_text="Play").click()
+    frames = [first]
+    deadline = time.monotonic() + 45  # 41 frames at 110 ms; software WebGL on a busy machine is slower
+    while time.monotonic() < deadline and frames[-1] != last:
+        time.sleep(0.2)
+        frames.append(slider_active(rev))
+    assert len(set(frames)) >= 3, f"the reverse animation did not advance: slider at {frames}"
+    if frames[-1] == last:
+        timings["reverse animation: Play -> last frame (41 frames, 4.5 s nominal)"] = time.perf_counter() - played
+    label = slider_label(rev)
+    assert label.startswith("t = ") and label != first_label, (first_label, label)
+    assert_drawn(rev, "the reverse animation")
+    full_shot(page, artifacts / "reverse.png")
+
+    # -------- Bound, for the trained model
+    clicked = nav(page, "Bound")
+    expect(chart(page, "bound_kl")).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
+    timings["switch to Bound (computes K) -> its chart"] = time.perf_counter() - clicked
+    expect(main(page).get_by_text("Current model: trained")).to_be_visible()
+    wait_idle(page)
+    assert_drawn(chart(page, "bound_kl"), "the per-t KL bar chart")
+    full_shot(page, artifacts / "bound.png")
+
+    # -------- a page switch once nothing has to be computed
+    clicked = nav(page, "Reverse process")
+    expect(rev).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
+    expect(main(page).get_by_role("heading", name="Reverse process p")).to_be_visible()
+    timings["switch to Reverse again (cached) -> its chart"] = time.perf_counter() - clicked
+
+    for name, seconds in timings.items():
+        if name.startswith("click"):
+            assert seconds < GENEROUS_CLICK_S, (name, seconds)
+        elif name.startswith("switch"):
+            assert seconds < GENEROUS_SWITCH_S, (name, seconds)
