@@ -1,28 +1,91 @@
-"""A training run in a background thread, for a UI: start, pause, resume, stop, and read snapshots.
+"""A training run in a child process, for a UI: start, pause, resume, stop, and read snapshots.
 
-The worker thread never touches the UI. Everything a page shows comes from `TrainingJob.status()`,
-an immutable snapshot taken under the job's lock. A server-wide `TrainingSlots` caps how many runs
-train at once (by default one per CPU core); a run started beyond the cap waits in line and its
-status says how many are ahead of it.
+Why a process and not a thread in the server: the GIL. Every torch call releases and re-takes it,
+so a training thread beside a script thread busy in Python (building a figure, serialising it)
+waits up to the switch interval (5 ms) for each of the ~100 calls of a step: measured with
+benchmarks/bench_gil.py, 43 it/s alone, 0.9 it/s beside such a thread. A child process trains at
+full speed whatever the server does, its memory goes back to the system when it ends, and a run
+that will not stop can be killed.
+
+The child comes from a fork server that has torch and this module imported already (a fresh
+interpreter would spend 2-5 s importing them at every Start). It sends what the UI shows through a
+pipe: progress about 5 times a second (step, losses since the last message, loss per t) and, every
+`snapshot_seconds`, the sampling weights with fresh samples (a snapshot). These are messages
+between this package's own processes, never user data. A monitor thread in the server receives
+them; `TrainingJob.status()` is an immutable view taken under the job's lock, and a server-wide
+`TrainingSlots` caps how many runs train at once (by default one per CPU core); a run started
+beyond the cap waits in line and its status says how many are ahead of it.
 """
 
 from __future__ import annotations
 
+import io
+import multiprocessing
 import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from multiprocessing import forkserver, popen_forkserver, spawn, util
+from multiprocessing.context import reduction, set_spawning_popen
 
 import numpy as np
+import torch
 
-from .config import DiffusionConfig
+from .config import DiffusionConfig, resolve_device
+from .metrics import SampleQuality, sample_quality
+from .model import ReverseNet
 from .pipeline import DiffusionPipeline
-from .train import Trainer, TrainingDiverged
+from .process import GaussianDiffusion
+from .schedule import NoiseSchedule
+from .train import Trainer, TrainingDiverged, TrainingHistory
 
-SNAPSHOT_SECONDS = 2.0  # how often the worker publishes a model and fresh samples for the UI
-PREVIEW_POINTS = 2000
+SNAPSHOT_SECONDS = 2.0  # how often the child publishes a model and fresh samples for the UI
+FIRST_SNAPSHOT_SECONDS = 1.0  # the first one sooner: the user sees the run take shape at once
+PROGRESS_SECONDS = 0.2  # how often the child reports its step and losses
+STOP_GRACE_SECONDS = 10.0  # after Stop, a child that has not ended by then is terminated
+PREVIEW_POINTS = 5000  # also the sample-quality measurement of the snapshot (5,000 vs 5,000)
+
+# torch._dynamo: the first optimiser a process builds imports it (2 s); the fork server pays once.
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["torch", "torch._dynamo", "diffusion.jobs"])
+
+
+class _Popen(popen_forkserver.Popen):
+    """The fork server's launch (CPython 3.11's `_launch`), minus one step: multiprocessing makes
+    each child re-run the parent's `__main__` so that functions defined there can be found. Inside
+    Streamlit, `__main__` is the app script (dashboard.py): every child would run the app. Our
+    child's function lives in this module, so it needs no main module."""
+
+    def _launch(self, process_obj):
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        _parent_w = os.dup(w)  # the child watches it to notice a dead parent
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _TrainingProcess(_CONTEXT.Process):
+    @staticmethod
+    def _Popen(process_obj):
+        return _Popen(process_obj)
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports torch in the background), so the first Start is quick."""
+    forkserver.ensure_running()
 
 
 class JobState(str, Enum):
@@ -100,14 +163,16 @@ class JobStatus:
     losses: tuple[np.ndarray, np.ndarray]  # (steps, loss in nats per point)
     kl_per_t: np.ndarray  # latest smoothed KL per t = 2..T, nats
     pipeline: DiffusionPipeline | None  # the latest published model
-    preview: np.ndarray | None  # fresh samples from that model, (PREVIEW_POINTS, 2)
+    preview: np.ndarray | None  # fresh samples from that model, (PREVIEW_POINTS, 2): its samples(PREVIEW_POINTS, seed=0)
+    quality: SampleQuality | None  # of those samples: the same numbers as pipeline.quality()
     snapshot_id: int  # increases with each published model
     error: str | None
     queue_position: int  # 1 = next to start when a slot frees; 0 = not waiting
 
 
 class TrainingJob:
-    """One training run in a daemon thread. Methods are safe to call from any thread."""
+    """One training run in a child process, supervised by a daemon thread. Methods are safe to call
+    from any thread."""
 
     def __init__(self, config: DiffusionConfig, resume_from: DiffusionPipeline | None = None, slots: TrainingSlots = DEFAULT_SLOTS, snapshot_seconds: float = SNAPSHOT_SECONDS):
         self.config = config.validate()  # fail fast, in the caller's thread, with the UI's message
@@ -118,40 +183,56 @@ class TrainingJob:
             self._ticket = next(_tickets)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._resume = threading.Event()
-        self._resume.set()
+        self._stop_requested_at: float | None = None
+        self._paused = False  # what the user asked for; sent to the child as "pause" / "resume"
+        self._conn = None  # the pipe to the child, once it runs
+        self.pid: int | None = None  # the child process's, once started (diagnostics, tests)
+        self._send_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._trainer: Trainer | None = None
         self._state = JobState.QUEUED
         self._error: str | None = None
         self._pipeline: DiffusionPipeline | None = resume_from
         self._preview: np.ndarray | None = None
+        self._quality: SampleQuality | None = None
         self._snapshot_id = 0
+        # what the child last reported
+        self._history = TrainingHistory(kl_per_t=[float("nan")] * (self.config.T - 1))
+        self._step = 0
+        self._progress = 0.0
+        self._seconds = 0.0
+        self._rate = 0.0
 
     # ------------------------------------------------------------------ control
     def start(self) -> "TrainingJob":
         if self._thread is not None:
-            return self  # a second Start click is a no-op, not a second thread
+            return self  # a second Start click is a no-op, not a second run
         self._thread = threading.Thread(target=self._run, name=f"training-{self._ticket}", daemon=True)
         self._thread.start()
         return self
 
     def pause(self) -> None:
         with self._lock:
-            if self._state is JobState.RUNNING:
-                self._state = JobState.PAUSED
-                self._resume.clear()
+            if self._state is not JobState.RUNNING:
+                return
+            self._state = JobState.PAUSED
+            self._paused = True
+        self._send("pause")
 
     def resume(self) -> None:
         with self._lock:
-            if self._state is JobState.PAUSED:
-                self._state = JobState.RUNNING
-            self._resume.set()
+            if self._state is not JobState.PAUSED:
+                return
+            self._state = JobState.RUNNING
+            self._paused = False
+        self._send("resume")
 
     def stop(self, wait: bool = True, timeout: float = 10.0) -> None:
-        """Ask the worker to end after its current step; the model so far is kept."""
+        """Ask the run to end after its current step; the model so far is kept."""
+        with self._lock:
+            if self._stop_requested_at is None:
+                self._stop_requested_at = time.monotonic()
         self._stop.set()
-        self._resume.set()
+        self._send("stop")
         if wait and self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -161,48 +242,39 @@ class TrainingJob:
 
     @property
     def alive(self) -> bool:
+        """The supervising thread is running (it outlives the child process)."""
         return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ reading
     def status(self) -> JobStatus:
         with self._lock:
-            tr = self._trainer
-            if tr is not None:
-                h = tr.history
-                losses = (np.asarray(h.steps, dtype=np.int64), np.asarray(h.loss, dtype=np.float32))
-                kl = np.asarray(h.kl_per_t, dtype=np.float32)
-                rate = tr.iterations_per_second
-                eta = _eta(tr, rate)
-                step, progress, seconds = tr.step_count, tr.progress, tr.train_seconds
-            else:
-                losses = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-                kl = np.full(self.config.T - 1, np.nan, np.float32)
-                rate, eta, step, progress, seconds = 0.0, None, 0, 0.0, 0.0
+            h = self._history
             return JobStatus(
                 state=self._state,
-                step=step,
+                step=self._step,
                 total_steps=self.config.steps,
-                progress=progress,
-                seconds=seconds,
-                iterations_per_second=rate,
-                eta_seconds=eta,
-                losses=losses,
-                kl_per_t=kl,
+                progress=self._progress,
+                seconds=self._seconds,
+                iterations_per_second=self._rate,
+                eta_seconds=_eta(self.config, self._step, self._seconds, self._rate) if self._state is not JobState.QUEUED else None,
+                losses=(np.asarray(h.steps, dtype=np.int64), np.asarray(h.loss, dtype=np.float32)),
+                kl_per_t=np.asarray(h.kl_per_t, dtype=np.float32),
                 pipeline=self._pipeline,
                 preview=self._preview,
+                quality=self._quality,
                 snapshot_id=self._snapshot_id,
                 error=self._error,
                 queue_position=self._slots.position(self._ticket) if self._state is JobState.QUEUED else 0,
             )
 
-    # ------------------------------------------------------------------ worker
+    # ------------------------------------------------------------------ supervisor (a thread in the server)
     def _run(self) -> None:
         if not self._slots.acquire(self._ticket, self._stop):
             with self._lock:
                 self._state = JobState.STOPPED
             return
         try:
-            self._train()
+            self._supervise()
         except Exception as exc:  # anything unexpected: keep the last model, say what happened
             with self._lock:
                 self._state = JobState.FAILED
@@ -210,56 +282,194 @@ class TrainingJob:
         finally:
             self._slots.release(self._ticket)
 
-    def _train(self) -> None:
-        resume = self._resume_from
-        trainer = Trainer(self.config, model=None if resume is None else _copy_model(resume), history=None)
-        with self._lock:
-            self._trainer = trainer
-            if self._state is JobState.QUEUED:
-                self._state = JobState.RUNNING
-        last_snapshot = time.perf_counter()
-        while not trainer.done and not self._stop.is_set():
-            if not self._resume.is_set():
-                self._resume.wait(0.2)
-                continue
-            try:
-                with self._lock:
-                    trainer.step()
-            except TrainingDiverged as exc:
-                with self._lock:
-                    self._state = JobState.FAILED
-                    self._error = str(exc)
-                self._publish(trainer)
+    def _send(self, command: str) -> None:
+        """A control message to the child ("pause", "resume", "stop"); none before it runs (it is
+        started with the state asked for by then) and none after it has gone."""
+        with self._send_lock:
+            if self._conn is None:
                 return
-            if time.perf_counter() - last_snapshot >= self._snapshot_seconds:
-                self._publish(trainer)
-                last_snapshot = time.perf_counter()
-        self._publish(trainer)
-        with self._lock:
-            self._state = JobState.STOPPED if self._stop.is_set() and not trainer.done else JobState.FINISHED
+            try:
+                self._conn.send(command)
+            except OSError:
+                pass  # the child has ended; the supervisor reports how
 
-    def _publish(self, trainer: Trainer) -> None:
-        """Freeze the current model and draw fresh samples from it, outside the lock."""
+    def _supervise(self) -> None:
+        weights = None if self._resume_from is None else _to_numpy(self._resume_from.model.state_dict())
+        receiver, child_end = _CONTEXT.Pipe(duplex=True)
+        process = _TrainingProcess(
+            target=_child_main, name=f"training-{self._ticket}", daemon=True,
+            args=(self.config, weights, child_end, self._snapshot_seconds, torch.get_num_threads()),
+        )
+        process.start()
+        self.pid = process.pid
+        child_end.close()  # the child holds the other end: EOF here when it exits
+        with self._send_lock:
+            self._conn = receiver
+        with self._lock:  # what was asked while the process started
+            early = ["pause"] if self._paused else []
+        self._send("stop") if self._stop.is_set() else [self._send(c) for c in early]
+        outcome = None
+        try:
+            while outcome is None:
+                if receiver.poll(0.1):
+                    try:
+                        kind, payload = receiver.recv()
+                    except EOFError:
+                        break
+                    outcome = self._receive(kind, payload)
+                elif not process.is_alive() and not receiver.poll(0):
+                    break
+                requested = self._stop_requested_at
+                if requested is not None and time.monotonic() - requested > STOP_GRACE_SECONDS and process.is_alive():
+                    process.kill()  # a step or snapshot that does not end: the model so far stays
+        finally:
+            process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            with self._send_lock:
+                self._conn = None
+                receiver.close()
         with self._lock:
-            pipeline = DiffusionPipeline.from_trainer(trainer)
-        preview = pipeline.samples(PREVIEW_POINTS, seed=0)
-        with self._lock:
-            self._pipeline = pipeline
-            self._preview = preview
-            self._snapshot_id += 1
+            if outcome == "finished":
+                self._state = JobState.FINISHED
+            elif outcome == "stopped" or (outcome is None and self._stop.is_set()):
+                self._state = JobState.STOPPED
+            elif outcome is None:
+                self._state = JobState.FAILED
+                self._error = (f"the training process ended unexpectedly (exit code {process.exitcode}); "
+                               "the last snapshot is kept. Try a smaller network or batch.")
+
+    def _receive(self, kind: str, payload) -> str | None:
+        """Apply one message from the child; returns how the run ended, if this message says so."""
+        if kind == "started":
+            with self._lock:
+                if self._state is JobState.QUEUED:
+                    self._state = JobState.RUNNING
+        elif kind == "progress":
+            with self._lock:
+                for step, loss, seconds in payload["points"]:
+                    self._history.record(step, loss, seconds)
+                self._history.kl_per_t = payload["kl_per_t"]
+                self._step, self._progress = payload["step"], payload["progress"]
+                self._seconds, self._rate = payload["seconds"], payload["rate"]
+        elif kind == "snapshot":
+            pipeline = _pipeline_from_snapshot(self.config, payload)
+            with self._lock:
+                self._pipeline = pipeline
+                self._preview = payload["preview"]
+                self._quality = SampleQuality(**payload["quality"])
+                self._snapshot_id += 1
+        elif kind == "failed":
+            with self._lock:
+                self._state = JobState.FAILED
+                self._error = payload
+            return "failed"
+        elif kind == "ended":
+            return payload  # "finished" or "stopped"
+        return None
 
 
-def _eta(trainer: Trainer, rate: float) -> float | None:
-    c = trainer.config
+# ---------------------------------------------------------------------- the child process
+def _child_main(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
+    """Train and report through `conn` until done, stopped, or the server is gone."""
+    torch.set_num_threads(threads)
+    try:
+        _child_train(config, weights, conn, snapshot_seconds)
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass  # the server went away: nobody to train for
+    finally:
+        conn.close()
+
+
+def _child_train(config, weights, conn, snapshot_seconds) -> None:
+    try:
+        model = None
+        if weights is not None:
+            model = ReverseNet(config.T, config.width)
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        trainer = Trainer(config, model=model)
+    except Exception as exc:
+        conn.send(("failed", f"training failed: {type(exc).__name__}: {exc}"))
+        return
+    conn.send(("started", None))
+    points: list[tuple[int, float, float]] = []  # every step since the last progress message
+    control = {"paused": False, "stop": False}
+
+    def read_control(timeout: float = 0.0) -> None:
+        while conn.poll(timeout):
+            command = conn.recv()
+            control["paused"] = {"pause": True, "resume": False}.get(command, control["paused"])
+            control["stop"] = control["stop"] or command == "stop"
+            timeout = 0.0
+
+    def progress() -> None:
+        conn.send(("progress", {
+            "points": points.copy(), "kl_per_t": list(trainer.history.kl_per_t), "step": trainer.step_count,
+            "progress": trainer.progress, "seconds": trainer.train_seconds, "rate": trainer.iterations_per_second,
+        }))
+        points.clear()
+
+    def snapshot() -> None:
+        progress()  # the status never shows a model newer than its step count
+        pipeline = DiffusionPipeline.from_trainer(trainer)
+        # Measured here, beside the training, not in the server: there it would take the GIL
+        # from every other session's page for ~0.3 s per snapshot.
+        samples = pipeline.samples(PREVIEW_POINTS, seed=0)
+        quality = sample_quality(samples)
+        conn.send(("snapshot", {
+            "weights": _to_numpy(pipeline.model.state_dict()), "history": pipeline.history.to_dict(),
+            "steps": pipeline.steps_trained, "preview": samples,
+            "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
+        }))
+
+    now = time.perf_counter()
+    next_progress, next_snapshot = now + PROGRESS_SECONDS, now + min(FIRST_SNAPSHOT_SECONDS, snapshot_seconds)
+    while True:
+        read_control()
+        if control["stop"] or trainer.done:
+            break
+        if control["paused"]:
+            if points:
+                progress()  # the steps done before the pause, so the UI shows where it stopped
+            read_control(timeout=0.5)  # EOF here when the server has gone
+            continue
+        try:
+            loss = trainer.step()
+        except TrainingDiverged as exc:
+            snapshot()
+            conn.send(("failed", str(exc)))
+            return
+        points.append((trainer.step_count, loss, trainer.train_seconds))
+        now = time.perf_counter()
+        if now >= next_progress:
+            progress()
+            next_progress = now + PROGRESS_SECONDS
+        if now >= next_snapshot:
+            snapshot()
+            next_snapshot = time.perf_counter() + snapshot_seconds
+    snapshot()
+    conn.send(("ended", "finished" if trainer.done else "stopped"))
+
+
+def _to_numpy(state: dict) -> dict:
+    return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+
+
+def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> DiffusionPipeline:
+    """The snapshot's weights in a fresh network (on the config's device), for the views."""
+    device = resolve_device(config.device)
+    model = ReverseNet(config.T, config.width)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in payload["weights"].items()})
+    model = model.to(device).requires_grad_(False).eval()
+    diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, device)
+    return DiffusionPipeline(config, model, diffusion, TrainingHistory.from_dict(payload["history"]), int(payload["steps"]))
+
+
+def _eta(config: DiffusionConfig, step: int, seconds: float, rate: float) -> float | None:
     left = []
-    if c.steps is not None and rate > 0:
-        left.append((c.steps - trainer.step_count) / rate)
-    if c.max_seconds is not None:
-        left.append(c.max_seconds - trainer.train_seconds)
+    if config.steps is not None and rate > 0:
+        left.append((config.steps - step) / rate)
+    if config.max_seconds is not None:
+        left.append(config.max_seconds - seconds)
     return max(0.0, min(left)) if left else None
-
-
-def _copy_model(pipeline: DiffusionPipeline):
-    import copy
-
-    return copy.deepcopy(pipeline.model).requires_grad_(True).train()

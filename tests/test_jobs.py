@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
 import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -71,6 +74,7 @@ def test_job_runs_to_finished_and_publishes_a_pipeline(jobs):
     assert st.pipeline is not None and st.pipeline.steps_trained == 15 and st.pipeline.T == 10
     assert st.preview.shape == (PREVIEW_POINTS, 2) and np.isfinite(st.preview).all()
     np.testing.assert_array_equal(st.preview, st.pipeline.samples(PREVIEW_POINTS, seed=0))
+    assert st.quality == st.pipeline.quality()  # measured in the child on those samples: the pages' numbers
     assert st.snapshot_id >= 1 and st.eta_seconds == 0.0
     assert slots.running == 0
 
@@ -210,27 +214,62 @@ def test_two_concurrent_jobs_with_different_settings_do_not_share_models(jobs):
     assert s1.preview.shape == s2.preview.shape == (PREVIEW_POINTS, 2)
 
 
-def test_jobs_starting_together_still_reproduce_their_seeds(jobs, monkeypatch):
+def test_jobs_starting_together_still_reproduce_their_seeds(jobs):
     slots = TrainingSlots(capacity=2)
     c1, c2 = job_config(seed=1, steps=3), job_config(seed=2, steps=3)
     solo1, solo2 = Trainer(c1).train().history.loss, Trainer(c2).train().history.loss
-    # Make the two workers' initialisations overlap, as two users clicking Start together may.
-    barrier = threading.Barrier(2, timeout=10)
-    real_init = ReverseNet.__init__
-
-    def init_together(self, *args, **kwargs):
-        if threading.current_thread().name.startswith("training-"):
-            barrier.wait()
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(ReverseNet, "__init__", init_together)
     j1, j2 = jobs(c1, slots=slots), jobs(c2, slots=slots)
     j1.start()
-    j2.start()
+    j2.start()  # two users clicking Start together: two processes initialise at once
     j1.join(60)
     j2.join(60)
     assert list(j1.status().losses[1]) == list(np.float32(solo1))
     assert list(j2.status().losses[1]) == list(np.float32(solo2))
+    assert j1.pid != j2.pid
+
+
+def test_training_runs_in_its_own_process(jobs):
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
+    wait_until(lambda: job.status().step >= 2, what="two steps")
+    assert job.pid is not None and job.pid != os.getpid() and psutil.pid_exists(job.pid)
+    assert psutil.Process(job.pid).ppid() != 0
+    job.stop(wait=True, timeout=10)
+    wait_until(lambda: not _running(job.pid), timeout=10, what="the child to exit")
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_killed_training_process_fails_the_job_and_keeps_the_last_snapshot(jobs):
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=0.05).start()
+    wait_until(lambda: job.status().snapshot_id >= 1, what="a snapshot")
+    os.kill(job.pid, signal.SIGKILL)  # say, the kernel's out-of-memory killer
+    job.join(10)
+    st = job.status()
+    assert not job.alive and st.state is JobState.FAILED
+    assert "ended unexpectedly" in st.error and "exit code -9" in st.error
+    assert st.pipeline is not None and st.pipeline.steps_trained >= 1 and all_finite(st.pipeline.model)
+
+
+def test_the_training_process_ends_when_the_server_side_goes(jobs):
+    """The server's end of the pipe closes (the server died): the child notices and exits, also
+    while paused, instead of training for nobody."""
+    for pause in (False, True):
+        job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
+        wait_until(lambda: job.status().step >= 2, what="two steps")
+        if pause:
+            job.pause()
+        pid = job.pid
+        with job._send_lock:
+            job._conn.close()
+            job._conn = None
+        wait_until(lambda: not _running(pid), timeout=10, what="the orphaned child to exit")
+        job.join(10)
+        assert not job.alive and not job.status().state.active
 
 
 def test_divergence_fails_the_job_and_keeps_finite_weights(jobs):
