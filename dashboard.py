@@ -17,12 +17,14 @@ import streamlit as st
 import torch
 
 import diffusion.figures  # noqa: F401
+import diffusion.jobs
 import diffusion.views  # noqa: F401
 from pages import _app as app
 
-# One intra-op thread per torch call. The server trains at most one run per core (diffusion.jobs
-# caps it) and serves views beside them; torch's default of one thread per core per call made the
-# threads fight: 150 training steps took 43 s with 2 threads and 8 s with 1 on a busy 2-core machine.
+# One intra-op thread per torch call, in the server and in each training process (they inherit
+# it). At most one run per core trains at once (diffusion.jobs caps it) and the server serves views
+# beside them; torch's default of one thread per core per call made them fight: 150 training steps
+# took 43 s with 2 threads and 8 s with 1 on a busy 2-core machine.
 TORCH_THREADS = int(os.environ.get("DASHBOARD_TORCH_THREADS", "1"))
 if torch.get_num_threads() != TORCH_THREADS:
     torch.set_num_threads(TORCH_THREADS)
@@ -44,3 +46,7 @@ st.session_state["app_state"] = state
 app.sidebar_status(state)
 app.mismatch_banner(state)
 pg.run()
+
+# Training runs in child processes forked from a server process that imports torch first (about
+# 5 s): start it once the page is drawn, so the first Start click finds it ready. Later: a no-op.
+diffusion.jobs.warm_up()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from diffusion import figures, views
 from diffusion.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
@@ -36,6 +37,7 @@ from diffusion.config import (  # the *_MAX bounds are also the pages' widget li
     MeanParameterization,
 )
 from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
+from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, Bound, SampleQuality
 from diffusion.pipeline import DiffusionPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +73,7 @@ class ModelRef:
     id: str
     source: str  # views.DEFAULT, views.TRAINED or views.UPLOADED
     note: str = ""
+    quality: SampleQuality | None = None  # when already measured (a training snapshot comes with it)
 
 
 @st.cache_resource(show_spinner="Loading the shipped model…")
@@ -105,6 +108,7 @@ class JobHolder:
         self.adopted = 0  # the job's last snapshot made the current model
         self.end_seen = ""  # uid of the job whose end triggered a full rerun
         self.stopping = False  # Stop was clicked; the worker ends after its current step
+        self.charts: tuple | None = None  # ((job uid, snapshot id), the live panel's figures)
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -133,6 +137,11 @@ def holder() -> JobHolder:
     return h
 
 
+def snapshot_model_id(h: JobHolder, snapshot_id: int) -> str:
+    """The server-unique id of a run's published snapshot, as the view caches key it."""
+    return f"job-{h.uid}-{snapshot_id}"
+
+
 def sync_job() -> JobStatus | None:
     """Make the job's newest published model the session's current model."""
     h = holder()
@@ -143,7 +152,7 @@ def sync_job() -> JobStatus | None:
         note = f"{status.pipeline.steps_trained:,} steps"
         if status.state is JobState.FAILED:
             note += ", last good weights of a run that failed"
-        st.session_state["model"] = ModelRef(status.pipeline, f"job-{h.uid}-{status.snapshot_id}", views.TRAINED, note)
+        st.session_state["model"] = ModelRef(status.pipeline, snapshot_model_id(h, status.snapshot_id), views.TRAINED, note, status.quality)
     return status
 
 
@@ -230,6 +239,20 @@ def sidebar_settings() -> None:
 
 
 # ---------------------------------------------------------------------- status
+def page_state() -> "AppState":
+    """What dashboard.py computed for this run; every page starts with it.
+
+    Streamlit takes a `pages/` folder beside the entry script for its legacy multipage layout until
+    `st.navigation` has run once in the process. So the first request of a freshly started server,
+    if it is a link to a page (`/train?T=20`, a shared configuration), runs that page file alone,
+    without the entry script. Leave the legacy mode and run again, through dashboard.py.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    return st.session_state["app_state"]
+
+
 @dataclass(frozen=True)
 class AppState:
     model: ModelRef
@@ -277,6 +300,24 @@ def _sidebar_progress() -> None:
     rerun_when_ended(h, s)
 
 
+def live_charts(h: JobHolder, s: JobStatus) -> tuple | None:
+    """The Train page's loss curve, loss per t and samples, rebuilt once per snapshot (every ~2 s),
+    not at every redraw of the panel (every 1 s). Streamlit does not send a figure the browser
+    already has, so between snapshots the browser redraws nothing and the cores stay with training."""
+    if s.pipeline is None or s.preview is None or s.pipeline.steps_trained == 0:
+        return None
+    key = (h.uid, s.snapshot_id)
+    cached = h.charts
+    if cached is None or cached[0] != key:
+        steps, loss = s.losses
+        cached = h.charts = (key, (
+            figures.loss_figure(steps, loss),
+            figures.kl_per_t_figure(s.kl_per_t, unit="nats", title="Loss per t (recent average, nats per point)"),
+            figures.samples_figure(s.preview, views.roll_curve(), title=f"Fresh samples from the snapshot at step {s.pipeline.steps_trained:,}"),
+        ))
+    return cached[1]
+
+
 def rerun_when_ended(h: JobHolder, s: JobStatus) -> None:
     """One full rerun when the job ends, so every page picks up the final model and status."""
     if not s.state.active:
@@ -288,7 +329,11 @@ def rerun_when_ended(h: JobHolder, s: JobStatus) -> None:
 
 
 def state_label(h: JobHolder, s: JobStatus) -> str:
-    return "stopping" if h.stopping and s.state.active else s.state.value
+    if h.stopping and s.state.active:
+        return "stopping"
+    if s.state is JobState.QUEUED and s.queue_position <= 0:
+        return "starting"  # has a slot; its process is being started
+    return s.state.value
 
 
 def queue_message(s: JobStatus) -> str:
@@ -421,10 +466,43 @@ def figure1(model_id: str, _pipeline: DiffusionPipeline):
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing the bound on 20,000 held-out points…")
-def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> dict:
-    bound = _pipeline.bound()
-    quality = _pipeline.quality()
-    return {"bound": bound, "quality": quality}
+def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> Bound:
+    return _pipeline.bound()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _quality_numbers(model_id: str, _pipeline: DiffusionPipeline) -> SampleQuality:
+    return _pipeline.quality()
+
+
+def model_quality(model: ModelRef) -> SampleQuality:
+    """SW1 and chamfer of the model's 5,000 samples: a snapshot brings them (measured in its
+    training process); otherwise measured here once per model (about 0.3 s)."""
+    return model.quality if model.quality is not None else _quality_numbers(model.id, model.pipeline)
+
+
+def quality_line(q: SampleQuality) -> None:
+    """One line: the model's sample quality against the bar, green when it meets it."""
+    verdict = "meets the quality bar" if q.passes else "does not meet the quality bar yet"
+    text = (f"Sample quality of this model: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
+            f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**.")
+    (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")
+
+
+def newer_snapshot_notice(shown: ModelRef) -> None:
+    """While a run trains: offer the newest snapshot in place of the one this page shows. Not
+    automatic: redrawing every 2 s would restart an animation the user is watching."""
+    h = holder()
+    s = h.status()
+    if s is None:
+        return
+    if s.state.active and s.pipeline is not None and s.snapshot_id > h.adopted and s.pipeline.steps_trained > 0:
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.info(f"Training goes on: a newer snapshot (step {s.pipeline.steps_trained:,}) is ready; "
+                f"this page shows {shown.note}.", icon=":material/update:")
+        if c2.button("Show the newest snapshot", key="show_newest", width="stretch"):
+            st.rerun()  # the full run adopts it (sync_job)
+    rerun_when_ended(h, s)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows (about 15 s)…")

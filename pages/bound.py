@@ -8,7 +8,7 @@ from diffusion import figures
 from diffusion.metrics import L_NULL_BITS, PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS, QUALITY_CHAMFER, QUALITY_SW1
 from pages import _app as app
 
-state: app.AppState = st.session_state["app_state"]
+state = app.page_state()
 model = state.model
 
 st.title("The bound K")
@@ -19,8 +19,8 @@ st.caption(
     "variance."
 )
 
-numbers = app.bound_numbers(model.id, model.pipeline)
-b, q = numbers["bound"], numbers["quality"]
+b = app.bound_numbers(model.id, model.pipeline)
+q = app.model_quality(model)
 
 
 def fmt(v: float) -> str:

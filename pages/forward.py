@@ -5,7 +5,7 @@ import streamlit as st
 from diffusion import figures
 from pages import _app as app
 
-state: app.AppState = st.session_state["app_state"]
+state = app.page_state()
 
 st.title("Forward process q: from the roll to noise")
 st.caption(

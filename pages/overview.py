@@ -5,7 +5,7 @@ import streamlit as st
 from diffusion.metrics import PAPER_K_BITS
 from pages import _app as app
 
-state: app.AppState = st.session_state["app_state"]
+state = app.page_state()
 model = state.model
 
 st.title("Diffusion on a Swiss roll, as in 2015")

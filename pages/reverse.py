@@ -6,7 +6,7 @@ from diffusion import figures, views
 from diffusion.checkpoint import checkpoint_bytes
 from pages import _app as app
 
-state: app.AppState = st.session_state["app_state"]
+state = app.page_state()
 model = state.model
 
 st.title("Reverse process p: from noise to the roll")
@@ -21,8 +21,11 @@ c1, c2, _ = st.columns([1, 1, 3])
 n = c1.number_input("Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=2000, step=500, key="rev_n", persist_state="session")
 seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=0, step=1, key="rev_seed", persist_state="session")
 
+if state.training:
+    st.fragment(run_every=app.REFRESH_SECONDS)(app.newer_snapshot_notice)(model)
 fig, view = app.reverse_figure(model.id, int(n), int(seed), model.pipeline)
 app.plot(fig, key="reverse_chart")
+app.quality_line(app.model_quality(model))
 
 samples = view.points[-1]  # frames play from t = T down to t = 0
 d1, d2, d3 = st.columns(3)

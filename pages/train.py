@@ -8,7 +8,7 @@ from diffusion.config import LRSchedule, TimestepSampling, available_devices
 from diffusion.jobs import JobState
 from pages import _app as app
 
-state: app.AppState = st.session_state["app_state"]
+state = app.page_state()
 D = app.DEFAULTS
 
 st.title("Train a model")
@@ -100,19 +100,20 @@ def live_panel() -> None:
         st.info("Stopped before the first step; the previous model is still the current one.")
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
-    if len(s.losses[0]) == 0:
-        st.caption("The loss curve, the loss per t and fresh samples appear after the first steps.")
+    charts = app.live_charts(h, s)
+    if charts is None:
+        st.caption("The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run.")
         app.rerun_when_ended(h, s)
         return
+    loss_chart, kl_chart, preview_chart = charts
     g1, g2 = st.columns(2)
     with g1:
-        steps, loss = s.losses
-        app.plot(figures.loss_figure(steps, loss), key="loss_chart")
+        app.plot(loss_chart, key="loss_chart")
     with g2:
-        app.plot(figures.kl_per_t_figure(s.kl_per_t, unit="nats", title="Loss per t (recent average, nats per point)"), key="kl_chart")
-    if s.preview is not None:
-        app.plot(figures.samples_figure(s.preview, views.roll_curve(), title=f"Fresh samples from the snapshot at step {s.pipeline.steps_trained:,}"),
-                 key="preview_chart")
+        app.plot(kl_chart, key="kl_chart")
+    app.plot(preview_chart, key="preview_chart")
+    if s.quality is not None:
+        app.quality_line(s.quality)
     app.rerun_when_ended(h, s)
 
 

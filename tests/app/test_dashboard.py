@@ -8,6 +8,8 @@ import numpy as np
 from app_helpers import DASHBOARD, PAGES, ROOT, status_text, wait_for_job
 from streamlit.testing.v1 import AppTest
 
+from diffusion import views
+
 
 def charts(app) -> list[dict]:
     return [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
@@ -54,7 +56,7 @@ def test_forward_and_reverse_animations_are_float32_with_fixed_axes(at):
     (rev,) = charts(at)
     assert [f["name"] for f in rev["frames"]][:2] == ["40", "39"] and rev["frames"][-1]["name"] == "0"
     arrows = typed(rev["frames"][1]["data"][0]["x"])
-    assert arrows.size == 3 * 25 * 25 and np.isnan(arrows[2::3]).all()  # one trace, NaN between arrows
+    assert arrows.size == 3 * views.DRIFT_GRID**2 and np.isnan(arrows[2::3]).all()  # one trace, NaN between arrows
     assert len(at.get("download_button")) == 3
 
 
