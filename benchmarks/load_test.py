@@ -1,7 +1,7 @@
 """Load test: many concurrent browser sessions train and animate at once on one server.
 
     .venv/bin/python benchmarks/load_test.py [--sessions 8] [--seconds 3 | --steps N] [--waves 1]
-                                             [--timeout 1200] [--memory-bound-mb 300]
+                                             [--timeout 1200] [--stall 240] [--memory-bound-mb 300]
 
 A separate command, not part of the default pytest run: on a 2-core machine one wave of 8 sessions
 takes several minutes (8-15 measured). Everything is on 127.0.0.1 and every wait is bounded.
@@ -30,7 +30,9 @@ takes several minutes (8-15 measured). Everything is on 127.0.0.1 and every wait
    until RSS and threads are steady and takes "after". --waves repeats 3-4; growth from one wave to
    the next would be a leak.
 
-Exit status 1 when a session failed or ran out of time, when a training or script thread is left
+Exit status 1 when a session failed or ran out of time (--timeout), when a running session's
+progress bar did not change for --stall s (to its user the page is frozen; the server's thread
+stacks at that moment are printed and saved), when a training or script thread is left
 after the sessions are gone, when there are more non-pool Python threads than at the start (idle
 workers of the web server's thread pools stay after a burst by design, and are reused), or when RSS
 after the sessions left is above start + --memory-bound-mb.
@@ -38,7 +40,8 @@ after the sessions left is above start + --memory-bound-mb.
 Why 300 MB: what the server may keep after the sessions leave is bounded by its caches (per model
 id: the reverse animation, ~5 MB with its trajectories; Figure 1 and the bound numbers; each cache
 is capped at 24-64 entries), plus glibc's per-thread malloc arenas, which keep freed memory after a
-burst of ~40 threads. Measured: +93 MB after 2 sessions, +184 to +195 MB after 8. A leak of a
+burst of ~40 threads. Measured: +69 to +93 MB after 2 sessions, +139 to +195 MB after 8, and
++155 then +246 MB after two waves of 8. A leak of a
 training run per session (model, optimiser, history, previews) would grow with every session and
 every wave; 300 MB leaves room for the caches of 8 models and the arenas, not for unbounded growth.
 """
@@ -64,11 +67,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
+from playwright.async_api import Error as PlaywrightError  # noqa: E402
 from playwright.async_api import async_playwright, expect  # noqa: E402
 
 MB = 2**20
 VIEWPORT = {"width": 1100, "height": 800}  # smaller than a laptop's: 8 software-rendered pages share the server's 2 cores
 expect.set_options(timeout=180_000)  # every wait is bounded; a loaded 2-core server is slow, not stuck
+ACTION_TIMEOUT_MS = 180_000  # clicks, fills, reads
 
 
 # ---------------------------------------------------------------------- server memory
@@ -159,6 +164,7 @@ class SessionResult:
     play_frames: int = 0  # distinct slider positions seen after Play
     total_s: float = 0.0
     progress_texts: list[str] = field(default_factory=list)
+    js_errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors, crashes (first 20)
 
 
 async def nav(page, title: str) -> None:
@@ -184,31 +190,54 @@ async def start_run(page, steps: int | None, seconds: float | None, seed: int) -
     await start.click()
 
 
-async def one_session(browser, url: str, index: int, steps: int | None, seconds: float | None, timeout_s: float) -> SessionResult:
+async def one_session(browser, url: str, index: int, steps: int | None, seconds: float | None, timeout_s: float,
+                      stall_s: float, stall_hook=None) -> SessionResult:
     r = SessionResult(index)
     started = time.perf_counter()
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
-    page.set_default_timeout(timeout_s * 1000)
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+
+    def note(line: str) -> None:
+        if len(r.js_errors) < 20 and "fonts.gstatic.com" not in line:  # the favicon's icon font: no internet here
+            r.js_errors.append(line[:300])
+
+    page.on("pageerror", lambda exc: note(f"uncaught: {exc}"))
+    page.on("console", lambda msg: note(f"console.error: {msg.text} ({msg.location.get('url', '')})") if msg.type == "error" else None)
+    page.on("crash", lambda _: note("the page crashed"))
+    phase = "open the app, wait for Figure 1"
     try:
         await page.goto(url + "/")
-        await expect(page.locator(".st-key-figure1 .js-plotly-plot").first).to_be_visible(timeout=timeout_s * 1000)
+        await expect(page.locator(".st-key-figure1 .js-plotly-plot").first).to_be_visible()
         r.open_s = time.perf_counter() - started
 
+        phase = "Train page: set the length and seed, click Start"
         await nav(page, "Train")
         await start_run(page, steps, seconds, seed=index)
         clicked = time.perf_counter()
+        phase = "wait for the run to finish"
 
         main = page.locator('[data-testid="stMain"]')
         progress = main.locator('[data-testid="stProgress"]')
         deadline = time.monotonic() + timeout_s
+        last_text, last_change = "", time.monotonic()
         while True:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise TimeoutError(f"not finished after {timeout_s:.0f} s; last: {r.progress_texts[-1:]}")
             if await main.get_by_text("Server busy").count():
                 r.saw_busy_message = True
-            text = (await progress.first.inner_text()) if await progress.count() else ""
+            try:
+                text = (await progress.first.inner_text(timeout=10_000)) if await progress.count() else ""
+            except PlaywrightError:
+                text = ""  # replaced between count() and inner_text() by a rerun
             text = " ".join(text.split())
+            if text != last_text:
+                last_text, last_change = text, now
+            elif now - last_change > stall_s and not text.startswith(("queued", "starting")):
+                if stall_hook:
+                    stall_hook()
+                raise TimeoutError(f"the progress bar has not changed for {stall_s:.0f} s: {text!r}")
             if text and (not r.progress_texts or r.progress_texts[-1].split(" ·")[0] != text.split(" ·")[0]):
                 r.progress_texts.append(text)  # one entry per state change
             if not r.started_s and text.startswith(("running", "paused", "finished")):
@@ -225,13 +254,15 @@ async def one_session(browser, url: str, index: int, steps: int | None, seconds:
                 break
             await asyncio.sleep(0.5)
 
+        phase = "Reverse page: the trained model's animation"
         switched = time.perf_counter()
         await nav(page, "Reverse process")
         rev = page.locator(".st-key-reverse_chart .js-plotly-plot").first
-        await expect(rev).to_be_visible(timeout=timeout_s * 1000)
+        await expect(rev).to_be_visible()
         await expect(main.get_by_text("Generated by the current model (trained")).to_be_visible()
         r.reverse_s = time.perf_counter() - switched
         await asyncio.sleep(1.0)
+        phase = "press Play, watch the slider"
         await rev.locator(".updatemenu-button", has_text="Play").click()
         seen = {await rev.evaluate("g => g._fullLayout.sliders[0].active")}
         deadline = time.monotonic() + 60
@@ -243,7 +274,7 @@ async def one_session(browser, url: str, index: int, steps: int | None, seconds:
             raise RuntimeError(f"the reverse animation did not advance: {sorted(seen)}")
         r.ok = True
     except Exception as exc:  # recorded, reported, and the exit status says it
-        r.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        r.error = f"{phase}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         try:
             await page.screenshot(path=str(ARTIFACTS / f"load_session{index}_failed.png"), full_page=True)
         except Exception:
@@ -256,11 +287,12 @@ async def one_session(browser, url: str, index: int, steps: int | None, seconds:
     return r
 
 
-async def run_sessions(url: str, n: int, steps: int | None, seconds: float | None, timeout_s: float) -> list[SessionResult]:
+async def run_sessions(url: str, n: int, steps: int | None, seconds: float | None, timeout_s: float,
+                       stall_s: float, stall_hook=None) -> list[SessionResult]:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            tasks = [asyncio.create_task(one_session(browser, url, i, steps, seconds, timeout_s)) for i in range(n)]
+            tasks = [asyncio.create_task(one_session(browser, url, i, steps, seconds, timeout_s, stall_s, stall_hook)) for i in range(n)]
             await asyncio.wait(tasks, timeout=timeout_s + 120)  # each session bounds itself; this is the backstop
             results = []
             for i, task in enumerate(tasks):
@@ -300,14 +332,30 @@ async def visit(url: str, train_steps: int = 0) -> float:
 POOL = "idle pool worker"  # anyio's / concurrent.futures' workers: kept after a burst, reused later
 
 
-def python_threads(server, log: Path) -> collections.Counter:
+def dump_stacks(server, log: Path) -> str:
     """SIGUSR1 makes the server (started by conftest's launcher) write every Python thread's stack
-    to its log; returns the threads by kind: training (a frame in diffusion/), script run
-    (Streamlit's script runner), idle pool worker, or 'other: <innermost useful frame>'."""
+    to its log (faulthandler); returns that dump."""
     before = log.stat().st_size
     server.send_signal(signal.SIGUSR1)
     time.sleep(1.5)
-    text = log.read_bytes()[before:].decode(errors="replace")
+    return log.read_bytes()[before:].decode(errors="replace")
+
+
+STALL_DUMPS: list[str] = []
+
+
+def on_stall(server, log: Path) -> None:
+    """The first time a session looks stuck: keep the server's thread stacks for the report."""
+    if not STALL_DUMPS:
+        text = dump_stacks(server, log)
+        STALL_DUMPS.append(text)
+        (ARTIFACTS / "load_stall_stacks.txt").write_text(text)
+
+
+def python_threads(server, log: Path) -> collections.Counter:
+    """The server's Python threads by kind: training (a frame in diffusion/), script run
+    (Streamlit's script runner), idle pool worker, or 'other: <innermost useful frame>'."""
+    text = dump_stacks(server, log)
     plumbing = ("threading.py", "queue.py", "selectors.py", "concurrent/futures/thread.py", "asyncio/")
     kinds = collections.Counter()
     for block in re.split(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", text, flags=re.M)[1:]:
@@ -354,6 +402,8 @@ def main() -> int:
     length.add_argument("--steps", type=int, help="training length per session in steps instead")
     ap.add_argument("--waves", type=int, default=1, help="repeat the burst of sessions; growth from wave to wave shows a leak")
     ap.add_argument("--timeout", type=float, default=1200, help="seconds each session may take")
+    ap.add_argument("--stall", type=float, default=240,
+                    help="a session fails when its progress bar (not queued) has not changed for this long: to its user the page is stuck")
     ap.add_argument("--memory-bound-mb", type=float, default=300)
     ap.add_argument("--session-ttl", type=int, default=20,
                     help="server.disconnectedSessionTTL: how long the server keeps a closed tab's state for a reconnect")
@@ -386,7 +436,8 @@ def main() -> int:
             print(f"\nwave {wave}: {args.sessions} sessions at once, {run_length} each")
             sampler = Sampler(ps)
             sampler.start()
-            results = asyncio.run(run_sessions(url, args.sessions, args.steps, args.seconds, args.timeout))
+            results = asyncio.run(run_sessions(url, args.sessions, args.steps, args.seconds, args.timeout, args.stall,
+                                               stall_hook=lambda: on_stall(server, log)))
             sampler.stop()
             closing_rss, closing_threads = server_usage(ps)
             # Closed tabs: training threads end at once (the session cache is released); Streamlit keeps
@@ -403,6 +454,9 @@ def main() -> int:
                       f"{r.finished_s:7.1f} {r.steps:5d} {r.trained_s:7.1f} {r.reverse_s:7.1f} {r.play_frames:6d} {r.total_s:6.1f}")
                 if not r.ok:
                     failures.append(f"wave {wave} session {r.index}: {r.error}")
+            for r in results:
+                for line in r.js_errors[:5]:
+                    print(f"   session {r.index} browser: {line}")
             totals = [r.total_s for r in results]
             print("(seconds; open: until Figure 1; ->run / ->done: from the Start click; trained: the run's own step time)")
             print(f"time per session: median {statistics.median(totals):.1f} s, max {max(totals):.1f} s; wave wall {sampler.wall:.1f} s")
@@ -439,6 +493,15 @@ def main() -> int:
         report["failures"] = failures
         (ARTIFACTS / "load_test.json").write_text(json.dumps(report, indent=1) + "\n")
 
+    if STALL_DUMPS:
+        print("\na session looked stuck; what the server's training and script threads were doing then "
+              "(innermost frames of the app first; all stacks: tests/artifacts/load_stall_stacks.txt):")
+        for block in re.split(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", STALL_DUMPS[0], flags=re.M)[1:]:
+            frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', block)
+            if not any("/diffusion/" in f or "scriptrunner" in f for f, _, _ in frames):
+                continue
+            mine = [f"{Path(f).name}:{line} {fn}" for f, line, fn in frames if str(ROOT) in f and "/.venv/" not in f]
+            print("  " + " <- ".join(mine[:4]))
     for f in failures:
         print("FAIL:", f)
     print("load test:", "FAILED" if failures else "passed", f"(details in {ARTIFACTS / 'load_test.json'})")

@@ -130,10 +130,18 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    pg.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text} ({msg.location.get('url', '')})")
+          if msg.type == "error" else None)
+    pg.on("crash", lambda _: errors.append("the page crashed"))
+    pg.js_errors = errors  # tests read and check them
     try:
         yield pg
     finally:
         context.close()
+        if errors:
+            _JS_ERRORS.extend(errors)
 
 
 # ---------------------------------------------------------------------- timings
@@ -150,9 +158,15 @@ def timings(artifacts):
         (artifacts / "browser_timings.json").write_text(json.dumps(_TIMINGS, indent=2) + "\n")
 
 
+_JS_ERRORS: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter):
-    if not _TIMINGS:
-        return
-    terminalreporter.section("browser timings (s)")
-    for name, seconds in _TIMINGS.items():
-        terminalreporter.write_line(f"{seconds:8.2f}  {name}")
+    if _TIMINGS:
+        terminalreporter.section("browser timings (s)")
+        for name, seconds in _TIMINGS.items():
+            terminalreporter.write_line(f"{seconds:8.2f}  {name}")
+    if _JS_ERRORS:
+        terminalreporter.section("browser console errors")
+        for line in _JS_ERRORS[:30]:
+            terminalreporter.write_line(line[:300])
