@@ -2,10 +2,10 @@
 
 Why a process and not a thread in the server: the GIL. Every torch call releases and re-takes it,
 so a training thread beside a script thread busy in Python (building a figure, serialising it)
-waits up to the switch interval (5 ms) for each of the ~100 calls of a step: measured with
-benchmarks/bench_gil.py, 43 it/s alone, 0.9 it/s beside such a thread. A child process trains at
-full speed whatever the server does, its memory goes back to the system when it ends, and a run
-that will not stop can be killed.
+waits up to the switch interval (5 ms) for each of the ~100 calls of a step. Measured with
+benchmarks/bench_gil.py (2 cores, one torch thread): 47 it/s alone, 0.4 it/s in a thread beside
+such a script thread, 40 it/s in a child process beside it. A child process also gives its memory
+back to the system when it ends, and a run that will not stop can be killed.
 
 The child comes from a fork server that has torch and this module imported already (a fresh
 interpreter would spend 2-5 s importing them at every Start). It sends what the UI shows through a
