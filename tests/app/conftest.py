@@ -34,6 +34,22 @@ def _navigation_not_legacy_pages(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
+@pytest.fixture(autouse=True)
+def _one_session_id_per_apptest(monkeypatch):
+    """AppTest gives every instance the same session id ("test session id"), so session-scoped
+    caches (the training job holder) would be shared by all of them, unlike browser sessions on
+    a server. Give each AppTest its own id, stable across its runs."""
+    from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
+    original = LocalScriptRunner.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._session_id = f"apptest-{id(self.session_state._state)}"
+
+    monkeypatch.setattr(LocalScriptRunner, "__init__", init)
+
+
 @pytest.fixture
 def at():
     app = AppTest.from_file(DASHBOARD, default_timeout=180)

@@ -197,6 +197,39 @@ def test_settings_come_from_the_url():
     assert "settings changed since training" in status_text(app)
 
 
+def test_two_sessions_train_different_settings_at_once_and_keep_their_own_models():
+    """Two browser sessions on one server (one process, shared global caches), training at once."""
+    sessions = []
+    for T, width in ((10, 16), (12, 8)):
+        app = AppTest.from_file(DASHBOARD, default_timeout=180)
+        app.run()
+        app.number_input(key="T").set_value(T).run()
+        app.number_input(key="width").set_value(width).run()
+        app.switch_page("pages/train.py").run()
+        app.number_input(key="steps").set_value(400).run()
+        app.number_input(key="batch_size").set_value(256).run()
+        sessions.append(app)
+    for app in sessions:
+        app.button(key="start").click().run()
+    jobs = [app.session_state["_job_holder"].job for app in sessions]
+    deadline = time.time() + 120
+    while not all(j.status().step > 0 for j in jobs):  # both past their first step: training together
+        assert time.time() < deadline and all(j.status().state.active for j in jobs), [j.status().state for j in jobs]
+        time.sleep(0.05)
+    assert all(j.status().state.value == "running" for j in jobs) and jobs[0].pid != jobs[1].pid
+    for app, (T, width) in zip(sessions, ((10, 16), (12, 8))):
+        wait_for_job(app)
+        no_exceptions(app)
+        model = app.session_state["model"]
+        assert (model.pipeline.T, model.pipeline.config.width) == (T, width)
+        assert model.pipeline.steps_trained == 400 and "`trained`" in status_text(app)
+        app.switch_page("pages/reverse.py").run()
+        (rev,) = charts(app)
+        assert len(rev["frames"]) == T + 1  # this session's model, not the other's
+    ids = [app.session_state["model"].id for app in sessions]
+    assert ids[0] != ids[1]
+
+
 def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatch):
     from diffusion.config import DiffusionConfig
     from diffusion.jobs import DEFAULT_SLOTS, TrainingJob
