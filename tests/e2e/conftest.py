@@ -102,12 +102,37 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(artifacts) -> str:
+def app_server(artifacts) -> tuple[subprocess.Popen, str]:
     proc, url = start_server(artifacts / "server.log")
     try:
-        yield url
+        yield proc, url
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server) -> str:
+    return app_server[1]
+
+
+@pytest.fixture
+def training_pids(app_server):
+    """A function: the PIDs of the test server's training processes now."""
+    return lambda: set(training_processes(app_server[0]))
+
+
+def training_processes(server: subprocess.Popen) -> list[int]:
+    """PIDs of the server's training runs: the children of its fork server (diffusion.jobs)."""
+    import psutil
+
+    pids = []
+    for child in psutil.Process(server.pid).children():
+        try:
+            if "forkserver" in " ".join(child.cmdline()):
+                pids += [p.pid for p in child.children() if p.status() != psutil.STATUS_ZOMBIE]
+        except psutil.NoSuchProcess:
+            continue
+    return pids
 
 
 @pytest.fixture(scope="session")

@@ -303,3 +303,27 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     timings["click Stop while training -> 'stopped' shown"] = time.perf_counter() - clicked
     expect(main(page).get_by_text("the model so far is kept")).to_be_visible()
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("trained model")).to_be_visible()
+
+
+def test_reload_mid_training_ends_the_run_and_shows_the_new_session(page: Page, app_url, training_pids, timings):
+    """A reload is a new session: the old one's run must not go on unseen (it would hold a training
+    slot), and the page must show the new session's true state."""
+    before = training_pids()
+    page.goto(app_url + "/train")
+    start = page.get_by_role("button", name="Start new run")
+    expect(start).to_be_enabled(timeout=SLOW_S)
+    wait_idle(page)
+    start.click()  # the default length: a minute or more, so it is mid-run at the reload
+    progress = main(page).locator('[data-testid="stProgress"]')
+    expect(progress).to_contain_text("running", timeout=60_000)
+    mine = training_pids() - before
+    assert len(mine) == 1, f"expected this session's training process, found {mine}"
+    reloaded = time.perf_counter()
+    page.reload()
+    expect(main(page).get_by_text("No run yet in this session")).to_be_visible(timeout=SLOW_S)
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text("default", exact=True)).to_be_visible()
+    deadline = time.monotonic() + 30
+    while mine & training_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not mine & training_pids(), "the reloaded session's training process is still running"
+    timings["reload mid-training -> the old run's process has ended"] = time.perf_counter() - reloaded
