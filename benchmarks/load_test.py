@@ -65,7 +65,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, training_processes  # noqa: E402
 
 from playwright.async_api import Error as PlaywrightError  # noqa: E402
 from playwright.async_api import async_playwright, expect  # noqa: E402
@@ -116,6 +116,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.proc, self.interval = proc, interval
         self.peak_rss = self.peak_threads = 0
+        self.peak_training = 0  # training processes (diffusion.jobs) at once
+        self.server = None  # the subprocess.Popen, set by the caller, for training_processes()
         self.samples: list[tuple[float, int, int]] = []
         self._halt = threading.Event()
         self.server_cpu: dict[int, float] = {}
@@ -131,6 +133,8 @@ class Sampler(threading.Thread):
         while not self._halt.is_set():
             rss, threads = server_usage(self.proc)
             self.peak_rss, self.peak_threads = max(self.peak_rss, rss), max(self.peak_threads, threads)
+            if self.server is not None:
+                self.peak_training = max(self.peak_training, len(training_processes(self.server)))
             self.samples.append((round(time.monotonic() - t0, 2), rss, threads))
             tree_cpu(self.proc, self.server_cpu)
             tree_cpu(me, self.browser_cpu)  # the Playwright driver and chromium are this script's children
@@ -435,6 +439,7 @@ def main() -> int:
         for wave in range(1, args.waves + 1):
             print(f"\nwave {wave}: {args.sessions} sessions at once, {run_length} each")
             sampler = Sampler(ps)
+            sampler.server = server
             sampler.start()
             results = asyncio.run(run_sessions(url, args.sessions, args.steps, args.seconds, args.timeout, args.stall,
                                                stall_hook=lambda: on_stall(server, log)))
@@ -447,6 +452,7 @@ def main() -> int:
             asyncio.run(visit(url))
             after_rss, after_threads, waited = wait_settled(ps, 10**6, args.settle)
             after_kinds = python_threads(server, log)
+            after_training = len(training_processes(server))
 
             print(f"{'#':>2} {'ok':>3} {'open':>6} {'->run':>6} {'busy':>5} {'->done':>7} {'steps':>5} {'trained':>7} {'reverse':>7} {'frames':>6} {'total':>6}")
             for r in results:
@@ -465,6 +471,8 @@ def main() -> int:
                   f"bound +{args.memory_bound_mb:.0f}; settled in {waited:.0f} s)")
             print(f"server threads: start {start_threads}, peak {sampler.peak_threads}, as the sessions closed {closing_threads}, "
                   f"after they left {after_threads}")
+            print(f"training processes: at most {sampler.peak_training} at once (cap: {cores}, one per core), "
+                  f"{after_training} after the sessions left")
             print(f"CPU meanwhile ({cores} cores x {sampler.wall:.0f} s = {cores * sampler.wall:.0f} core-s): server "
                   f"{sampler.server_cpu_s:.0f} ({sampler.server_cpu_s / sampler.wall:.2f} cores), browsers (chromium) "
                   f"{sampler.browser_cpu_s:.0f} ({sampler.browser_cpu_s / sampler.wall:.2f}), whole machine {sampler.machine_cpu_s:.0f} "
@@ -476,6 +484,7 @@ def main() -> int:
                 "sessions": [asdict(r) for r in results], "wall_s": sampler.wall,
                 "rss_mb": {"peak": sampler.peak_rss / MB, "closing": closing_rss / MB, "after": after_rss / MB},
                 "threads": {"peak": sampler.peak_threads, "closing": closing_threads, "after": after_threads},
+                "training_processes": {"peak": sampler.peak_training, "after": after_training},
                 "python_threads_after": dict(after_kinds),
                 "cpu_core_s": {"server": sampler.server_cpu_s, "browsers": sampler.browser_cpu_s, "machine": sampler.machine_cpu_s},
                 "samples": sampler.samples,
@@ -484,6 +493,10 @@ def main() -> int:
         if after_kinds["training"] or after_kinds["script run"]:
             failures.append(f"threads left running after every session closed: {after_kinds['training']} training, "
                             f"{after_kinds['script run']} script runs")
+        if after_training:
+            failures.append(f"{after_training} training processes left after every session closed")
+        if report["waves"] and max(w["training_processes"]["peak"] for w in report["waves"]) > cores:
+            failures.append(f"more training processes at once than the cap of {cores}")
         if others(after_kinds) > others(start_kinds):
             failures.append(f"threads did not come back: {others(after_kinds)} non-pool Python threads > {others(start_kinds)} at start")
         if after_rss > start_rss + args.memory_bound_mb * MB:
