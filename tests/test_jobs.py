@@ -110,6 +110,21 @@ def test_stop_mid_run_ends_quickly_and_keeps_the_model(jobs):
     assert job.status().state is JobState.STOPPED
 
 
+def test_stop_during_a_snapshot_evaluation_ends_cleanly(jobs):
+    """A snapshot measures 5,000 samples (the "evaluation"); with one due every 10 ms the child is
+    nearly always in one when Stop arrives. Each run still ends STOPPED, quickly, with a model."""
+    for delay in (0.0, 0.05, 0.13):
+        job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=0.01).start()
+        wait_until(lambda: job.status().snapshot_id >= 1, what="a first snapshot")
+        time.sleep(delay)
+        started = time.monotonic()
+        job.stop(wait=True, timeout=10)
+        assert time.monotonic() - started < 5 and not job.alive
+        st = job.status()
+        assert st.state is JobState.STOPPED and st.error is None
+        assert st.pipeline is not None and st.pipeline.steps_trained == st.step and st.quality is not None
+
+
 def test_double_start_is_a_no_op(jobs):
     job = jobs(job_config(steps=LONG), slots=TrainingSlots(2))
     job.start()

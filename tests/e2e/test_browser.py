@@ -254,8 +254,9 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
 
     # -------- a page switch once nothing has to be computed
     clicked = nav(page, "Reverse process")
+    expect(main(page).get_by_role("heading", name="Reverse process p")).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
+    timings["switch to Reverse again (cached) -> its title and controls"] = time.perf_counter() - clicked
     expect(rev).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
-    expect(main(page).get_by_role("heading", name="Reverse process p")).to_be_visible()
     timings["switch to Reverse again (cached) -> its chart"] = time.perf_counter() - clicked
 
     for name, seconds in timings.items():
@@ -299,8 +300,10 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     expect(stop).to_be_enabled()
     clicked = time.perf_counter()
     stop.click()
+    expect(progress).to_contain_text("stopp", timeout=GENEROUS_CLICK_S * 1000)  # "stopping", or already "stopped"
+    timings["click Stop while training -> 'stopping' shown"] = time.perf_counter() - clicked
     expect(progress).to_contain_text("stopped", timeout=GENEROUS_CLICK_S * 1000)
-    timings["click Stop while training -> 'stopped' shown"] = time.perf_counter() - clicked
+    timings["click Stop while training -> the run has ended ('stopped')"] = time.perf_counter() - clicked
     expect(main(page).get_by_text("the model so far is kept")).to_be_visible()
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("trained model")).to_be_visible()
 
