@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = ROOT / "assets" / "default_model.pt"
 DEFAULTS = DiffusionConfig()
 REFRESH_SECONDS = 1.0  # live training panels redraw this often
+PREVIEW_DRAWN = 2000  # samples drawn in the Train page's preview
 N_POINTS_UI_MAX = 10_000  # an animation of 41 frames x 10,000 points is ~4.5 MB: the browser's limit here
 
 # Log-spaced choices for the betas (1-2-5 steps); the defaults are always among them.
@@ -313,7 +314,9 @@ def live_charts(h: JobHolder, s: JobStatus) -> tuple | None:
         cached = h.charts = (key, (
             figures.loss_figure(steps, loss),
             figures.kl_per_t_figure(s.kl_per_t, unit="nats", title="Loss per t (recent average, nats per point)"),
-            figures.samples_figure(s.preview, views.roll_curve(), title=f"Fresh samples from the snapshot at step {s.pipeline.steps_trained:,}"),
+            # 2,000 of the snapshot's 5,000 samples: the roll drawn behind them stays visible
+            figures.samples_figure(s.preview[:PREVIEW_DRAWN], views.roll_curve(),
+                                   title=f"Fresh samples from the snapshot at step {s.pipeline.steps_trained:,}"),
         ))
     return cached[1]
 
