@@ -100,7 +100,7 @@ def main() -> int:
     )
     results = [run(name, recipes[name], args.every, args.samples) for name in args.recipes.split(",")]
 
-    print(f"| recipe | it/s | samples/s | first pass (s) | stable pass (s) | final sw1 | final chamfer | K bits | K bits, unit var |")
+    print("| recipe | it/s | samples/s | first pass (s) | stable pass (s) | final sw1 | final chamfer | K bits | K bits, unit var |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(

@@ -233,7 +233,7 @@ def _reverse_title(title: str, t: int, scale: float) -> str:
 def figure1(view: Figure1View) -> go.Figure:
     """The paper's Figure 1 for the current model: rows q(x_t), p(x_t), drift; columns t = 0, T/2, T."""
     T = view.t[-1]
-    col_titles = [f"t = 0", f"t = T/2 = {view.t[1]}", f"t = T = {T}"]
+    col_titles = ["t = 0", f"t = T/2 = {view.t[1]}", f"t = T = {T}"]
     fig = make_subplots(rows=3, cols=3, horizontal_spacing=0.03, vertical_spacing=0.05, column_titles=col_titles,
                         row_titles=["q(x<sub>t</sub>) data → noise", "p(x<sub>t</sub>) noise → data", "drift f<sub>μ</sub>(x<sub>t</sub>, t) − x<sub>t</sub>"])
     spacing = _grid_spacing(view.grid)

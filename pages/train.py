@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from diffusion import figures, views
+from diffusion import views
 from diffusion.checkpoint import checkpoint_bytes
 from diffusion.config import LRSchedule, TimestepSampling, available_devices
 from diffusion.jobs import JobState

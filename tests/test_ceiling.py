@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 
 from diffusion.ceiling import best_kl_per_t_nats, best_possible_bound

@@ -125,7 +125,7 @@ def test_reverse_animation_frames_play_from_noise_to_data():
 
 # ---------------------------------------------------------------------- Figure 1, training charts
 def test_figure1_has_three_rows_of_three_panels_on_fixed_axes():
-    T, n, G = 40, 500, 17 * 17
+    n, G = 500, 17 * 17
     rng = np.random.default_rng(0)
     v = views.Figure1View(t=(0, 20, 40), drift_t=(2, 20, 40), q=rng.standard_normal((3, n, 2)).astype(np.float32),
                           q_color=rng.random(n).astype(np.float32), p=rng.standard_normal((3, n, 2)).astype(np.float32),

@@ -15,8 +15,6 @@ import torch
 
 from diffusion.config import ConfigError, DiffusionConfig
 from diffusion.jobs import PREVIEW_POINTS, JobState, TrainingJob, TrainingSlots
-from diffusion.model import ReverseNet
-from diffusion.pipeline import DiffusionPipeline
 from diffusion.train import Trainer
 
 LONG = 10**6  # steps: a run that only ends when stopped
