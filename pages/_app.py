@@ -303,8 +303,8 @@ def _sidebar_progress() -> None:
 
 def live_charts(h: JobHolder, s: JobStatus) -> tuple | None:
     """The Train page's loss curve, loss per t and samples, rebuilt once per snapshot (every ~2 s),
-    not at every redraw of the panel (every 1 s). Streamlit does not send a figure the browser
-    already has, so between snapshots the browser redraws nothing and the cores stay with training."""
+    not at every redraw of the panel (every 1 s): between snapshots the charts are unchanged, and
+    building and serialising them again would only cost the server time."""
     if s.pipeline is None or s.preview is None or s.pipeline.steps_trained == 0:
         return None
     key = (h.uid, s.snapshot_id)
