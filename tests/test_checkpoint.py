@@ -373,3 +373,47 @@ def test_saved_file_holds_plain_data_only(tiny_pipeline):
     payload = payload_of(tiny_pipeline)  # weights_only=True accepted it
     assert payload["format"] == FORMAT and payload["version"] == VERSION
     assert set(payload) == {"format", "version", "config", "state_dict", "history", "steps_trained"}
+
+
+_SAVE_FOREVER = """
+import sys
+from diffusion.checkpoint import save_checkpoint
+from diffusion.config import DiffusionConfig
+from diffusion.pipeline import DiffusionPipeline
+models = [DiffusionPipeline.untrained(DiffusionConfig(T=40, width=128, seed=s, device="cpu")) for s in (1, 2)]
+print("ready", flush=True)
+i = 0
+while True:  # until killed: each save replaces the file with the other model
+    save_checkpoint(models[i % 2], sys.argv[1])
+    i += 1
+"""
+
+
+def test_a_process_killed_while_saving_never_leaves_a_file_that_loads_wrong(tmp_path):
+    """SIGKILL, not an exception: no cleanup runs. Whenever it lands, the file under the real name
+    is a complete checkpoint of one of the two models; a leftover is only a hidden temp file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from diffusion.config import DiffusionConfig
+
+    root = Path(__file__).resolve().parents[1]
+    dest = tmp_path / "model.pt"
+    expected = [DiffusionPipeline.untrained(DiffusionConfig(T=40, width=128, seed=s, device="cpu")).model.state_dict() for s in (1, 2)]
+    rng = np.random.default_rng(0)
+    for round_ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(dest)], cwd=root, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            time.sleep(0.05 + rng.uniform(0, 0.4))  # lands during some write, rename or sync
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        assert proc.returncode == -signal.SIGKILL
+        if not dest.exists():
+            continue  # killed before the first rename: no file is fine, a half one is not
+        state = load_checkpoint(dest, device="cpu").model.state_dict()
+        assert any(all(torch.equal(state[k], e[k]) for k in e) for e in expected), f"round {round_}: loads, but as neither model"
+        assert all(p.name.startswith(".") for p in temp_files(tmp_path)), "a temp file would be picked up as a checkpoint"
