@@ -138,7 +138,7 @@ def training_processes(server: subprocess.Popen) -> list[int]:
 @pytest.fixture(scope="session")
 def browser():
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.skip("Debian's chromium is not installed (tests/setup-and-test.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (tests/setup.sh installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

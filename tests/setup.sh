@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs every test: a virtual environment with the pinned packages,
-# Debian's chromium for the browser tests, then pytest. Safe to run again (it skips what is there).
+# Sets up a fresh machine for the tests: a virtual environment with the pinned packages and
+# Debian's chromium for the browser tests. Safe to run again (it skips what is there). The README's
+# test command runs pytest after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -13,4 +14,3 @@ if ! command -v chromium >/dev/null 2>&1; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 fi
-exec .venv/bin/python -m pytest "$@"
