@@ -38,9 +38,7 @@ from .config import DiffusionConfig, resolve_device
 from .metrics import SampleQuality, sample_quality
 from .model import ReverseNet
 from .pipeline import DiffusionPipeline
-from .process import GaussianDiffusion
-from .schedule import NoiseSchedule
-from .train import Trainer, TrainingDiverged, TrainingHistory
+from .train import Trainer, TrainingDiverged, TrainingHistory, build_model
 
 SNAPSHOT_SECONDS = 2.0  # how often the child publishes a model and fresh samples for the UI
 FIRST_SNAPSHOT_SECONDS = 1.0  # the first one sooner: the user sees the run take shape at once
@@ -482,12 +480,10 @@ def _to_numpy(state: dict) -> dict:
 
 def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> DiffusionPipeline:
     """The snapshot's weights in a fresh network (on the config's device), for the views."""
-    device = resolve_device(config.device)
-    model = ReverseNet(config.T, config.width)
+    model, diffusion = build_model(config, resolve_device(config.device))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in payload["weights"].items()})
-    model = model.to(device).requires_grad_(False).eval()
-    diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, device)
-    return DiffusionPipeline(config, model, diffusion, TrainingHistory.from_dict(payload["history"]), int(payload["steps"]))
+    return DiffusionPipeline(config, model.requires_grad_(False).eval(), diffusion,
+                             TrainingHistory.from_dict(payload["history"]), int(payload["steps"]))
 
 
 def _eta(config: DiffusionConfig, step: int, seconds: float, rate: float) -> float | None:

@@ -509,11 +509,11 @@ def newer_snapshot_notice(shown: ModelRef) -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows (about 15 s)…")
-def ceiling_numbers(model_key: tuple, _schedule) -> dict:
+def ceiling_numbers(model_key: tuple, _schedule) -> Bound:
     """The ceiling depends only on the schedule (T and the betas), so it is cached on the model key."""
     from diffusion.ceiling import best_possible_bound
 
-    return {"bound": best_possible_bound(_schedule, n=CEILING_POINTS, seed=0)}
+    return best_possible_bound(_schedule, n=CEILING_POINTS, seed=0)
 
 
 CEILING_POINTS = 1000

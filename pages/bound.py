@@ -44,7 +44,7 @@ show_ceiling = st.toggle(
 )
 ceiling = None
 if show_ceiling:
-    best = app.ceiling_numbers(model.pipeline.config.model_key(), model.pipeline.diffusion.schedule)["bound"]
+    best = app.ceiling_numbers(model.pipeline.config.model_key(), model.pipeline.diffusion.schedule)
     ceiling = best.kl_per_t_bits
     st.info(
         f"Ceiling for this schedule: K ≈ {best.bits_unit_variance:+.2f} bits at unit variance ({best.bits:+.2f} at data scale). "

@@ -245,7 +245,8 @@ def test_training_runs_in_its_own_process(jobs):
     job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
     wait_until(lambda: job.status().step >= 2, what="two steps")
     assert job.pid is not None and job.pid != os.getpid() and psutil.pid_exists(job.pid)
-    assert psutil.Process(job.pid).ppid() != 0
+    fork_server = psutil.Process(job.pid).parent()  # forked by the fork server, which this process started
+    assert fork_server.pid != os.getpid() and fork_server.ppid() == os.getpid()
     job.stop(wait=True, timeout=10)
     wait_until(lambda: not _running(job.pid), timeout=10, what="the child to exit")
 
