@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .views import ChainView, Figure1View, ReverseView, ScheduleView
+from .views import ChainView, DensityView, Figure1View, ReverseView, ScheduleView
 
 EXTENT = 2.0
 AXIS_RANGE = [-EXTENT, EXTENT]
@@ -290,16 +290,40 @@ def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None
     return fig
 
 
-def samples_figure(points: np.ndarray, curve: np.ndarray | None = None, title: str = "Samples", color: np.ndarray | None = None) -> go.Figure:
-    """A point cloud on the fixed axes, with the true roll drawn behind it when `curve` is given."""
-    fig = go.Figure()
-    if curve is not None:
-        fig.add_trace(go.Scatter(x=f32(curve[:, 0]), y=f32(curve[:, 1]), mode="lines", line=dict(color="#c8ced6", width=6), name="the roll", hoverinfo="skip"))
-    fig.add_trace(_points(points, color, "samples"))
-    if color is None:
-        fig.data[-1].marker.color = "#1f77b4"
-    _square(fig)
-    fig.update_layout(template=TEMPLATE, height=380, margin=dict(l=30, r=10, t=40, b=30), title=dict(text=title), showlegend=False)
+# Empty bins transparent (the roll shows through), one sample a clear blue, crowded bins dark.
+DENSITY_COLORSCALE = [[0.0, "rgba(255,255,255,0)"], [1e-6, "rgba(255,255,255,0)"], [1e-6, "#6baed6"], [1.0, "#08306b"]]
+
+
+def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, density: DensityView, curve: np.ndarray | None,
+                         snapshot_step: int) -> go.Figure:
+    """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
+    the snapshot's samples as a 2-D histogram image over the roll.
+
+    One figure and an image, not three figures and 2,000 markers: Streamlit rebuilds a chart from
+    scratch whenever its data changes (every snapshot), and in a browser without a GPU that cost
+    0.45 s of CPU per snapshot for the Scattergl preview alone; this figure costs about 0.15 s.
+    """
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
+        "Loss: mean KL per t (nats per point)", "Loss per t (recent average, nats per point)",
+        f"Fresh samples, snapshot at step {snapshot_step:,}"))
+    fig.add_trace(go.Scatter(x=f32(steps), y=f32(loss), mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"), row=1, col=1)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    if len(loss) and np.all(np.asarray(loss) > 0):
+        fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)
+    t = np.arange(2, len(kl) + 2, dtype=np.float32)
+    fig.add_trace(go.Bar(x=t, y=np.nan_to_num(f32(kl), nan=0.0), marker_color="#1f77b4", name="KL per t"), row=1, col=2)
+    fig.update_xaxes(title_text="t", row=1, col=2)
+    if curve is not None:  # Plotly draws images below lines: a thin see-through roll, over the samples
+        fig.add_trace(go.Scatter(x=f32(curve[:, 0]), y=f32(curve[:, 1]), mode="lines", line=dict(color="rgba(120,130,145,0.35)", width=3),
+                                 name="the roll", hoverinfo="skip"), row=1, col=3)
+    counts = density.counts
+    top = max(1.0, float(np.percentile(counts[counts > 0], 95))) if counts.any() else 1.0
+    centre0 = density.edge0 + density.width / 2
+    fig.add_trace(go.Heatmap(z=f32(counts), x0=centre0, dx=density.width, y0=centre0, dy=density.width, zmin=0.0, zmax=top,
+                             colorscale=DENSITY_COLORSCALE, showscale=False, hoverinfo="skip", zsmooth=False, name="samples"), row=1, col=3)
+    _square(fig, row=1, col=3)
+    fig.update_annotations(font_size=14)
+    fig.update_layout(template=TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=40), showlegend=False, bargap=0.1)
     return fig
 
 

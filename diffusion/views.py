@@ -150,6 +150,30 @@ def roll_curve(n: int = 600) -> np.ndarray:
     return points[np.argsort(position)].astype(np.float32)
 
 
+DENSITY_BINS = 120  # 0.033 wide on [-2, 2]: about a marker's size, so the image reads as points
+
+
+@dataclass(frozen=True)
+class DensityView:
+    """A point cloud as counts per square bin on the fixed [-extent, extent]^2 plot area."""
+
+    counts: np.ndarray  # (bins, bins) float32, row i = y bin i (the image's orientation)
+    edge0: float  # left / bottom edge of the first bin
+    width: float  # bin width
+    n: int  # points counted (points outside the area are not)
+
+
+def sample_density(points: np.ndarray, bins: int = DENSITY_BINS, extent: float = 2.0) -> DensityView:
+    """A 2-D histogram of (n, 2) points: how a snapshot's samples are shown while training runs.
+
+    One image instead of thousands of markers: a browser redraws it in a tenth of the time
+    (a chart is rebuilt from scratch each time its data changes, see pages/_app.live_charts).
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    counts, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=bins, range=[[-extent, extent], [-extent, extent]])
+    return DensityView(counts.astype(np.float32), -extent, 2 * extent / bins, int(counts.sum()))
+
+
 def samples_csv(points: np.ndarray) -> bytes:
     """Samples (n, 2) as CSV with a header x,y."""
     buffer = io.StringIO()

@@ -44,7 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = ROOT / "assets" / "default_model.pt"
 DEFAULTS = DiffusionConfig()
 REFRESH_SECONDS = 1.0  # live training panels redraw this often
-PREVIEW_DRAWN = 2000  # samples drawn in the Train page's preview
 N_POINTS_UI_MAX = 10_000  # an animation of 41 frames x 10,000 points is ~4.5 MB: the browser's limit here
 
 # Log-spaced choices for the betas (1-2-5 steps); the defaults are always among them.
@@ -109,7 +108,7 @@ class JobHolder:
         self.adopted = 0  # the job's last snapshot made the current model
         self.end_seen = ""  # uid of the job whose end triggered a full rerun
         self.stopping = False  # Stop was clicked; the worker ends after its current step
-        self.charts: tuple | None = None  # ((job uid, snapshot id), the live panel's figures)
+        self.chart: tuple | None = None  # ((job uid, snapshot id), the Train page's live figure)
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -301,23 +300,19 @@ def _sidebar_progress() -> None:
     rerun_when_ended(h, s)
 
 
-def live_charts(h: JobHolder, s: JobStatus) -> tuple | None:
-    """The Train page's loss curve, loss per t and samples, rebuilt once per snapshot (every ~2 s),
-    not at every redraw of the panel (every 1 s): between snapshots the charts are unchanged, and
-    building and serialising them again would only cost the server time."""
+def live_chart(h: JobHolder, s: JobStatus) -> "figures.go.Figure | None":
+    """The Train page's live panels (loss curve, loss per t, the snapshot's samples), rebuilt once
+    per snapshot (every ~2 s), not at every redraw of the panel (every 1 s): between snapshots the
+    chart is unchanged, and building and serialising it again would only cost the server time."""
     if s.pipeline is None or s.preview is None or s.pipeline.steps_trained == 0:
         return None
     key = (h.uid, s.snapshot_id)
-    cached = h.charts
+    cached = h.chart
     if cached is None or cached[0] != key:
         steps, loss = s.losses
-        cached = h.charts = (key, (
-            figures.loss_figure(steps, loss),
-            figures.kl_per_t_figure(s.kl_per_t, unit="nats", title="Loss per t (recent average, nats per point)"),
-            # 2,000 of the snapshot's 5,000 samples: the roll drawn behind them stays visible
-            figures.samples_figure(s.preview[:PREVIEW_DRAWN], views.roll_curve(),
-                                   title=f"Fresh samples from the snapshot at step {s.pipeline.steps_trained:,}"),
-        ))
+        # all 5,000 samples of the snapshot, the ones its quality line measures
+        cached = h.chart = (key, figures.live_training_figure(steps, loss, s.kl_per_t, views.sample_density(s.preview),
+                                                               views.roll_curve(), s.pipeline.steps_trained))
     return cached[1]
 
 

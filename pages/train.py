@@ -100,18 +100,12 @@ def live_panel() -> None:
         st.info("Stopped before the first step; the previous model is still the current one.")
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
-    charts = app.live_charts(h, s)
-    if charts is None:
+    chart = app.live_chart(h, s)
+    if chart is None:
         st.caption("The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run.")
         app.rerun_when_ended(h, s)
         return
-    loss_chart, kl_chart, preview_chart = charts
-    g1, g2 = st.columns(2)
-    with g1:
-        app.plot(loss_chart, key="loss_chart")
-    with g2:
-        app.plot(kl_chart, key="kl_chart")
-    app.plot(preview_chart, key="preview_chart")
+    app.plot(chart, key="live_chart")
     if s.quality is not None:
         app.quality_line(s.quality)
     app.rerun_when_ended(h, s)

@@ -148,8 +148,37 @@ def test_loss_and_kl_charts():
     s = spec(figures.kl_per_t_figure(kl))
     np.testing.assert_array_equal(typed(s["data"][0]["x"]), [2, 3, 4])
     np.testing.assert_array_equal(typed(s["data"][0]["y"]), [0.0, 0.5, 0.25])  # not-yet-seen t drawn as 0
-    s = spec(figures.samples_figure(np.zeros((10, 2)), views.roll_curve(50)))
-    assert len(s["data"]) == 2 and s["layout"]["xaxis"]["range"] == [-2, 2]
+
+
+def test_sample_density_counts_each_point_in_its_bin():
+    pts = np.array([[-1.99, -1.99], [1.99, -1.99], [0.01, 1.5], [0.01, 1.5], [2.5, 0.0]], np.float32)  # the last is off the plot
+    d = views.sample_density(pts, bins=4)
+    assert d.counts.dtype == np.float32 and d.counts.shape == (4, 4) and d.n == 4
+    assert (d.edge0, d.width) == (-2.0, 1.0)
+    # row = y bin, column = x bin: the image's orientation (Plotly draws z[0] at the bottom)
+    assert d.counts[0, 0] == 1 and d.counts[0, 3] == 1 and d.counts[3, 2] == 2
+    assert d.counts.sum() == 4
+
+
+def test_live_training_figure_has_the_three_panels():
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(5000, 2)) * 0.5
+    density = views.sample_density(samples)
+    kl = np.array([np.nan, 0.5, 0.25], np.float32)
+    s = spec(figures.live_training_figure(np.arange(1, 101), np.linspace(3, 0.5, 100), kl, density, views.roll_curve(50), 1234))
+    loss, bars, roll, image = s["data"]
+    assert (loss["type"], bars["type"], roll["type"], image["type"]) == ("scatter", "bar", "scatter", "heatmap")
+    assert s["layout"]["yaxis"]["type"] == "log" and typed(loss["y"]).dtype == np.float32
+    np.testing.assert_array_equal(typed(bars["x"]), [2, 3, 4])
+    np.testing.assert_array_equal(typed(bars["y"]), [0.0, 0.5, 0.25])  # not-yet-seen t drawn as 0
+    z = typed(image["z"]).reshape(density.counts.shape)
+    np.testing.assert_array_equal(z, density.counts)
+    assert z.sum() == density.n == np.sum(np.all(np.abs(samples) < 2, axis=1))
+    # cell centres: the first at -2 + width / 2, on the panel's fixed, square [-2, 2] axes
+    assert image["x0"] == pytest.approx(-2 + density.width / 2) and image["dx"] == pytest.approx(density.width)
+    assert image["xaxis"] == roll["xaxis"] == "x3" and s["layout"]["xaxis3"]["range"] == [-2, 2]
+    assert s["layout"]["yaxis3"]["scaleanchor"] == "x3"
+    assert "snapshot at step 1,234" in json.dumps(s["layout"]["annotations"])
 
 
 def test_html_download_is_self_contained_and_animates():

@@ -136,7 +136,9 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
     assert "`trained`" in status_text(at)
     assert not at.button(key="start").disabled
     assert any("Finished: 30 steps" in s.value for s in at.success)
-    assert len(charts(at)) == 3  # loss, loss per t, preview samples
+    (live,) = charts(at)  # loss, loss per t and the snapshot's samples, in one figure
+    assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "heatmap"]
+    assert "snapshot at step 30" in json.dumps(live["layout"]["annotations"])
 
     at.switch_page("pages/reverse.py").run()
     no_exceptions(at)
