@@ -100,14 +100,13 @@ def live_panel() -> None:
         st.info("Stopped before the first step; the previous model is still the current one.")
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
+    if s.quality is not None:  # above the chart: the browser shows it before it has drawn the chart
+        app.quality_line(s.quality)
     chart = app.live_chart(h, s)
     if chart is None:
         st.caption("The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run.")
-        app.rerun_when_ended(h, s)
-        return
-    app.plot(chart, key="live_chart")
-    if s.quality is not None:
-        app.quality_line(s.quality)
+    else:
+        app.plot(chart, key="live_chart")
     app.rerun_when_ended(h, s)
 
 

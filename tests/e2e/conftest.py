@@ -135,6 +135,33 @@ def training_processes(server: subprocess.Popen) -> list[int]:
     return pids
 
 
+def wait_for_fork_server(server: subprocess.Popen, timeout_s: float = 60.0) -> float:
+    """Block until the server's fork server (started by the first page) has imported torch: its
+    CPU time stops growing. Every Start but the first few seconds of a fresh server finds it so;
+    timings of a Start are taken from there. Returns the seconds waited."""
+    import psutil
+
+    started = time.monotonic()
+    deadline = started + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        forkservers = [c for c in psutil.Process(server.pid).children() if "forkserver" in " ".join(c.cmdline())]
+        if forkservers:
+            t = forkservers[0].cpu_times()
+            now = t.user + t.system
+            if last is not None and now - last < 0.01:
+                return time.monotonic() - started
+            last = now
+        time.sleep(0.5)
+    raise RuntimeError(f"the fork server was not ready after {timeout_s} s")
+
+
+@pytest.fixture
+def warm_server(app_server):
+    """A function: wait until the test server can start a training process at once."""
+    return lambda: wait_for_fork_server(app_server[0])
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):

@@ -9,9 +9,11 @@ served on loopback (fixtures in conftest.py).
 - A full-page screenshot of every page goes to tests/artifacts/ (look at them).
 
 Timings (click Start -> first progress / first preview, page switches, clicks while training) are
-printed at the end of the run and written to tests/artifacts/browser_timings.json. They are asserted
-only against generous bounds: the issue's targets (1 s) are for a quiet 2-core machine, these tests
-share theirs with other work and with chromium's software WebGL.
+printed at the end of the run and written to tests/artifacts/browser_timings.json. The issue's
+targets are timed by an in-page stopwatch (`stopwatch`/`seen`: to the DOM change itself, not to the
+next poll of `expect`), the Start -> quality bar one on a warmed-up server. They are asserted only
+against generous bounds: the targets are for a 2-core machine, these tests share theirs with other
+work and with chromium's software WebGL.
 """
 
 from __future__ import annotations
@@ -101,6 +103,35 @@ def slider_label(plot: Locator) -> str:
     return plot.evaluate("g => g.querySelector('.slider-group > text').textContent")
 
 
+def stopwatch(page: Page, **conditions: str) -> None:
+    """Start an in-page stopwatch now: for each name, the first time (ms after this call) its JS
+    condition holds, checked by a MutationObserver at every change of the page. Playwright's
+    `expect` polls up to 1 s apart, which would add up to a second to each timing; the test still
+    waits with `expect`, then reads the precise time with `seen`. The app switches pages without
+    reloading the document, so the stopwatch runs across page switches."""
+    page.evaluate("""conditions => {
+        const t0 = performance.now(), checks = Object.entries(conditions).map(([k, c]) => [k, new Function('main', 'return ' + c)]);
+        window.__seen = {};
+        const check = () => {
+            const main = document.querySelector('[data-testid="stMain"]');
+            for (const [k, f] of checks) if (!(k in window.__seen) && main && f(main)) window.__seen[k] = performance.now() - t0;
+        };
+        new MutationObserver(check).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+    }""", conditions)
+
+
+# Conditions for `stopwatch` (JS; `main` is the page's main area)
+BAR_TEXT = "(main.querySelector('[data-testid=\"stProgress\"]')?.textContent || '')"  # the progress bar's text
+REVERSE_DRAWN = "main.querySelector('.st-key-reverse_chart .js-plotly-plot .slider-group') !== null"  # drawn, slider and all
+
+
+def seen(page: Page, name: str) -> float:
+    """Seconds from `stopwatch` to when `name`'s condition first held."""
+    ms = page.evaluate("name => window.__seen[name]", name)
+    assert ms is not None, f"the stopwatch never saw {name!r}"
+    return ms / 1000
+
+
 # ---------------------------------------------------------------------- tests
 def test_a_shared_link_opens_its_page_with_its_settings(page: Page, app_url, artifacts, timings):
     """A link to a page with settings in the URL. First in this file on purpose: as the first
@@ -175,17 +206,18 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
 
     pause = page.get_by_role("button", name="Pause")
     expect(pause).to_be_enabled(timeout=30_000)
-    clicked = paused_at = time.perf_counter()
+    paused_at = time.perf_counter()
+    stopwatch(page, paused=f"{BAR_TEXT}.includes('paused')")
     pause.click()
     expect(progress).to_contain_text("paused", timeout=GENEROUS_CLICK_S * 1000)
-    timings["click Pause while training -> 'paused' shown"] = time.perf_counter() - clicked
+    timings["click Pause while training -> 'paused' shown"] = seen(page, "paused")
     resume = page.get_by_role("button", name="Resume")
     expect(resume).to_be_enabled(timeout=30_000)
-    clicked = time.perf_counter()
+    stopwatch(page, resumed=f"/running|finished/.test({BAR_TEXT})")
     resume.click()
     expect(progress.filter(has_text="running").or_(progress.filter(has_text="finished"))).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
     resumed_at = time.perf_counter()
-    timings["click Resume -> 'running' shown"] = resumed_at - clicked
+    timings["click Resume -> 'running' shown"] = seen(page, "resumed")
 
     expect(chart(page, "live_chart")).to_be_visible(timeout=60_000)
     timings["Start -> first preview of samples (the pause not counted)"] = time.perf_counter() - started_training - (resumed_at - paused_at)
@@ -255,11 +287,12 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
     full_shot(page, artifacts / "bound.png")
 
     # -------- a page switch once nothing has to be computed
-    clicked = nav(page, "Reverse process")
+    stopwatch(page, title="main.textContent.includes('Reverse process p')", chart=f"main.textContent.includes('Reverse process p') && {REVERSE_DRAWN}")
+    nav(page, "Reverse process")
     expect(main(page).get_by_role("heading", name="Reverse process p")).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
-    timings["switch to Reverse again (cached) -> its title and controls"] = time.perf_counter() - clicked
-    expect(rev).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
-    timings["switch to Reverse again (cached) -> its chart"] = time.perf_counter() - clicked
+    expect(rev.locator(".slider-group")).to_have_count(1, timeout=GENEROUS_SWITCH_S * 1000)
+    timings["switch to Reverse again (cached) -> its title and controls"] = seen(page, "title")
+    timings["switch to Reverse again (cached) -> its chart"] = seen(page, "chart")
 
     for name, seconds in timings.items():
         if name.startswith("click"):
@@ -268,7 +301,7 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
             assert seconds < GENEROUS_SWITCH_S, (name, seconds)
 
 
-def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, timings):
+def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, timings, warm_server):
     """Issue 4's speed target, as a user meets it: default settings, click Start, watch the Train
     page until its snapshot meets the quality bar, open Reverse. Then Stop mid-run keeps the model."""
     page.goto(app_url + "/train")
@@ -277,16 +310,19 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     wait_idle(page)
     steps = main(page).get_by_label("Steps", exact=True)
     default_steps = steps.input_value()
-    clicked = time.perf_counter()
+    warm_server()  # a fresh server's first Start waits a few seconds for its fork server (torch import)
+    passing = "main.textContent.includes('meets the quality bar')"
+    stopwatch(page, train=passing, reverse=f"{passing} && {REVERSE_DRAWN}")
     start.click()
     meets = main(page).get_by_text("meets the quality bar")
     expect(meets).to_be_visible(timeout=120_000)
-    timings["Start (default settings) -> Train page shows a snapshot that meets the quality bar"] = time.perf_counter() - clicked
+    timings["Start (default settings) -> Train page shows a snapshot that meets the quality bar"] = seen(page, "train")
     nav(page, "Reverse process")
     rev = chart(page, "reverse_chart")
     expect(rev).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
     expect(meets).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
-    timings["Start (default settings) -> reverse animation that meets the quality bar"] = time.perf_counter() - clicked
+    expect(rev.locator(".slider-group")).to_have_count(1, timeout=GENEROUS_SWITCH_S * 1000)
+    timings["Start (default settings) -> reverse animation that meets the quality bar"] = seen(page, "reverse")
     caption = main(page).get_by_text("Generated by the current model (trained")
     expect(caption).to_be_visible()
     wait_idle(page)
@@ -300,12 +336,12 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     assert f"/ {int(default_steps):,}" in progress.inner_text()  # the default length, so still running
     stop = page.get_by_role("button", name="■ Stop")
     expect(stop).to_be_enabled()
-    clicked = time.perf_counter()
+    stopwatch(page, stopping=f"{BAR_TEXT}.includes('stopp')", stopped=f"{BAR_TEXT}.includes('stopped')")
     stop.click()
     expect(progress).to_contain_text("stopp", timeout=GENEROUS_CLICK_S * 1000)  # "stopping", or already "stopped"
-    timings["click Stop while training -> 'stopping' shown"] = time.perf_counter() - clicked
     expect(progress).to_contain_text("stopped", timeout=GENEROUS_CLICK_S * 1000)
-    timings["click Stop while training -> the run has ended ('stopped')"] = time.perf_counter() - clicked
+    timings["click Stop while training -> 'stopping' shown"] = seen(page, "stopping")
+    timings["click Stop while training -> the run has ended ('stopped')"] = seen(page, "stopped")
     expect(main(page).get_by_text("the model so far is kept")).to_be_visible()
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("trained model")).to_be_visible()
 
