@@ -18,8 +18,8 @@ st.caption(
 )
 
 c1, c2, _ = st.columns([1, 1, 3])
-n = c1.number_input("Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=2000, step=500, key="rev_n", persist_state="session")
-seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=0, step=1, key="rev_seed", persist_state="session")
+n = c1.number_input("Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=app.REVERSE_N, step=500, key="rev_n", persist_state="session")
+seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=app.REVERSE_SEED, step=1, key="rev_seed", persist_state="session")
 
 if state.training:
     st.fragment(run_every=app.REFRESH_SECONDS)(app.newer_snapshot_notice)(model)

@@ -121,7 +121,21 @@ def test_a_valid_upload_becomes_the_current_model(at):
 
 
 # ---------------------------------------------------------------------- training
-def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
+def count_reverse_views(monkeypatch) -> list:
+    """Record every sampling of a reverse view (the pages call views.reverse_view through a cache)."""
+    calls = []
+    real = views.reverse_view
+
+    def counting(pipeline, n=2000, seed=0, *args, **kwargs):
+        calls.append((pipeline.steps_trained, n, seed))
+        return real(pipeline, n, seed, *args, **kwargs)
+
+    monkeypatch.setattr(views, "reverse_view", counting)
+    return calls
+
+
+def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
+    reverse_views = count_reverse_views(monkeypatch)
     at.number_input(key="T").set_value(10).run()
     at.number_input(key="width").set_value(16).run()
     at.switch_page("pages/train.py").run()
@@ -139,10 +153,12 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at):
     (live,) = charts(at)  # loss, loss per t and the snapshot's samples, in one figure
     assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "heatmap"]
     assert "snapshot at step 30" in json.dumps(live["layout"]["annotations"])
+    assert reverse_views == [(30, 2000, 0)], "the final model's reverse view is built when the run ends"
 
     at.switch_page("pages/reverse.py").run()
     no_exceptions(at)
     (rev,) = charts(at)
+    assert reverse_views == [(30, 2000, 0)], "the Reverse page uses the view built ahead, it does not sample again"
     assert len(rev["frames"]) == 11  # the trained model's T = 10, not the default's 40
     assert "trained" in at.caption[0].value and "30 steps" in at.caption[0].value
     at.switch_page("pages/overview.py").run()
@@ -187,6 +203,42 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert status.state.value == "stopped" and 0 < status.step < 1_000_000
     assert any("Stopped at step" in i.value for i in at.info)
     assert "`trained`" in status_text(at)  # the model so far is kept and used
+
+
+def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(at, monkeypatch):
+    from diffusion import metrics
+
+    reverse_views = count_reverse_views(monkeypatch)
+    at.number_input(key="T").set_value(10).run()
+    at.number_input(key="width").set_value(16).run()
+    at.switch_page("pages/reverse.py").run()
+    at.number_input(key="rev_n").set_value(300).run()  # the page's N as the user left it
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="steps").set_value(1_000_000).run()
+    at.number_input(key="batch_size").set_value(256).run()
+    before = len(reverse_views)
+    at.button(key="start").click().run()
+    job = at.session_state["_job_holder"].job
+    deadline = time.time() + 60
+    while job.status().snapshot_id == 0:
+        assert time.time() < deadline, "no snapshot in 60 s"
+        time.sleep(0.2)
+    at.run()
+    assert len(reverse_views) == before, "a snapshot below the bar is not prefetched"
+    monkeypatch.setattr(metrics, "QUALITY_SW1", 10.0)  # from now on every snapshot meets the bar
+    monkeypatch.setattr(metrics, "QUALITY_CHAMFER", 10.0)
+    at.run()
+    assert job.status().state.value == "running"
+    assert len(reverse_views) == before + 1 and reverse_views[-1][1:] == (300, 0)  # the page's N and seed
+    first = len(reverse_views)
+    snapshot = job.status().snapshot_id
+    while job.status().snapshot_id == snapshot:  # a newer snapshot, also passing: not built again
+        assert time.time() < deadline + 30, "no second snapshot"
+        time.sleep(0.2)
+    at.run()
+    assert len(reverse_views) == first == before + 1
+    at.button(key="stop").click().run()
+    wait_for_job(at)
 
 
 def test_settings_come_from_the_url():
