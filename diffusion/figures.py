@@ -299,9 +299,10 @@ def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, de
     """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
     the snapshot's samples as a 2-D histogram image over the roll.
 
-    One figure and an image, not three figures and 2,000 markers: Streamlit rebuilds a chart from
-    scratch whenever its data changes (every snapshot), and in a browser without a GPU that cost
-    0.45 s of CPU per snapshot for the Scattergl preview alone; this figure costs about 0.15 s.
+    One figure and an image, not three figures and 2,000 WebGL markers: Streamlit rebuilds a chart
+    from scratch whenever its data changes (every snapshot), which in a browser without a GPU cost
+    741 ms of CPU per update for those three charts against 243 ms for this figure
+    (benchmarks/bench_live_chart.py).
     """
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
         "Loss: mean KL per t (nats per point)", "Loss per t (recent average, nats per point)",

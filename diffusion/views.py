@@ -166,8 +166,8 @@ class DensityView:
 def sample_density(points: np.ndarray, bins: int = DENSITY_BINS, extent: float = 2.0) -> DensityView:
     """A 2-D histogram of (n, 2) points: how a snapshot's samples are shown while training runs.
 
-    One image instead of thousands of markers: a browser redraws it in a tenth of the time
-    (a chart is rebuilt from scratch each time its data changes, see pages/_app.live_charts).
+    One image instead of thousands of WebGL markers, because the chart is rebuilt from scratch each
+    time its data changes (see `figures.live_training_figure`).
     """
     pts = np.asarray(points, dtype=np.float64)
     counts, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=bins, range=[[-extent, extent], [-extent, extent]])
