@@ -398,6 +398,7 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
     # snapshot's reverse view, against 9.5-10.6 s with the measurement in the training thread.
     evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
     pending: list[Future] = []
+    frozen_at = {"step": -1}  # the step count of the newest snapshot
 
     def send(message) -> None:
         with send_lock:
@@ -435,6 +436,7 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
             return False
         progress()  # the status never shows a model newer than its step count
         pipeline = DiffusionPipeline.from_trainer(trainer)  # a copy: training goes on
+        frozen_at["step"] = trainer.step_count
         if pending:
             pending.pop().result()  # in order; its errors (a server gone) surface here
         if background:
@@ -453,6 +455,8 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
             if control["paused"]:
                 if points:
                     progress()  # the steps done before the pause, so the UI shows where it stopped
+                if 0 < trainer.step_count != frozen_at["step"]:
+                    snapshot(background=False)  # the paused model itself: what the pages show and save
                 read_control(timeout=0.5)  # EOF here when the server has gone
                 continue
             try:

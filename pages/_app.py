@@ -338,6 +338,17 @@ def prefetch_reverse_view(h: JobHolder, s: JobStatus) -> None:
     reverse_figure(snapshot_model_id(h, s.snapshot_id), n, seed, s.pipeline)
 
 
+def rerun_to_adopt(h: JobHolder, s: JobStatus) -> None:
+    """From the Train page's live panel (a fragment, which redraws only itself): one full rerun, so
+    the sidebar and the Save and load section show the run's model, when its first snapshot arrives
+    and when it is paused (the paused model: what a download then saves). Not at every snapshot:
+    a full rerun redraws the whole page, and the other pages take the newest snapshot anyway."""
+    if s.pipeline is None or s.pipeline.steps_trained == 0 or s.snapshot_id <= h.adopted:
+        return
+    if h.adopted == 0 or s.state is JobState.PAUSED:
+        st.rerun()  # the full run's sync_job adopts it, so this happens once per snapshot
+
+
 def rerun_when_ended(h: JobHolder, s: JobStatus) -> None:
     """One full rerun when the job ends, so every page picks up the final model and status."""
     if not s.state.active:

@@ -152,6 +152,25 @@ def test_pause_and_resume(jobs):
     assert not job.alive and job.status().state is JobState.STOPPED
 
 
+def test_a_paused_run_publishes_the_paused_model(jobs):
+    """Pause, then save: the snapshot is the model at the step where the run paused, published
+    once (not again while it stays paused)."""
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=3600.0).start()
+    wait_until(lambda: job.status().snapshot_id >= 1, what="the first snapshot")  # after 1 s
+    wait_until(lambda: job.status().step >= job.status().pipeline.steps_trained + 5, what="steps past it")
+    job.pause()
+    wait_until(lambda: job.status().pipeline.steps_trained == job.status().step, what="a snapshot of the paused model")
+    s = job.status()
+    assert s.state is JobState.PAUSED and s.snapshot_id == 2 and s.quality is not None and s.preview.shape == (PREVIEW_POINTS, 2)
+    time.sleep(1.2)  # the child checks for commands every 0.5 s while paused
+    assert job.status().snapshot_id == 2, "a run that stays paused publishes nothing more"
+    job.resume()
+    wait_until(lambda: job.status().step > s.step + 2, what="steps after resume")
+    job.pause()
+    wait_until(lambda: job.status().snapshot_id == 3, what="the second pause's snapshot")
+    assert job.status().pipeline.steps_trained == job.status().step > s.step
+
+
 def test_pause_and_resume_outside_a_run_do_nothing(jobs):
     job = jobs(job_config(), slots=TrainingSlots(1))
     job.pause()

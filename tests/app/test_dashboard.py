@@ -191,9 +191,16 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     at.button(key="pause").click().run()
     assert job.status().state.value == "paused"
     assert not at.button(key="resume").disabled and at.button(key="pause").disabled
+    deadline = time.time() + 30
+    while job.status().pipeline is None or job.status().pipeline.steps_trained != job.status().step:
+        assert time.time() < deadline, "the paused model was not published"
+        time.sleep(0.1)
     step = job.status().step
     time.sleep(0.5)
     assert job.status().step == step  # paused means paused
+    at.run()  # the paused model is the current one: the page shows and saves it
+    assert f"trained model · {step:,} steps" in " ".join(c.value for c in at.sidebar.caption)
+    assert any(f"Current model: **trained** ({step:,} steps)" in m.value for m in at.markdown)
     at.button(key="resume").click().run()
     assert job.status().state.value == "running"
 

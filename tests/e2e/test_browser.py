@@ -19,6 +19,7 @@ work and with chromium's software WebGL.
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import pytest
@@ -206,11 +207,18 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
 
     pause = page.get_by_role("button", name="Pause")
     expect(pause).to_be_enabled(timeout=30_000)
+    expect(progress).to_contain_text(re.compile(r"step [1-9]"), timeout=30_000)
     paused_at = time.perf_counter()
     stopwatch(page, paused=f"{BAR_TEXT}.includes('paused')")
     pause.click()
     expect(progress).to_contain_text("paused", timeout=GENEROUS_CLICK_S * 1000)
     timings["click Pause while training -> 'paused' shown"] = seen(page, "paused")
+    # the paused model becomes the current model on the whole page (what a download saves)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text(re.compile(r"trained model · [\d,]+ steps"))).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+    paused_step = re.search(r"step ([\d,]+) /", progress.inner_text()).group(1)
+    expect(sidebar.get_by_text(f"trained model · {paused_step} steps")).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+    expect(main(page).get_by_text(f"Current model: trained ({paused_step} steps)")).to_be_visible()
     resume = page.get_by_role("button", name="Resume")
     expect(resume).to_be_enabled(timeout=30_000)
     stopwatch(page, resumed=f"/running|finished/.test({BAR_TEXT})")
