@@ -20,6 +20,26 @@ def status_text(app) -> str:
     raise AssertionError("no status line in the sidebar")
 
 
+def start_tiny_run(app, **training):
+    """A run of a small model (T = 10, width 16, batch 256) started from the Train page, with the
+    given training widgets set first (e.g. steps=30, lr=100.0); returns its TrainingJob."""
+    app.number_input(key="T").set_value(10).run()
+    app.number_input(key="width").set_value(16).run()
+    app.switch_page("pages/train.py").run()
+    for key, value in {"batch_size": 256, **training}.items():
+        app.number_input(key=key).set_value(value).run()
+    app.button(key="start").click().run()
+    return app.session_state["_job_holder"].job
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    """Poll `predicate` every 0.1 s; fail with `what` after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.1)
+
+
 def wait_for_job(app, timeout: float = 150.0):
     """AppTest never fires run_every: poll the job and rerun until it ends."""
     holder = app.session_state["_job_holder"]

@@ -5,7 +5,7 @@ import json
 import time
 
 import numpy as np
-from app_helpers import DASHBOARD, PAGES, ROOT, status_text, wait_for_job
+from app_helpers import DASHBOARD, PAGES, ROOT, start_tiny_run, status_text, wait_for_job, wait_until
 from streamlit.testing.v1 import AppTest
 
 from diffusion import views
@@ -136,12 +136,7 @@ def count_reverse_views(monkeypatch) -> list:
 
 def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     reverse_views = count_reverse_views(monkeypatch)
-    at.number_input(key="T").set_value(10).run()
-    at.number_input(key="width").set_value(16).run()
-    at.switch_page("pages/train.py").run()
-    at.number_input(key="steps").set_value(30).run()
-    at.number_input(key="batch_size").set_value(256).run()
-    at.button(key="start").click().run()
+    start_tiny_run(at, steps=30)
     no_exceptions(at)
     assert at.button(key="start").disabled, "Start must be disabled while a run is going (no double start)"
     status = wait_for_job(at)
@@ -170,17 +165,8 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
 
 
 def test_pause_resume_stop_and_the_run_survives_page_switches(at):
-    at.number_input(key="T").set_value(10).run()
-    at.number_input(key="width").set_value(16).run()
-    at.switch_page("pages/train.py").run()
-    at.number_input(key="steps").set_value(1_000_000).run()
-    at.number_input(key="batch_size").set_value(256).run()
-    at.button(key="start").click().run()
-    job = at.session_state["_job_holder"].job
-    deadline = time.time() + 60
-    while job.status().step == 0:
-        assert time.time() < deadline, "no training step in 60 s"
-        time.sleep(0.2)
+    job = start_tiny_run(at, steps=1_000_000)
+    wait_until(lambda: job.status().step > 0, 60, "no training step")
 
     at.switch_page("pages/forward.py").run()
     no_exceptions(at)
@@ -191,10 +177,8 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     at.button(key="pause").click().run()
     assert job.status().state.value == "paused"
     assert not at.button(key="resume").disabled and at.button(key="pause").disabled
-    deadline = time.time() + 30
-    while job.status().pipeline is None or job.status().pipeline.steps_trained != job.status().step:
-        assert time.time() < deadline, "the paused model was not published"
-        time.sleep(0.1)
+    wait_until(lambda: job.status().pipeline is not None and job.status().pipeline.steps_trained == job.status().step,
+               30, "the paused model was not published")
     step = job.status().step
     time.sleep(0.5)
     assert job.status().step == step  # paused means paused
@@ -216,20 +200,11 @@ def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(a
     from diffusion import metrics
 
     reverse_views = count_reverse_views(monkeypatch)
-    at.number_input(key="T").set_value(10).run()
-    at.number_input(key="width").set_value(16).run()
     at.switch_page("pages/reverse.py").run()
     at.number_input(key="rev_n").set_value(300).run()  # the page's N as the user left it
-    at.switch_page("pages/train.py").run()
-    at.number_input(key="steps").set_value(1_000_000).run()
-    at.number_input(key="batch_size").set_value(256).run()
     before = len(reverse_views)
-    at.button(key="start").click().run()
-    job = at.session_state["_job_holder"].job
-    deadline = time.time() + 60
-    while job.status().snapshot_id == 0:
-        assert time.time() < deadline, "no snapshot in 60 s"
-        time.sleep(0.2)
+    job = start_tiny_run(at, steps=1_000_000)
+    wait_until(lambda: job.status().snapshot_id > 0, 60, "no snapshot")
     at.run()
     assert len(reverse_views) == before, "a snapshot below the bar is not prefetched"
     monkeypatch.setattr(metrics, "QUALITY_SW1", 10.0)  # from now on every snapshot meets the bar
@@ -239,9 +214,7 @@ def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(a
     assert len(reverse_views) == before + 1 and reverse_views[-1][1:] == (300, 0)  # the page's N and seed
     first = len(reverse_views)
     snapshot = job.status().snapshot_id
-    while job.status().snapshot_id == snapshot:  # a newer snapshot, also passing: not built again
-        assert time.time() < deadline + 30, "no second snapshot"
-        time.sleep(0.2)
+    wait_until(lambda: job.status().snapshot_id > snapshot, 60, "no second snapshot")  # also passing: not built again
     at.run()
     assert len(reverse_views) == first == before + 1
     at.button(key="stop").click().run()
@@ -326,12 +299,7 @@ def test_a_full_server_queues_the_run_and_says_how_many_are_ahead(at, monkeypatc
 
 
 def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
-    at.number_input(key="T").set_value(10).run()
-    at.number_input(key="width").set_value(16).run()
-    at.switch_page("pages/train.py").run()
-    at.number_input(key="lr").set_value(100.0).run()
-    at.number_input(key="batch_size").set_value(256).run()
-    at.button(key="start").click().run()
+    start_tiny_run(at, lr=100.0)
     status = wait_for_job(at)
     no_exceptions(at)
     assert status.state.value == "failed"
