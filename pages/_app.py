@@ -144,12 +144,17 @@ def snapshot_model_id(h: JobHolder, snapshot_id: int) -> str:
     return f"job-{h.uid}-{snapshot_id}"
 
 
+def unadopted_snapshot(h: JobHolder, s: JobStatus | None) -> bool:
+    """The run has published a model the session has not made its current one yet. A snapshot from
+    before the first step is no model: the current one stays until there is one."""
+    return s is not None and s.pipeline is not None and s.pipeline.steps_trained > 0 and s.snapshot_id > h.adopted
+
+
 def sync_job() -> JobStatus | None:
     """Make the job's newest published model the session's current model."""
     h = holder()
     status = h.status()
-    # A snapshot from before the first step is no model: the current one stays until there is one.
-    if status is not None and status.pipeline is not None and status.snapshot_id > h.adopted and status.pipeline.steps_trained > 0:
+    if unadopted_snapshot(h, status):
         h.adopted = status.snapshot_id
         note = f"{status.pipeline.steps_trained:,} steps"
         if status.state is JobState.FAILED:
@@ -343,9 +348,7 @@ def rerun_to_adopt(h: JobHolder, s: JobStatus) -> None:
     the sidebar and the Save and load section show the run's model, when its first snapshot arrives
     and when it is paused (the paused model: what a download then saves). Not at every snapshot:
     a full rerun redraws the whole page, and the other pages take the newest snapshot anyway."""
-    if s.pipeline is None or s.pipeline.steps_trained == 0 or s.snapshot_id <= h.adopted:
-        return
-    if h.adopted == 0 or s.state is JobState.PAUSED:
+    if s.state.active and unadopted_snapshot(h, s) and (h.adopted == 0 or s.state is JobState.PAUSED):
         st.rerun()  # the full run's sync_job adopts it, so this happens once per snapshot
 
 
@@ -527,7 +530,7 @@ def newer_snapshot_notice(shown: ModelRef) -> None:
     s = h.status()
     if s is None:
         return
-    if s.state.active and s.pipeline is not None and s.snapshot_id > h.adopted and s.pipeline.steps_trained > 0:
+    if s.state.active and unadopted_snapshot(h, s):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         c1.info(f"Training goes on: a newer snapshot (step {s.pipeline.steps_trained:,}) is ready; "
                 f"this page shows {shown.note}.", icon=":material/update:")

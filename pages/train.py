@@ -108,8 +108,7 @@ def live_panel() -> None:
     else:
         app.plot(chart, key="live_chart")
     app.prefetch_reverse_view(h, s)
-    if s.state.active:
-        app.rerun_to_adopt(h, s)
+    app.rerun_to_adopt(h, s)
     app.rerun_when_ended(h, s)
 
 
