@@ -22,17 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import psutil  # noqa: E402
-from conftest import ARTIFACTS, launch_chromium, start_server, stop_server  # noqa: E402
+from conftest import ARTIFACTS, fork_servers, launch_chromium, start_server, stop_server  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 
 def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[str, float]:
     """CPU seconds (user + system) so far, by group; processes that ended since are not counted."""
     groups = {"server": [server], "training": [], "chromium": []}
-    for child in server.children():
+    for forkserver in fork_servers(server.pid):
         try:
-            if "forkserver" in " ".join(child.cmdline()):
-                groups["training"] += child.children()
+            groups["training"] += forkserver.children()
         except psutil.NoSuchProcess:
             pass
     groups["chromium"] = [p for p in browser_root.children(recursive=True) if "chrom" in p.name()]

@@ -126,13 +126,26 @@ def training_processes(server: subprocess.Popen) -> list[int]:
     import psutil
 
     pids = []
-    for child in psutil.Process(server.pid).children():
+    for forkserver in fork_servers(server.pid):
         try:
-            if "forkserver" in " ".join(child.cmdline()):
-                pids += [p.pid for p in child.children() if p.status() != psutil.STATUS_ZOMBIE]
+            pids += [p.pid for p in forkserver.children() if p.status() != psutil.STATUS_ZOMBIE]
         except psutil.NoSuchProcess:
             continue
     return pids
+
+
+def fork_servers(server_pid: int) -> list:
+    """The server's fork server (diffusion.jobs), as psutil processes: none before the first page."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(server_pid).children():
+        try:
+            if "forkserver" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def wait_for_fork_server(server: subprocess.Popen, timeout_s: float = 60.0) -> float:
@@ -145,7 +158,7 @@ def wait_for_fork_server(server: subprocess.Popen, timeout_s: float = 60.0) -> f
     deadline = started + timeout_s
     last = None
     while time.monotonic() < deadline:
-        forkservers = [c for c in psutil.Process(server.pid).children() if "forkserver" in " ".join(c.cmdline())]
+        forkservers = fork_servers(server.pid)
         if forkservers:
             t = forkservers[0].cpu_times()
             now = t.user + t.system
