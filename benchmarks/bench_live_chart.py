@@ -60,7 +60,8 @@ def before(d: dict) -> list[tuple[go.Figure, int]]:
 
 
 def now(d: dict) -> list[tuple[go.Figure, int]]:
-    fig = figures.live_training_figure(d["steps"], d["loss"], d["kl"], views.sample_density(d["samples"]), views.roll_curve(), len(d["steps"]))
+    fig = figures.live_training_figure(d["steps"], d["loss"], d["kl"], views.sample_density(d["samples"]), views.roll_curve(),
+                                       f"Fresh samples, snapshot at step {len(d['steps']):,}")
     return [(fig, WIDTH)]
 
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
@@ -36,8 +37,8 @@ from diffusion.config import (  # the *_MAX bounds are also the pages' widget li
     DiffusionConfig,
     MeanParameterization,
 )
-from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
-from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, Bound, SampleQuality
+from diffusion.jobs import DEFAULT_SLOTS, PREVIEW_POINTS, JobState, JobStatus, TrainingJob
+from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, Bound, SampleQuality, sample_quality
 from diffusion.pipeline import DiffusionPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,8 +319,8 @@ def live_chart(h: JobHolder, s: JobStatus) -> "figures.go.Figure | None":
     if cached is None or cached[0] != key:
         steps, loss = s.losses
         # all 5,000 samples of the snapshot, the ones its quality line measures
-        cached = h.chart = (key, figures.live_training_figure(steps, loss, s.kl_per_t, views.sample_density(s.preview),
-                                                               views.roll_curve(), s.pipeline.steps_trained))
+        cached = h.chart = (key, figures.live_training_figure(steps, loss, s.kl_per_t, views.sample_density(s.preview), views.roll_curve(),
+                                                               f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}"))
     return cached[1]
 
 
@@ -504,9 +505,27 @@ def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> Bound:
     return _pipeline.bound()
 
 
+@st.cache_data(max_entries=16, show_spinner="Sampling from the model…")
+def model_samples(model_id: str, _pipeline: DiffusionPipeline) -> np.ndarray:
+    """The model's 5,000 samples at seed 0 (about 0.3 s): what its quality line measures and what
+    the Train page draws before a run, so both show the same points."""
+    return _pipeline.samples(PREVIEW_POINTS, seed=0)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _quality_numbers(model_id: str, _pipeline: DiffusionPipeline) -> SampleQuality:
-    return _pipeline.quality()
+    return sample_quality(model_samples(model_id, _pipeline))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def model_chart(model_id: str, _pipeline: DiffusionPipeline) -> "figures.go.Figure":
+    """The Train page's live figure for a model that is not training: its loss curve and loss per t
+    as its checkpoint recorded them, and its samples. Shown before a run, so a user sees what the
+    current model is (and the browser has loaded its charting code before a run needs it)."""
+    h = _pipeline.history
+    return figures.live_training_figure(np.asarray(h.steps, np.int64), np.asarray(h.loss, np.float32), np.asarray(h.kl_per_t, np.float32),
+                                        views.sample_density(model_samples(model_id, _pipeline)), views.roll_curve(),
+                                        f"Samples of this model ({_pipeline.steps_trained:,} steps)")
 
 
 def model_quality(model: ModelRef) -> SampleQuality:
@@ -515,10 +534,10 @@ def model_quality(model: ModelRef) -> SampleQuality:
     return model.quality if model.quality is not None else _quality_numbers(model.id, model.pipeline)
 
 
-def quality_line(q: SampleQuality) -> None:
+def quality_line(q: SampleQuality, what: str = "this model") -> None:
     """One line: the model's sample quality against the bar, green when it meets it."""
     verdict = "meets the quality bar" if q.passes else "does not meet the quality bar yet"
-    text = (f"Sample quality of this model: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
+    text = (f"Sample quality of {what}: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
             f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**.")
     (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")
 

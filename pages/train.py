@@ -85,7 +85,10 @@ def live_panel() -> None:
     controls(s)
     st.subheader("Progress")
     if s is None:
-        st.info("No run yet in this session. The pages show the shipped default model until you train one.")
+        st.info(f"No run yet in this session. Every page uses the current model ({model.source}, {model.note}); "
+                "below, how it trained and 5,000 of its samples.")
+        app.quality_line(app.model_quality(model))
+        app.plot(app.model_chart(model.id, model.pipeline), key="model_chart")
         return
     if s.state is JobState.QUEUED and not h.stopping:
         st.info(app.queue_message(s), icon=":material/hourglass_top:")
@@ -101,7 +104,7 @@ def live_panel() -> None:
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
     if s.quality is not None:  # above the chart: the browser shows it before it has drawn the chart
-        app.quality_line(s.quality)
+        app.quality_line(s.quality, what=f"the snapshot at step {s.pipeline.steps_trained:,}")
     chart = app.live_chart(h, s)
     if chart is None:
         st.caption("The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run.")

@@ -165,7 +165,8 @@ def test_live_training_figure_has_the_three_panels():
     samples = rng.normal(size=(5000, 2)) * 0.5
     density = views.sample_density(samples)
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
-    s = spec(figures.live_training_figure(np.arange(1, 101), np.linspace(3, 0.5, 100), kl, density, views.roll_curve(50), 1234))
+    s = spec(figures.live_training_figure(np.arange(1, 101), np.linspace(3, 0.5, 100), kl, density, views.roll_curve(50),
+                                          "Fresh samples, snapshot at step 1,234"))
     loss, bars, roll, image = s["data"]
     assert (loss["type"], bars["type"], roll["type"], image["type"]) == ("scatter", "bar", "scatter", "heatmap")
     assert s["layout"]["yaxis"]["type"] == "log" and typed(loss["y"]).dtype == np.float32
@@ -179,6 +180,28 @@ def test_live_training_figure_has_the_three_panels():
     assert image["xaxis"] == roll["xaxis"] == "x3" and s["layout"]["xaxis3"]["range"] == [-2, 2]
     assert s["layout"]["yaxis3"]["scaleanchor"] == "x3"
     assert "snapshot at step 1,234" in json.dumps(s["layout"]["annotations"])
+
+
+def test_live_training_figure_sets_its_ranges_and_margins():
+    """plotly.js would otherwise measure the tick labels and lay the figure out again at every
+    update (bench_live_chart.py): the ranges come from the data here and no axis grows a margin."""
+    kl = np.array([np.nan, 0.5, 0.25], np.float32)
+    s = spec(figures.live_training_figure(np.arange(10, 110), np.linspace(3, 0.5, 100), kl, views.sample_density(np.zeros((5, 2))), None, "x"))
+    lay = s["layout"]
+    assert lay["xaxis"]["range"] == [10, 109] and lay["xaxis"]["autorange"] is False
+    low, high = lay["yaxis"]["range"]  # log axis: the range is in log10 units, around the data
+    assert low < np.log10(0.5) < np.log10(3) < high and high - low < 1.0
+    assert lay["xaxis2"]["range"] == [1.5, 4.5] and lay["yaxis2"]["range"] == pytest.approx([0, 0.525])
+    axes = [k for k in lay if k.startswith(("xaxis", "yaxis"))]
+    assert len(axes) == 6 and all(lay[k]["automargin"] is False for k in axes)
+
+
+def test_live_training_figure_of_a_model_without_history():
+    """An uploaded checkpoint may carry no loss curve: the panels stay empty, nothing breaks."""
+    s = spec(figures.live_training_figure(np.array([], np.int64), np.array([], np.float32), np.array([], np.float32),
+                                          views.sample_density(np.zeros((5, 2))), views.roll_curve(50), "Samples"))
+    assert "range" not in s["layout"]["xaxis"] and "range" not in s["layout"]["yaxis2"]  # plotly picks them
+    assert len(s["data"]) == 4
 
 
 def test_html_download_is_self_contained_and_animates():

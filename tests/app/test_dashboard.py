@@ -44,6 +44,23 @@ def test_every_page_renders_on_the_default_model(at):
     assert "2.35" in at.metric[0].proto.delta
 
 
+def test_before_a_run_the_train_page_shows_the_current_model(at):
+    """Its loss curve and loss per t as the checkpoint recorded them, and the same 5,000 samples
+    whose quality the line above measures."""
+    at.switch_page("pages/train.py").run()
+    no_exceptions(at)
+    (fig,) = charts(at)
+    loss, bars, roll, image = fig["data"]
+    pipeline = at.session_state["app_state"].model.pipeline
+    assert len(typed(loss["y"])) == len(pipeline.history.loss) > 100
+    np.testing.assert_allclose(typed(bars["y"]), np.nan_to_num(pipeline.history.kl_per_t), rtol=1e-6)
+    density = views.sample_density(pipeline.samples(5000, seed=0))
+    np.testing.assert_array_equal(typed(image["z"]).reshape(density.counts.shape), density.counts)
+    assert f"Samples of this model ({pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
+    assert any("No run yet" in i.value and "default" in i.value for i in at.info)
+    assert any("meets the quality bar" in m.value for m in at.success)  # the shipped model does
+
+
 def test_forward_and_reverse_animations_are_float32_with_fixed_axes(at):
     at.switch_page("pages/forward.py").run()
     (fwd,) = charts(at)
