@@ -28,6 +28,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable
 from multiprocessing import forkserver, popen_forkserver, spawn, util
 from multiprocessing.context import reduction, set_spawning_popen
 
@@ -173,8 +174,14 @@ class TrainingJob:
     """One training run in a child process, supervised by a daemon thread. Methods are safe to call
     from any thread."""
 
-    def __init__(self, config: DiffusionConfig, resume_from: DiffusionPipeline | None = None, slots: TrainingSlots = DEFAULT_SLOTS, snapshot_seconds: float = SNAPSHOT_SECONDS):
+    def __init__(self, config: DiffusionConfig, resume_from: DiffusionPipeline | None = None, slots: TrainingSlots = DEFAULT_SLOTS,
+                 snapshot_seconds: float = SNAPSHOT_SECONDS, on_update: Callable[[JobStatus], None] | None = None):
+        """`on_update(status)` is called from the supervising thread after each published snapshot
+        and once when the run has ended: for work that should start the moment a model exists,
+        wherever the user is looking. It must return quickly (start a thread for anything slow);
+        an exception in it is ignored (it must not end the run)."""
         self.config = config.validate()  # fail fast, in the caller's thread, with the UI's message
+        self._on_update = on_update
         self._resume_from = resume_from
         self._slots = slots
         self._snapshot_seconds = snapshot_seconds
@@ -268,6 +275,7 @@ class TrainingJob:
         if not self._slots.acquire(self._ticket, self._stop):
             with self._lock:
                 self._state = JobState.STOPPED
+            self._notify()
             return
         try:
             self._supervise()
@@ -277,6 +285,15 @@ class TrainingJob:
                 self._error = f"training failed: {type(exc).__name__}: {exc}"
         finally:
             self._slots.release(self._ticket)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._on_update is None:
+            return
+        try:
+            self._on_update(self.status())
+        except Exception:  # the caller's hook; the run and its supervisor go on
+            pass
 
     def _send(self, command: str) -> None:
         """A control message to the child ("pause", "resume", "stop"); dropped before the pipe
@@ -356,6 +373,7 @@ class TrainingJob:
                 self._preview = payload["preview"]
                 self._quality = SampleQuality(**payload["quality"])
                 self._snapshot_id += 1
+            self._notify()
         elif kind == "failed":
             with self._lock:
                 self._state = JobState.FAILED

@@ -111,7 +111,7 @@ class JobHolder:
         self.end_seen = ""  # uid of the job whose end triggered a full rerun
         self.stopping = False  # Stop was clicked; the worker ends after its current step
         self.chart: tuple | None = None  # ((job uid, snapshot id), the Train page's live figure)
-        self.prefetched: set[tuple[str, str]] = set()  # (job uid, which) reverse views built ahead
+        self.prefetch: ReversePrefetch | None = None  # the run's hook that builds Reverse views ahead
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -140,9 +140,9 @@ def holder() -> JobHolder:
     return h
 
 
-def snapshot_model_id(h: JobHolder, snapshot_id: int) -> str:
-    """The server-unique id of a run's published snapshot, as the view caches key it."""
-    return f"job-{h.uid}-{snapshot_id}"
+def snapshot_model_id(uid: str, snapshot_id: int) -> str:
+    """The server-unique id of a run's (uid's) published snapshot, as the view caches key it."""
+    return f"job-{uid}-{snapshot_id}"
 
 
 def unadopted_snapshot(h: JobHolder, s: JobStatus | None) -> bool:
@@ -160,7 +160,7 @@ def sync_job() -> JobStatus | None:
         note = f"{status.pipeline.steps_trained:,} steps"
         if status.state is JobState.FAILED:
             note += ", last good weights of a run that failed"
-        st.session_state["model"] = ModelRef(status.pipeline, snapshot_model_id(h, status.snapshot_id), views.TRAINED, note, status.quality)
+        st.session_state["model"] = ModelRef(status.pipeline, snapshot_model_id(h.uid, status.snapshot_id), views.TRAINED, note, status.quality)
     return status
 
 
@@ -324,24 +324,41 @@ def live_chart(h: JobHolder, s: JobStatus) -> "figures.go.Figure | None":
     return cached[1]
 
 
-def prefetch_reverse_view(h: JobHolder, s: JobStatus) -> None:
-    """Build the Reverse page's animation ahead, so that opening that page (where a user goes next)
-    only has to draw it: once per run for the first snapshot that meets the quality bar while it
-    trains, and for the final model when the run ends. Not for every snapshot: each costs the server
-    ~0.3 s, and the Reverse page takes the newest snapshot when it opens."""
-    if s.pipeline is None or s.pipeline.steps_trained == 0 or s.snapshot_id == 0:
-        return
-    ended = not s.state.active
-    if not ended and (s.quality is None or not s.quality.passes):
-        return
-    key = (h.uid, "final" if ended else "first passing")
-    with h.lock:
-        if key in h.prefetched:
+class ReversePrefetch:
+    """A run's `on_update` hook (diffusion.jobs): builds the Reverse page's animation ahead, so that
+    opening that page (where a user goes next) only has to draw it. Once for the run's first
+    snapshot that meets the quality bar and once for its final model, each in a thread of its own
+    started the moment the snapshot arrives, whichever page the user is on: built from the Train
+    page's redraw instead, it started up to a second later and held up the page switch that
+    followed. Not for every snapshot: each costs the server 0.3-1 s, and the Reverse page takes the
+    newest snapshot when it opens."""
+
+    def __init__(self, uid: str, n: int, seed: int):
+        self.uid, self.n, self.seed = uid, n, seed  # the Reverse page's N and seed when the run started
+        self._lock = threading.Lock()
+        self._started: set[str] = set()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, s: JobStatus) -> None:
+        if s.pipeline is None or s.pipeline.steps_trained == 0 or s.snapshot_id == 0:
             return
-        h.prefetched.add(key)
-    # the Reverse page's N and seed, as the user left them (its widgets keep them per session)
-    n, seed = int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED))
-    reverse_figure(snapshot_model_id(h, s.snapshot_id), n, seed, s.pipeline)
+        ended = not s.state.active
+        if not ended and (s.quality is None or not s.quality.passes):
+            return
+        which = "final" if ended else "first passing"
+        with self._lock:
+            if which in self._started:
+                return
+            self._started.add(which)
+            thread = threading.Thread(target=self._build, args=(s,), name=f"reverse-prefetch-{self.uid}", daemon=True)
+            self.threads.append(thread)
+        thread.start()
+
+    def _build(self, s: JobStatus) -> None:
+        try:
+            reverse_figure(snapshot_model_id(self.uid, s.snapshot_id), self.n, self.seed, s.pipeline)
+        except Exception:
+            pass  # only a head start: the Reverse page builds it itself and says what went wrong
 
 
 def rerun_to_adopt(h: JobHolder, s: JobStatus) -> None:
@@ -416,14 +433,17 @@ def start_training(resume: bool = False) -> None:
                                                      "put its settings back or start a new run.")
                 return
             resume_from = model
+        uid = uuid.uuid4().hex[:10]
+        # the Reverse page's N and seed, as the user left them (its widgets keep them per session)
+        prefetch = ReversePrefetch(uid, int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED)))
         try:
-            job = TrainingJob(cfg, resume_from=resume_from)
+            job = TrainingJob(cfg, resume_from=resume_from, on_update=prefetch)
         except ConfigError as exc:
             st.session_state["train_message"] = str(exc)
             return
         if h.job is not None:
             h.job.stop(wait=False)
-        h.job, h.uid, h.adopted, h.stopping = job, uuid.uuid4().hex[:10], 0, False
+        h.job, h.uid, h.adopted, h.stopping, h.prefetch = job, uid, 0, False, prefetch
         job.start()
 
 
@@ -489,7 +509,8 @@ def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig
     return figures.forward_animation(view, sched), view, sched
 
 
-@st.cache_resource(max_entries=24, show_spinner="Sampling from the model…")
+# No spinner of its own: ReversePrefetch calls it from a thread that has no page to show one on.
+@st.cache_resource(max_entries=24, show_spinner=False)
 def reverse_figure(model_id: str, n: int, seed: int, _pipeline: DiffusionPipeline):
     view = views.reverse_view(_pipeline, n, seed)
     return figures.reverse_animation(view), view

@@ -23,7 +23,8 @@ seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=app.RE
 
 if state.training:
     st.fragment(run_every=app.REFRESH_SECONDS)(app.newer_snapshot_notice)(model)
-fig, view = app.reverse_figure(model.id, int(n), int(seed), model.pipeline)
+with st.spinner("Sampling from the model…"):  # shown only if it takes over half a second (not built ahead)
+    fig, view = app.reverse_figure(model.id, int(n), int(seed), model.pipeline)
 app.plot(fig, key="reverse_chart")
 app.quality_line(app.model_quality(model))
 

@@ -110,7 +110,6 @@ def live_panel() -> None:
         st.caption("The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run.")
     else:
         app.plot(chart, key="live_chart")
-    app.prefetch_reverse_view(h, s)
     app.rerun_to_adopt(h, s)
     app.rerun_when_ended(h, s)
 

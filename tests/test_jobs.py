@@ -93,6 +93,31 @@ def test_snapshots_are_published_while_running(jobs):
     assert 0 < st.progress < 1 and st.iterations_per_second >= 0
 
 
+def test_on_update_sees_every_snapshot_and_the_end(jobs):
+    seen = []
+    job = jobs(job_config(steps=60), slots=TrainingSlots(1), on_update=seen.append).start()
+    job.join(60)
+    final = job.status()
+    assert final.state is JobState.FINISHED and len(seen) == final.snapshot_id + 1
+    assert [s.snapshot_id for s in seen] == list(range(1, final.snapshot_id + 1)) + [final.snapshot_id]
+    assert all(s.state.active for s in seen[:-1]) and not seen[-1].state.active  # each snapshot as it arrived, then the end
+    assert seen[-1].pipeline is final.pipeline and seen[-1].step == final.step
+
+
+def test_a_failing_on_update_does_not_end_the_run(jobs):
+    calls = []
+
+    def broken(status):
+        calls.append(status.snapshot_id)
+        raise RuntimeError("a hook's bug")
+
+    job = jobs(job_config(steps=30), slots=TrainingSlots(1), on_update=broken).start()
+    job.join(60)
+    st = job.status()
+    assert st.state is JobState.FINISHED and st.step == 30 and st.error is None
+    assert len(calls) == st.snapshot_id + 1
+
+
 def test_stop_mid_run_ends_quickly_and_keeps_the_model(jobs):
     job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
     wait_until(lambda: job.status().step >= 3, what="three steps")

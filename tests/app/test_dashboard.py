@@ -151,6 +151,13 @@ def count_reverse_views(monkeypatch) -> list:
     return calls
 
 
+def prefetched(app) -> None:
+    """Wait for the reverse views the session's run has started building ahead."""
+    for thread in app.session_state["_job_holder"].prefetch.threads:
+        thread.join(60)
+        assert not thread.is_alive(), "a reverse view built ahead did not finish in 60 s"
+
+
 def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     reverse_views = count_reverse_views(monkeypatch)
     start_tiny_run(at, steps=30)
@@ -165,6 +172,7 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     (live,) = charts(at)  # loss, loss per t and the snapshot's samples, in one figure
     assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "heatmap"]
     assert "snapshot at step 30" in json.dumps(live["layout"]["annotations"])
+    prefetched(at)
     assert reverse_views == [(30, 2000, 0)], "the final model's reverse view is built when the run ends"
 
     at.switch_page("pages/reverse.py").run()
@@ -226,16 +234,20 @@ def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(a
     assert len(reverse_views) == before, "a snapshot below the bar is not prefetched"
     monkeypatch.setattr(metrics, "QUALITY_SW1", 10.0)  # from now on every snapshot meets the bar
     monkeypatch.setattr(metrics, "QUALITY_CHAMFER", 10.0)
-    at.run()
+    # built when that snapshot arrives, without a redraw of any page
+    wait_until(lambda: len(reverse_views) == before + 1, 60, "the first passing snapshot's reverse view was not built")
     assert job.status().state.value == "running"
-    assert len(reverse_views) == before + 1 and reverse_views[-1][1:] == (300, 0)  # the page's N and seed
-    first = len(reverse_views)
+    assert reverse_views[-1][1:] == (300, 0)  # the page's N and seed
     snapshot = job.status().snapshot_id
-    wait_until(lambda: job.status().snapshot_id > snapshot, 60, "no second snapshot")  # also passing: not built again
-    at.run()
-    assert len(reverse_views) == first == before + 1
+    wait_until(lambda: job.status().snapshot_id > snapshot + 1, 60, "no more snapshots")  # also passing: not built again
+    assert len(reverse_views) == before + 1
     at.button(key="stop").click().run()
     wait_for_job(at)
+    prefetched(at)
+    assert len(reverse_views) == before + 2 and reverse_views[-1][0] == job.status().pipeline.steps_trained  # and the final model
+    at.switch_page("pages/reverse.py").run()
+    assert len(reverse_views) == before + 2, "the Reverse page draws the view built ahead"
+    no_exceptions(at)
 
 
 def test_settings_come_from_the_url():
