@@ -133,6 +133,9 @@ def test_a_valid_upload_becomes_the_current_model(at):
     at.file_uploader(key="upload").set_value(("mine.pt", data, "application/octet-stream")).run()
     no_exceptions(at)
     assert "`uploaded`" in status_text(at)
+    assert any("No run yet" in i.value and "(uploaded" in i.value for i in at.info)  # the page names the model it shows
+    (fig,) = charts(at)
+    assert "Samples of this model" in json.dumps(fig["layout"]["annotations"])
     at.switch_page("pages/reverse.py").run()
     assert "uploaded" in at.caption[0].value
 
