@@ -301,10 +301,10 @@ def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, de
 
     One figure and an image, not three figures and 2,000 WebGL markers: Streamlit rebuilds a chart
     from scratch whenever its data changes (every snapshot), which in a browser without a GPU cost
-    741 ms of CPU per update for those three charts against 243 ms for this figure
+    794 ms of CPU per update for those three charts against 156 ms for this figure
     (benchmarks/bench_live_chart.py). The axis ranges are set here and the margins are fixed: with
     autorange and the template's automargin, plotly.js measures the tick labels and lays the
-    figure out again, 269 -> 146 ms of browser CPU per update in that benchmark.
+    figure out again (229 ms per update in that benchmark's "auto layout").
     """
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
         "Loss: mean KL per t (nats per point)", "Loss per t (recent average, nats per point)", samples_title))

@@ -526,7 +526,8 @@ def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> Bound:
     return _pipeline.bound()
 
 
-@st.cache_data(max_entries=16, show_spinner="Sampling from the model…")
+# No spinner: only ever called inside another cached function, where Streamlit shows none.
+@st.cache_data(max_entries=16, show_spinner=False)
 def model_samples(model_id: str, _pipeline: DiffusionPipeline) -> np.ndarray:
     """The model's 5,000 samples at seed 0 (about 0.3 s): what its quality line measures and what
     the Train page draws before a run, so both show the same points."""

@@ -322,8 +322,7 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     steps = main(page).get_by_label("Steps", exact=True)
     default_steps = steps.input_value()
     warm_server()  # a fresh server's first Start waits a few seconds for its fork server (torch import)
-    passing = SNAPSHOT_PASSES
-    stopwatch(page, train=passing, reverse=f"{REVERSE_DRAWN} && main.textContent.includes('current model (trained') "
+    stopwatch(page, train=SNAPSHOT_PASSES, reverse=f"{REVERSE_DRAWN} && main.textContent.includes('current model (trained') "
                                            "&& main.textContent.includes('meets the quality bar')")
     start.click()
     page.wait_for_function(f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
