@@ -20,7 +20,6 @@ beyond the cap waits in line and its status says how many are ahead of it.
 from __future__ import annotations
 
 import io
-import math
 import multiprocessing
 import os
 import threading
@@ -37,7 +36,7 @@ import numpy as np
 import torch
 
 from .config import DiffusionConfig, resolve_device
-from .metrics import QUALITY_CHAMFER, QUALITY_SW1, SampleQuality, sample_quality
+from .metrics import SampleQuality, sample_quality
 from .model import ReverseNet
 from .pipeline import DiffusionPipeline
 from .train import Trainer, TrainingDiverged, TrainingHistory, build_model
@@ -47,7 +46,6 @@ FIRST_SNAPSHOT_SECONDS = 1.0  # the first one sooner: the user sees the run take
 PROGRESS_SECONDS = 0.2  # how often the child reports its step and losses
 STOP_GRACE_SECONDS = 10.0  # after Stop, a child that has not ended by then is terminated
 PREVIEW_POINTS = 5000  # also the sample-quality measurement of the snapshot (5,000 vs 5,000)
-MIN_SNAPSHOT_GAP = 0.5  # seconds between snapshots when the bar is predicted sooner (about one measurement)
 
 # torch._dynamo: the first optimiser a process builds imports it (2 s); the fork server pays once.
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -387,33 +385,6 @@ class TrainingJob:
 
 
 # ---------------------------------------------------------------------- the child process
-def bar_ratio(quality: SampleQuality) -> float:
-    """How far samples are from the quality bar: the larger of SW1 / its bar and chamfer / its bar
-    (<= 1 meets it)."""
-    return max(quality.sw1 / QUALITY_SW1, quality.chamfer / QUALITY_CHAMFER)
-
-
-def seconds_to_next_snapshot(measured: list[tuple[int, float]], step: int, rate: float, regular: float = SNAPSHOT_SECONDS,
-                             min_gap: float = MIN_SNAPSHOT_GAP) -> float:
-    """Seconds from now to the next snapshot: `regular`, or sooner when the samples are about to
-    meet the quality bar, so the user sees it met without waiting out the regular interval.
-
-    `measured` holds (step, bar_ratio) of the snapshots measured so far; `step` and `rate` are the
-    training's now. The last two measurements give a power law ratio ~ step^k (on the way to the
-    bar the ratio falls about as 1/step); the step where it reaches 1, at the current rate, is
-    when the next snapshot is taken, at least `min_gap` from now. Once the bar has been met, or
-    while the ratio is not falling, the interval stays regular: an early snapshot costs a
-    5,000-sample measurement beside the training, which then trains slower."""
-    if len(measured) < 2 or rate <= 0 or any(r <= 1.0 for _, r in measured):
-        return regular
-    (s0, r0), (s1, r1) = measured[-2], measured[-1]
-    if s1 <= s0 or r1 >= r0:
-        return regular
-    k = math.log(r1 / r0) / math.log(s1 / s0)  # < 0
-    bar_step = s1 * math.exp(-math.log(r1) / k)
-    return min(regular, max(min_gap, (bar_step - step) / rate))
-
-
 def _child_main(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
     """Train and report through `conn` until done, stopped, or the server is gone."""
     torch.set_num_threads(threads)
@@ -446,7 +417,6 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
     evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
     pending: list[Future] = []
     frozen_at = {"step": -1}  # the step count of the newest snapshot
-    measured: list[tuple[int, float]] = []  # (step, bar_ratio) of each measured snapshot, appended by the evaluator
 
     def send(message) -> None:
         with send_lock:
@@ -471,7 +441,6 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
         # from every other session's page for ~0.3 s per snapshot.
         samples = pipeline.samples(PREVIEW_POINTS, seed=0)
         quality = sample_quality(samples)
-        measured.append((pipeline.steps_trained, bar_ratio(quality)))
         send(("snapshot", {
             "weights": _to_numpy(pipeline.model.state_dict()), "history": pipeline.history.to_dict(),
             "steps": pipeline.steps_trained, "preview": samples,
@@ -497,7 +466,6 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
     try:
         now = time.perf_counter()
         next_progress, next_snapshot = now + PROGRESS_SECONDS, now + min(FIRST_SNAPSHOT_SECONDS, snapshot_seconds)
-        scheduled_for = 0  # how many measurements next_snapshot has taken into account
         while True:
             read_control()
             if control["stop"] or trainer.done:
@@ -520,10 +488,6 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
             if now >= next_progress:
                 progress()
                 next_progress = now + PROGRESS_SECONDS
-            if len(measured) > scheduled_for:  # a measurement came in: the bar may be near
-                scheduled_for = len(measured)
-                next_snapshot = min(next_snapshot, now + seconds_to_next_snapshot(
-                    measured, trainer.step_count, trainer.iterations_per_second, snapshot_seconds, min(MIN_SNAPSHOT_GAP, snapshot_seconds)))
             if now >= next_snapshot and snapshot(background=True):
                 next_snapshot = now + snapshot_seconds
         snapshot(background=False)

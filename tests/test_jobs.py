@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from diffusion.config import ConfigError, DiffusionConfig
-from diffusion.jobs import PREVIEW_POINTS, JobState, TrainingJob, TrainingSlots, bar_ratio, seconds_to_next_snapshot
-from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, SampleQuality
+from diffusion.jobs import PREVIEW_POINTS, JobState, TrainingJob, TrainingSlots
 from diffusion.train import Trainer
 
 LONG = 10**6  # steps: a run that only ends when stopped
@@ -421,27 +420,3 @@ def test_slots_never_exceed_capacity():
 
 def test_job_state_activity():
     assert {s for s in JobState if s.active} == {JobState.QUEUED, JobState.RUNNING, JobState.PAUSED}
-
-
-# ---------------------------------------------------------------------- when snapshots are taken
-def test_bar_ratio_is_the_worse_of_the_two_measures():
-    assert bar_ratio(SampleQuality(sw1=QUALITY_SW1 * 2, chamfer=QUALITY_CHAMFER / 2)) == pytest.approx(2.0)
-    assert bar_ratio(SampleQuality(sw1=QUALITY_SW1 / 2, chamfer=QUALITY_CHAMFER * 3)) == pytest.approx(3.0)
-    assert bar_ratio(SampleQuality(sw1=QUALITY_SW1, chamfer=QUALITY_CHAMFER)) == pytest.approx(1.0)
-
-
-def test_snapshots_stay_regular_without_a_trend_towards_the_bar():
-    assert seconds_to_next_snapshot([], step=10, rate=50, regular=2.0) == 2.0
-    assert seconds_to_next_snapshot([(50, 3.0)], step=60, rate=50, regular=2.0) == 2.0
-    assert seconds_to_next_snapshot([(50, 3.0), (150, 3.1)], step=160, rate=50, regular=2.0) == 2.0  # not improving
-    assert seconds_to_next_snapshot([(50, 3.0), (150, 0.9), (250, 1.2)], step=260, rate=50, regular=2.0) == 2.0  # met once already
-    assert seconds_to_next_snapshot([(50, 3.0), (150, 2.0)], step=160, rate=0.0, regular=2.0) == 2.0  # no rate yet
-
-
-def test_the_next_snapshot_comes_when_the_trend_reaches_the_bar():
-    # ratio = 200 / step: the bar (ratio 1) is at step 200
-    measured = [(100, 2.0), (150, 200 / 150)]
-    assert seconds_to_next_snapshot(measured, step=160, rate=40, regular=2.0) == pytest.approx(1.0)  # 40 steps at 40 it/s
-    assert seconds_to_next_snapshot(measured, step=160, rate=10, regular=2.0) == 2.0  # 4 s away: the regular interval
-    assert seconds_to_next_snapshot(measured, step=199, rate=40, regular=2.0, min_gap=0.5) == 0.5  # never closer than min_gap
-    assert seconds_to_next_snapshot(measured, step=230, rate=40, regular=2.0, min_gap=0.5) == 0.5  # already past it
