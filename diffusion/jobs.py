@@ -46,6 +46,9 @@ FIRST_SNAPSHOT_SECONDS = 1.0  # the first one sooner: the user sees the run take
 PROGRESS_SECONDS = 0.2  # how often the child reports its step and losses
 STOP_GRACE_SECONDS = 10.0  # after Stop, a child that has not ended by then is terminated
 PREVIEW_POINTS = 5000  # also the sample-quality measurement of the snapshot (5,000 vs 5,000)
+# The training process yields the CPU to the pages (the server's script runs, and a browser on the
+# same machine drawing them): training is background work, a page switch or a click is not.
+TRAINING_NICENESS = 10
 
 # torch._dynamo: the first optimiser a process builds imports it (2 s); the fork server pays once.
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -388,6 +391,10 @@ class TrainingJob:
 def _child_main(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
     """Train and report through `conn` until done, stopped, or the server is gone."""
     torch.set_num_threads(threads)
+    try:
+        os.nice(TRAINING_NICENESS)
+    except OSError:
+        pass  # not allowed here: train at the server's priority
     try:
         _child_train(config, weights, conn, snapshot_seconds)
     except (BrokenPipeError, EOFError, ConnectionResetError):

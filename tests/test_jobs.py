@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from diffusion.config import ConfigError, DiffusionConfig
-from diffusion.jobs import PREVIEW_POINTS, JobState, TrainingJob, TrainingSlots
+from diffusion.jobs import PREVIEW_POINTS, TRAINING_NICENESS, JobState, TrainingJob, TrainingSlots
 from diffusion.train import Trainer
 
 LONG = 10**6  # steps: a run that only ends when stopped
@@ -291,6 +291,9 @@ def test_training_runs_in_its_own_process(jobs):
     assert job.pid is not None and job.pid != os.getpid() and psutil.pid_exists(job.pid)
     fork_server = psutil.Process(job.pid).parent()  # forked by the fork server, which this process started
     assert fork_server.pid != os.getpid() and fork_server.ppid() == os.getpid()
+    # background work: it yields the CPU to the server and to a browser on the same machine
+    assert psutil.Process(job.pid).nice() == min(19, psutil.Process().nice() + TRAINING_NICENESS)
+    assert fork_server.nice() == psutil.Process().nice()  # the server's own priority is untouched
     job.stop(wait=True, timeout=10)
     wait_until(lambda: not _running(job.pid), timeout=10, what="the child to exit")
 
