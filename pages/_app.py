@@ -111,7 +111,7 @@ class JobHolder:
         self.end_seen = ""  # uid of the job whose end triggered a full rerun
         self.stopping = False  # Stop was clicked; the worker ends after its current step
         self.chart: tuple | None = None  # ((job uid, snapshot id), the Train page's live figure)
-        self.prefetch: ReversePrefetch | None = None  # the run's hook that builds Reverse views ahead
+        self.prefetch: ViewPrefetch | None = None  # the run's hook that builds views ahead
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -324,14 +324,19 @@ def live_chart(h: JobHolder, s: JobStatus) -> "figures.go.Figure | None":
     return cached[1]
 
 
-class ReversePrefetch:
-    """A run's `on_update` hook (diffusion.jobs): builds the Reverse page's animation ahead, so that
-    opening that page (where a user goes next) only has to draw it. Once for the run's first
-    snapshot that meets the quality bar and once for its final model, each in a thread of its own
-    started the moment the snapshot arrives, whichever page the user is on: built from the Train
-    page's redraw instead, it started up to a second later and held up the page switch that
-    followed. Not for every snapshot: each costs the server 0.3-1 s, and the Reverse page takes the
-    newest snapshot when it opens."""
+class ViewPrefetch:
+    """A run's `on_update` hook (diffusion.jobs): builds views ahead, so that opening a page only
+    has to draw it. Each build runs in a thread of its own, started the moment the snapshot
+    arrives, whichever page the user is on (built from the Train page's redraw instead, it started
+    up to a second later and held up the page switch that followed):
+
+    - the run's first snapshot that meets the quality bar: its Reverse animation (where a user
+      goes next, with the N and seed they left on that page);
+    - the final model: its Reverse animation, then its bound on 20,000 points (1-1.4 s, the Bound
+      page's wait) and its Figure 1 (the Overview's), the pages a user opens after a run.
+
+    Not for every snapshot: each costs the server 0.3-1 s, and the pages take the newest snapshot
+    when they open."""
 
     def __init__(self, uid: str, n: int, seed: int):
         self.uid, self.n, self.seed = uid, n, seed  # the Reverse page's N and seed when the run started
@@ -350,15 +355,20 @@ class ReversePrefetch:
             if which in self._started:
                 return
             self._started.add(which)
-            thread = threading.Thread(target=self._build, args=(s,), name=f"reverse-prefetch-{self.uid}", daemon=True)
+            thread = threading.Thread(target=self._build, args=(s, ended), name=f"view-prefetch-{self.uid}", daemon=True)
             self.threads.append(thread)
         thread.start()
 
-    def _build(self, s: JobStatus) -> None:
-        try:
-            reverse_figure(snapshot_model_id(self.uid, s.snapshot_id), self.n, self.seed, s.pipeline)
-        except Exception:
-            pass  # only a head start: the Reverse page builds it itself and says what went wrong
+    def _build(self, s: JobStatus, final: bool) -> None:
+        model_id = snapshot_model_id(self.uid, s.snapshot_id)
+        builds = [lambda: reverse_figure(model_id, self.n, self.seed, s.pipeline)]
+        if final:
+            builds += [lambda: bound_numbers(model_id, s.pipeline), lambda: figure1(model_id, s.pipeline)]
+        for build in builds:
+            try:
+                build()
+            except Exception:
+                pass  # only a head start: the page builds it itself and says what went wrong
 
 
 def rerun_to_adopt(h: JobHolder, s: JobStatus) -> None:
@@ -435,7 +445,7 @@ def start_training(resume: bool = False) -> None:
             resume_from = model
         uid = uuid.uuid4().hex[:10]
         # the Reverse page's N and seed, as the user left them (its widgets keep them per session)
-        prefetch = ReversePrefetch(uid, int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED)))
+        prefetch = ViewPrefetch(uid, int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED)))
         try:
             job = TrainingJob(cfg, resume_from=resume_from, on_update=prefetch)
         except ConfigError as exc:
@@ -509,19 +519,20 @@ def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig
     return figures.forward_animation(view, sched), view, sched
 
 
-# No spinner of its own: ReversePrefetch calls it from a thread that has no page to show one on.
+# No spinners of their own (reverse_figure, figure1, bound_numbers): ViewPrefetch calls them from a
+# thread that has no page to show one on; the pages wrap their calls in st.spinner.
 @st.cache_resource(max_entries=24, show_spinner=False)
 def reverse_figure(model_id: str, n: int, seed: int, _pipeline: DiffusionPipeline):
     view = views.reverse_view(_pipeline, n, seed)
     return figures.reverse_animation(view), view
 
 
-@st.cache_resource(max_entries=24, show_spinner="Drawing Figure 1…")
+@st.cache_resource(max_entries=24, show_spinner=False)
 def figure1(model_id: str, _pipeline: DiffusionPipeline):
     return figures.figure1(views.figure1_view(_pipeline))
 
 
-@st.cache_data(max_entries=64, show_spinner="Computing the bound on 20,000 held-out points…")
+@st.cache_data(max_entries=64, show_spinner=False)
 def bound_numbers(model_id: str, _pipeline: DiffusionPipeline) -> Bound:
     return _pipeline.bound()
 

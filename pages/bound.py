@@ -19,7 +19,8 @@ st.caption(
     "variance."
 )
 
-b = app.bound_numbers(model.id, model.pipeline)
+with st.spinner("Computing the bound on 20,000 held-out points…"):  # shown only if not built ahead
+    b = app.bound_numbers(model.id, model.pipeline)
 q = app.model_quality(model)
 
 

@@ -155,14 +155,35 @@ def count_reverse_views(monkeypatch) -> list:
 
 
 def prefetched(app) -> None:
-    """Wait for the reverse views the session's run has started building ahead."""
+    """Wait for the views the session's run has started building ahead."""
     for thread in app.session_state["_job_holder"].prefetch.threads:
         thread.join(60)
-        assert not thread.is_alive(), "a reverse view built ahead did not finish in 60 s"
+        assert not thread.is_alive(), "a view built ahead did not finish in 60 s"
+
+
+def count_after_run_views(monkeypatch) -> dict[str, list[int]]:
+    """Record the steps of every model whose bound or Figure 1 is computed."""
+    from diffusion.pipeline import DiffusionPipeline
+
+    calls: dict[str, list[int]] = {"bound": [], "figure1": []}
+    real_bound, real_figure1 = DiffusionPipeline.bound, views.figure1_view
+
+    def bound(self, *args, **kwargs):
+        calls["bound"].append(self.steps_trained)
+        return real_bound(self, *args, **kwargs)
+
+    def figure1(pipeline, *args, **kwargs):
+        calls["figure1"].append(pipeline.steps_trained)
+        return real_figure1(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(DiffusionPipeline, "bound", bound)
+    monkeypatch.setattr(views, "figure1_view", figure1)
+    return calls
 
 
 def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     reverse_views = count_reverse_views(monkeypatch)
+    after_run = count_after_run_views(monkeypatch)
     start_tiny_run(at, steps=30)
     no_exceptions(at)
     assert at.button(key="start").disabled, "Start must be disabled while a run is going (no double start)"
@@ -177,6 +198,7 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     assert "snapshot at step 30" in json.dumps(live["layout"]["annotations"])
     prefetched(at)
     assert reverse_views == [(30, 2000, 0)], "the final model's reverse view is built when the run ends"
+    assert after_run == {"bound": [30], "figure1": [30]}, "and its bound and Figure 1"
 
     at.switch_page("pages/reverse.py").run()
     no_exceptions(at)
@@ -190,6 +212,7 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     at.switch_page("pages/bound.py").run()
     no_exceptions(at)
     assert len(charts(at)[0]["data"][0]["x"]["bdata"]) > 0
+    assert after_run == {"bound": [30], "figure1": [30]}, "the Overview and Bound pages draw what was built ahead"
 
 
 def test_pause_resume_stop_and_the_run_survives_page_switches(at):
