@@ -8,7 +8,11 @@ iterations per second:
   2. in this process, while a second thread builds and serialises Plotly figures in a loop, as a
      Streamlit script thread does when a page redraws (the GIL: every torch call releases and
      re-takes it, and the busy thread keeps it for up to the 5 ms switch interval each time);
-  3. in a `diffusion.jobs.TrainingJob` (a child process) while the same busy thread runs here.
+  3. in a `diffusion.jobs.TrainingJob` (a child process) while the same busy thread runs here;
+  4. and 5. in this process while a second thread measures sample quality (5,000 samples) in a
+     loop, as the training process's snapshot thread does: with the measurement as it was (SW1's
+     projections as a matrix product with an inner dimension of 2, which numpy runs holding the
+     GIL, and the reference roll made by sklearn at every call) and as it is (`sample_quality`).
 It measures and prints the ratios to (1); it asserts nothing. The server runs torch with one thread
 per call (dashboard.py), hence the default --threads 1.
 """
@@ -29,6 +33,8 @@ import torch  # noqa: E402
 
 from diffusion import figures  # noqa: E402
 from diffusion.config import DiffusionConfig  # noqa: E402
+from diffusion.data import swiss_roll  # noqa: E402
+from diffusion.metrics import chamfer_distance, sample_quality  # noqa: E402
 from diffusion.jobs import JobState, TrainingJob, TrainingSlots, warm_up  # noqa: E402
 from diffusion.train import Trainer  # noqa: E402
 
@@ -40,6 +46,33 @@ def busy_python(stop: threading.Event) -> None:
     rng = np.random.default_rng(0)
     while not stop.is_set():
         figures.loss_figure(np.arange(1, 1001), rng.random(1000) + 1.0).to_json()
+
+
+def quality_before(samples: np.ndarray) -> tuple[float, float]:
+    """sample_quality as it was before the measurement stopped holding the GIL (same numbers)."""
+    reference = swiss_roll(5000, seed=2024)
+    angles = np.arange(180) * (np.pi / 180)
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    sw1 = float(np.abs(np.sort(samples @ directions.T, axis=0) - np.sort(reference @ directions.T, axis=0)).mean())
+    return sw1, chamfer_distance(samples, reference)
+
+
+def measuring(stop: threading.Event, measure) -> None:
+    """What a training process's snapshot thread does, without the pauses between snapshots."""
+    samples = swiss_roll(5000, seed=1)
+    while not stop.is_set():
+        measure(samples)
+
+
+def rate_beside(seconds: float, target, *args) -> float:
+    stop = threading.Event()
+    other = threading.Thread(target=target, args=(stop, *args), daemon=True)
+    other.start()
+    try:
+        return rate_in_thread(seconds)
+    finally:
+        stop.set()
+        other.join()
 
 
 def rate_in_thread(seconds: float) -> float:
@@ -92,12 +125,16 @@ def main() -> int:
     finally:
         stop.set()
         busy.join()
+    measuring_before = rate_beside(args.seconds, measuring, quality_before)
+    measuring_now = rate_beside(args.seconds, measuring, sample_quality)
 
     print(f"torch threads per call: {args.threads}; {args.seconds:g} s each; default recipe, batch 2,048")
     print(f"{'where training runs':58s} {'it/s':>7s} {'vs alone':>9s}")
     for name, rate in (("alone, main thread", alone),
                        ("thread in the server process, beside a busy script thread", beside_thread),
-                       ("child process (TrainingJob), same busy thread in the server", beside_child)):
+                       ("child process (TrainingJob), same busy thread in the server", beside_child),
+                       ("beside a thread measuring sample quality, as it was", measuring_before),
+                       ("beside a thread measuring sample quality, as it is", measuring_now)):
         print(f"{name:58s} {rate:7.1f} {rate / alone:8.2f}x")
     return 0
 

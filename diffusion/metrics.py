@@ -10,6 +10,7 @@ as the paper's Table 1 does: rescaling x by 1/s per axis adds sum_d log2(s_d) bi
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -109,16 +110,21 @@ def sliced_wasserstein1(a: np.ndarray, b: np.ndarray, n_directions: int = 180) -
 
     Directions are evenly spaced angles in [0, pi) (deterministic, no seed to vary); each 1-D W1
     compares quantiles on a common grid, so N and M may differ.
+
+    Written with element-wise products and row sorts, which numpy runs without the GIL: a training
+    process measures its snapshots with this in a second thread, and `a @ directions.T` (an inner
+    dimension of 2, not BLAS) held the GIL and slowed the training thread beside it
+    (benchmarks/bench_gil.py measures both forms; tests/test_metrics.py checks they agree).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     angles = np.arange(n_directions) * (math.pi / n_directions)
-    dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (P, 2)
-    pa = np.sort(a @ dirs.T, axis=0)
-    pb = np.sort(b @ dirs.T, axis=0)
-    if pa.shape[0] != pb.shape[0]:
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    pa = np.sort(cos * a[:, 0] + sin * a[:, 1], axis=1)  # (P, N): one row per direction
+    pb = np.sort(cos * b[:, 0] + sin * b[:, 1], axis=1)
+    if pa.shape[1] != pb.shape[1]:
         q = (np.arange(max(len(a), len(b))) + 0.5) / max(len(a), len(b))
-        pa, pb = _quantiles(pa, q), _quantiles(pb, q)
+        pa, pb = _quantiles(pa.T, q), _quantiles(pb.T, q)
     return float(np.abs(pa - pb).mean())
 
 
@@ -157,10 +163,20 @@ class SampleQuality:
         return {"sw1": self.sw1, "chamfer": self.chamfer, "passes_quality_bar": self.passes}
 
 
+@functools.lru_cache(maxsize=4)
+def _reference_roll(n: int, seed: int) -> np.ndarray:
+    """The reference points of sample_quality, made once per process: sklearn's generator holds
+    the GIL for its ~2 ms, which a training thread beside a snapshot's measurement waits out."""
+    reference = swiss_roll(n, seed=seed)
+    reference.setflags(write=False)
+    return reference
+
+
 def sample_quality(samples: np.ndarray, n_reference: int = 5000, reference_seed: int = 2024) -> SampleQuality:
-    """SW1 and chamfer of samples (N, 2) against fresh roll points."""
+    """SW1 and chamfer of samples (N, 2) against n_reference roll points (held out: sklearn's
+    generator with its own seed, never a training draw)."""
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():
         return SampleQuality(sw1=math.inf, chamfer=math.inf)
-    reference = swiss_roll(n_reference, seed=reference_seed)
+    reference = _reference_roll(n_reference, reference_seed)
     return SampleQuality(sw1=sliced_wasserstein1(samples, reference), chamfer=chamfer_distance(samples, reference))

@@ -249,6 +249,17 @@ def test_sample_quality_of_roll_points_passes_and_a_blob_fails():
     assert d == {"sw1": good.sw1, "chamfer": good.chamfer, "passes_quality_bar": True}
 
 
+def test_sample_quality_compares_with_the_held_out_reference_every_time():
+    """The reference roll is made once per process; each call still compares with exactly it."""
+    samples = swiss_roll(3000, seed=5)
+    reference = swiss_roll(5000, seed=2024)
+    expected = (sliced_wasserstein1(samples, reference), chamfer_distance(samples, reference))
+    first, again = sample_quality(samples), sample_quality(samples)
+    assert (first.sw1, first.chamfer) == expected and first == again
+    other = sample_quality(samples, n_reference=2000, reference_seed=3)
+    assert other.sw1 == sliced_wasserstein1(samples, swiss_roll(2000, seed=3))
+
+
 def test_sample_quality_of_non_finite_samples_is_infinite():
     x = swiss_roll(100, seed=1)
     x[3, 0] = np.nan
