@@ -43,7 +43,7 @@ pg = st.navigation(PAGES)
 app.sidebar_settings()
 state = app.app_state()
 st.session_state["app_state"] = state
-app.sidebar_status(state)
+app.sidebar_status(state, progress=pg.title != "Train")
 app.mismatch_banner(state)
 pg.run()
 

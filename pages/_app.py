@@ -280,7 +280,10 @@ def app_state() -> AppState:
     return AppState(model, settings, error, job, training, status)
 
 
-def sidebar_status(state: AppState) -> None:
+def sidebar_status(state: AppState, progress: bool = True) -> None:
+    """The current model's status and device; with `progress`, a run's progress bar that redraws
+    itself every second (the Train page has its own, so it asks for none: one fragment less to
+    redraw every second in a browser that shares the cores with the training)."""
     p = state.model.pipeline
     st.sidebar.divider()
     st.sidebar.subheader("Current model")
@@ -291,7 +294,7 @@ def sidebar_status(state: AppState) -> None:
     st.sidebar.markdown(f"**Device:** `{p.device}`")
     if state.settings_error:
         st.sidebar.error(state.settings_error)
-    if state.training:
+    if state.training and progress:
         with st.sidebar:
             st.fragment(run_every=REFRESH_SECONDS)(_sidebar_progress)()
 

@@ -222,8 +222,10 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     at.switch_page("pages/forward.py").run()
     no_exceptions(at)
     assert job.status().state.value == "running" and "`training`" in status_text(at)
+    assert len(at.sidebar.get("progress")) == 1  # elsewhere the sidebar shows the run's progress
     at.switch_page("pages/train.py").run()
     assert at.session_state["_job_holder"].job is job  # the same run, not a new one
+    assert len(at.get("progress")) == 1 and not at.sidebar.get("progress")  # the Train page's own, not twice
 
     at.button(key="pause").click().run()
     assert job.status().state.value == "paused"
