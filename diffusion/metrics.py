@@ -114,7 +114,8 @@ def sliced_wasserstein1(a: np.ndarray, b: np.ndarray, n_directions: int = 180) -
     Written with element-wise products and row sorts, which numpy runs without the GIL: a training
     process measures its snapshots with this in a second thread, and `a @ directions.T` (an inner
     dimension of 2, not BLAS) held the GIL and slowed the training thread beside it
-    (benchmarks/bench_gil.py measures both forms; tests/test_metrics.py checks they agree).
+    (benchmarks/bench_gil.py measures both forms; tests/test_metrics.py checks this one against
+    scipy's exact 1-D W1).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

@@ -338,7 +338,7 @@ class ViewPrefetch:
     - the final model: its Reverse animation, then its bound on 20,000 points (1-1.4 s, the Bound
       page's wait) and its Figure 1 (the Overview's), the pages a user opens after a run.
 
-    Not for every snapshot: each costs the server 0.3-1 s, and the pages take the newest snapshot
+    Not for every snapshot: each costs the server 0.3-1.4 s, and the pages take the newest snapshot
     when they open."""
 
     def __init__(self, uid: str, n: int, seed: int):

@@ -19,7 +19,7 @@ st.caption(
     "variance."
 )
 
-with st.spinner("Computing the bound on 20,000 held-out points…"):  # shown only if not built ahead
+with st.spinner("Computing the bound on 20,000 held-out points…"):  # Streamlit shows it only after 0.5 s: not when built ahead
     b = app.bound_numbers(model.id, model.pipeline)
 q = app.model_quality(model)
 

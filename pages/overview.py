@@ -36,6 +36,6 @@ st.caption(
     "(for p: of the roll point nearest each final sample). At t = 0 no step leaves x₀ and the last step "
     "(t = 1) is the identity, so the drift panel of that column shows the last learned step, t = 2."
 )
-with st.spinner("Drawing Figure 1…"):  # shown only if not built ahead
+with st.spinner("Drawing Figure 1…"):  # Streamlit shows it only after 0.5 s: not when built ahead
     fig = app.figure1(model.id, model.pipeline)
 app.plot(fig, key="figure1")
