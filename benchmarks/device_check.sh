@@ -6,7 +6,9 @@
 #    GPU and CPU agree on the same weights, a GPU checkpoint loads on the CPU, a dashboard training
 #    job trains on cuda after the server has used CUDA), with the job and quality tests beside it;
 # 2. the CLI's default `train` on cuda, timed, then `evaluate`;
-# 3. bench_training.py and bench_ui_paths.py with --device cuda.
+# 3. bench_training.py and bench_ui_paths.py with --device cuda;
+# 4. where Streamlit and Plotly import (carry them as wheels on PYTHONPATH), the AppTest suite and
+#    the figure, pipeline and CLI tests: the Train page's default device, auto, is cuda there.
 # Logs go to $OUT (the device tool's folder) or /tmp/device_check. It reports; it exits non-zero
 # only if a test or a command failed.
 set -uo pipefail
@@ -39,6 +41,14 @@ step "bench_training --device cuda --seconds $SECONDS_PER_RECIPE"
 
 step "bench_ui_paths --device cuda"
 "$PY" benchmarks/bench_ui_paths.py --device cuda || failed=1
+
+if "$PY" -c "import streamlit, plotly" 2>/dev/null; then
+  step "the dashboard (AppTest) and the figure, pipeline and CLI tests, with cuda present"
+  "$PY" -m pytest -p no:cacheprovider -q -rs tests/app tests/test_figures.py tests/test_pipeline.py tests/test_cli.py 2>&1 | tee "$OUT/app.log" | tail -15
+  [ "${PIPESTATUS[0]}" = 0 ] || failed=1
+else
+  step "the dashboard tests: skipped (streamlit or plotly not importable)"
+fi
 
 echo; echo "device_check: $([ $failed = 0 ] && echo OK || echo FAILED)"
 exit $failed
