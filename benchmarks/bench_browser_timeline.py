@@ -4,7 +4,7 @@
 
 Issue 4's speed target as the e2e test takes it (tests/e2e, `test_default_run_reaches_the_quality_bar`):
 headless Debian chromium on the same cores as the app, default settings, click Start on the Train
-page, wait until it shows a snapshot that meets the quality bar, open the Reverse page. An in-page
+page, wait until it shows a snapshot that meets the quality bar, open the Reverse page. The e2e tests' in-page
 stopwatch (a MutationObserver) notes when each stage first shows:
 
     train_pass   the Train page shows a snapshot that meets the bar
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import conftest as e2e  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
-from test_browser import REVERSE_DRAWN, SNAPSHOT_PASSES, nav, wait_idle  # noqa: E402
+from test_browser import REVERSE_DRAWN, SNAPSHOT_PASSES, nav, stopwatch, wait_idle  # noqa: E402
 
 STAGES = {
     "train_pass": SNAPSHOT_PASSES,
@@ -42,15 +42,6 @@ STAGES = {
     "rev_drawn": REVERSE_DRAWN,
     "rev_meets": REVERSE_DRAWN + " && main.textContent.includes('current model (trained') && main.textContent.includes('meets the quality bar')",
 }
-STOPWATCH = """stages => {
-    const t0 = performance.now(); window.__t0 = t0; window.__seen = {};
-    const checks = Object.entries(stages).map(([k, c]) => [k, new Function('main', 'return ' + c)]);
-    const check = () => { const main = document.querySelector('[data-testid="stMain"]');
-        for (const [k, f] of checks) if (!(k in window.__seen) && main && f(main)) window.__seen[k] = performance.now() - t0; };
-    new MutationObserver(check).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-}"""
-
-
 def one_run(browser, url: str, server) -> tuple[dict[str, float], str]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -60,7 +51,7 @@ def one_run(browser, url: str, server) -> tuple[dict[str, float], str]:
         expect(start).to_be_enabled(timeout=90_000)
         wait_idle(page)
         e2e.wait_for_fork_server(server)  # as the e2e test: a warm server
-        page.evaluate(STOPWATCH, STAGES)
+        stopwatch(page, **STAGES)
         start.click()
         page.wait_for_function(f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
                                timeout=120_000, polling=100)

@@ -113,6 +113,7 @@ def stopwatch(page: Page, **conditions: str) -> None:
     page.evaluate("""conditions => {
         const t0 = performance.now(), checks = Object.entries(conditions).map(([k, c]) => [k, new Function('main', 'return ' + c)]);
         window.__seen = {};
+        window.__t0 = t0;  // for callers that time their own steps on the same clock
         const check = () => {
             const main = document.querySelector('[data-testid="stMain"]');
             for (const [k, f] of checks) if (!(k in window.__seen) && main && f(main)) window.__seen[k] = performance.now() - t0;
