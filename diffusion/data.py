@@ -31,9 +31,19 @@ def swiss_roll_with_position(n: int, seed: int | None = 0) -> tuple[np.ndarray, 
     return points, ((s - ROLL_MIN) / (ROLL_MAX - ROLL_MIN)).astype(np.float32)
 
 
-def swiss_roll_torch(shape: tuple[int, ...], generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Roll points of shape (*shape, 2), float32, drawn with `generator` on `device`."""
+def swiss_roll_torch(shape: tuple[int, ...], generator: torch.Generator, device: torch.device | str = "cpu",
+                     stratified: bool = False) -> torch.Tensor:
+    """Roll points of shape (*shape, 2), float32, drawn with `generator` on `device`.
+
+    stratified: along the last axis, point i is uniform on the i-th of n equal slices of s
+    (n = shape[-1]) instead of on the whole roll, so each row covers the roll evenly. A mean over a
+    row has the same expectation as with i.i.d. points and a smaller variance: a training batch
+    whose loss averages over its rows gets the same gradient on average, with less noise.
+    """
     u = torch.rand(shape, generator=generator, device=device)
+    if stratified:
+        n = shape[-1]
+        u = (torch.arange(n, device=u.device, dtype=u.dtype) + u) / n
     s = ROLL_MIN + (ROLL_MAX - ROLL_MIN) * u
     return torch.stack((s * torch.sin(s), -s * torch.cos(s)), dim=-1) / 10.0
 

@@ -4,6 +4,7 @@ The loss is the paper's: sum over t of KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x
 What makes it fast without leaving the model family (measured in benchmarks/bench_training.py):
   * every t = 2..T in every batch, all heads at once (`ReverseNet.forward_grouped`);
   * the paper's parameterisation of the reverse kernel (`MeanParameterization.PAPER`);
+  * stratified roll points: each row of a batch covers the roll in equal slices;
   * Adam with a cosine-decayed learning rate over the run and an exponential moving average of
     the weights, which is what sampling and the bound use.
 The tutorial's recipe (one t per batch, raw mean and log-variance, constant lr) stays selectable.
@@ -118,6 +119,10 @@ class Trainer:
         self.train_seconds = 0.0  # time spent in step(), pauses and evaluation excluded
         self._last_good = [p.detach().clone() for p in self.model.parameters()]
         self._all_t = range(2, config.T + 1)
+        # Our recipe covers the roll evenly in every row of a batch (stratified points: the same
+        # expected gradient, less noise); the tutorial's draws i.i.d. points. Public so that
+        # benchmarks/bench_steps_to_bar.py can compare the two on the same recipe.
+        self.stratified = config.timestep_sampling is TimestepSampling.ALL
         self._rate_window: list[tuple[float, int]] = []
 
     # ------------------------------------------------------------------ state
@@ -168,7 +173,7 @@ class Trainer:
             t_one = int(self._t_sampler.integers(2, c.T + 1))
             t = range(t_one, t_one + 1)
             n = c.batch_size
-        x0 = swiss_roll_torch((len(t), n), self.generator, self.device)
+        x0 = swiss_roll_torch((len(t), n), self.generator, self.device, stratified=self.stratified)
         return x0, t
 
     def step(self) -> float:

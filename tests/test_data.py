@@ -97,6 +97,39 @@ def test_swiss_roll_torch_follows_its_generator():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def roll_position(points: torch.Tensor) -> np.ndarray:
+    """u in [0, 1): where each point sits along the roll (s = 10 |p| mapped from the roll's range)."""
+    s = 10 * np.linalg.norm(points.double().numpy(), axis=-1)
+    return (s - ROLL_MIN) / (ROLL_MAX - ROLL_MIN)
+
+
+def test_stratified_rows_put_one_point_in_each_slice_of_the_roll():
+    x = swiss_roll_torch((6, 50), torch.Generator().manual_seed(3), stratified=True)
+    assert x.shape == (6, 50, 2) and x.dtype == torch.float32
+    assert_on_roll(x.reshape(-1, 2).double().numpy(), atol=1e-5)
+    u = roll_position(x)
+    centre = np.arange(50) + 0.5
+    assert np.all(np.abs(u * 50 - centre) <= 0.5 + 1e-4)  # point i lies in slice i of 50 (float32 aside)
+    iid = roll_position(swiss_roll_torch((6, 50), torch.Generator().manual_seed(3)))
+    assert np.mean(np.abs(iid * 50 - centre) > 0.5 + 1e-4) > 0.5  # i.i.d. points do not
+
+
+def test_stratified_points_pooled_are_the_roll_and_row_means_vary_less():
+    """Unbiased: over many rows the points are the roll's distribution. The point of it: a mean
+    over one row (as the training loss is) varies less from row to row than with i.i.d. points."""
+    g = torch.Generator().manual_seed(0)
+    strat = swiss_roll_torch((4000, 52), g, stratified=True)
+    iid = swiss_roll_torch((4000, 52), g)
+    flat = strat.reshape(-1, 2).double().numpy()
+    mean, std = exact_moments()
+    np.testing.assert_allclose(flat.mean(0), mean, atol=0.01)
+    np.testing.assert_allclose(flat.std(0), std, atol=0.01)
+    np.testing.assert_allclose(np.quantile(roll_position(strat).ravel(), [0.1, 0.25, 0.5, 0.75, 0.9]), [0.1, 0.25, 0.5, 0.75, 0.9], atol=0.005)
+    row_means_strat = strat.double().mean(1).var(0)
+    row_means_iid = iid.double().mean(1).var(0)
+    assert torch.all(row_means_strat < 0.2 * row_means_iid), (row_means_strat, row_means_iid)
+
+
 def test_data_std():
     _, std = exact_moments()
     s = data_std()
