@@ -39,7 +39,7 @@ from .config import DiffusionConfig, resolve_device
 from .metrics import SampleQuality, sample_quality
 from .model import ReverseNet
 from .pipeline import DiffusionPipeline
-from .train import Trainer, TrainingDiverged, TrainingHistory, build_model
+from .train import Trainer, TrainingDiverged, TrainingHistory, build_model, keep_freed_memory
 
 SNAPSHOT_SECONDS = 2.0  # how often the child publishes a model and fresh samples for the UI
 FIRST_SNAPSHOT_SECONDS = 1.0  # the first one sooner: the user sees the run take shape at once
@@ -391,6 +391,7 @@ class TrainingJob:
 def _child_main(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
     """Train and report through `conn` until done, stopped, or the server is gone."""
     torch.set_num_threads(threads)
+    keep_freed_memory()
     try:
         os.nice(TRAINING_NICENESS)
     except OSError:

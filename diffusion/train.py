@@ -13,6 +13,7 @@ The tutorial's recipe (one t per batch, raw mean and log-variance, constant lr) 
 from __future__ import annotations
 
 import copy
+import ctypes
 import math
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,27 @@ ADAM_BETAS = (0.9, 0.999)
 # A KL of a million nats per point is no model of a unit-scale roll (a fresh network starts near
 # 10): the weights have blown up even if every number is still finite.
 DIVERGED_LOSS = 1e6
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the OS.
+
+    Every step frees and allocates the same tensors of up to a few MB (activations, gradients).
+    With glibc's defaults they are unmapped or trimmed away and each page faults back in on first
+    touch: hundreds of page faults per step of the default recipe, a few with this
+    (benchmarks/bench_step.py measures both, and the time per step). Process-wide, so it is for
+    processes that train (the dashboard's training child, the CLI); memory stays at its peak.
+    Returns False where it does not apply (not glibc, e.g. macOS).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    # Both or neither: a fixed trim threshold alone also fixes the mmap threshold at its 128 kB
+    # default, so every large tensor gets its own mapping (~8x the faults).
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
 
 
 class TrainingDiverged(RuntimeError):
