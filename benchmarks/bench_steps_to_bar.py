@@ -1,6 +1,6 @@
 """Steps to the quality bar, stratified roll points against i.i.d. ones, on the default recipe.
 
-    python benchmarks/bench_steps_to_bar.py [--seeds 0-11] [--max-steps 420] [--every 10]
+    python benchmarks/bench_steps_to_bar.py [--seeds 0-11] [--max-steps 420] [--every 10] [--device cpu]
 
 For each training seed, trains the default recipe twice, once with every batch row's roll points
 stratified (what `Trainer` does) and once i.i.d. (the same recipe with `trainer.stratified = False`),
@@ -41,8 +41,8 @@ def seeds_arg(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def one_run(seed: int, stratified: bool, max_steps: int, every: int) -> tuple[int | None, int | None, list[float]]:
-    trainer = Trainer(DiffusionConfig(device="cpu", seed=seed))
+def one_run(seed: int, stratified: bool, max_steps: int, every: int, device: str) -> tuple[int | None, int | None, list[float]]:
+    trainer = Trainer(DiffusionConfig(device=device, seed=seed))
     trainer.stratified = stratified
     checks, sw1 = [], []
     while trainer.step_count < max_steps:
@@ -62,15 +62,16 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=420)
     ap.add_argument("--every", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cuda draws other random numbers than the CPU for the same seed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     never = args.max_steps + args.every
     results: dict[str, list[tuple[int | None, int | None]]] = {"stratified": [], "iid": []}
-    print(f"SW1 x 1000 at steps {FIRST_CHECK}, {FIRST_CHECK + args.every}, ... {args.max_steps} (bar {QUALITY_SW1 * 1000:g})")
+    print(f"device {args.device}; SW1 x 1000 at steps {FIRST_CHECK}, {FIRST_CHECK + args.every}, ... {args.max_steps} (bar {QUALITY_SW1 * 1000:g})")
     for seed in args.seeds:
         for name in results:  # the two variants in turn, so a drift of the machine's speed hits both
             started = time.perf_counter()
-            first, stable, sw1 = one_run(seed, name == "stratified", args.max_steps, args.every)
+            first, stable, sw1 = one_run(seed, name == "stratified", args.max_steps, args.every, args.device)
             results[name].append((first, stable))
             print(f"seed {seed:3d} {name:10s} first {first or 'never':>5} stable {stable or 'never':>5}  "
                   + " ".join(f"{v * 1000:.0f}" for v in sw1) + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
