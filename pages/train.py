@@ -66,7 +66,7 @@ def controls(s) -> None:
     b2.button("⤴ Continue this model", on_click=app.start_training, kwargs={"resume": True}, key="continue", disabled=active or not can_continue,
               width="stretch", help="Keeps training the current model (its settings must match the sidebar's).")
     b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not running or h.stopping, width="stretch")
-    b4.button("⏵ Resume", on_click=app.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch")
+    b4.button("▶ Resume", on_click=app.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch")
     b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active or h.stopping, width="stretch",
               help="Ends the run; the model so far is kept.")
     message = st.session_state.get("train_message")
