@@ -217,11 +217,24 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
     pause.click()
     expect(progress).to_contain_text("paused", timeout=GENEROUS_CLICK_S * 1000)
     timings["click Pause while training -> 'paused' shown"] = seen(page, "paused")
-    # the paused model becomes the current model on the whole page (what a download saves)
+    # The paused model becomes the current model on the whole page (what a download saves). The bar
+    # says "paused" at the click; the run stops after the step it is in, reports that step and
+    # publishes the paused model, so the bar's step and the model's settle on the same number.
     sidebar = page.locator('[data-testid="stSidebar"]')
-    expect(sidebar.get_by_text(re.compile(r"trained model · [\d,]+ steps"))).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
-    paused_step = re.search(r"step ([\d,]+) /", progress.inner_text()).group(1)
-    expect(sidebar.get_by_text(f"trained model · {paused_step} steps")).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+
+    def bar_step() -> str:
+        return re.search(r"step ([\d,]+) /", progress.inner_text()).group(1)
+
+    deadline, paused_step = time.monotonic() + GENEROUS_CLICK_S, None
+    while paused_step is None and time.monotonic() < deadline:
+        step = bar_step()
+        if sidebar.get_by_text(f"trained model · {step} steps").count():
+            page.wait_for_timeout(1500)  # a Train page redraw later, the same step: the run has stopped there
+            paused_step = step if bar_step() == step else None
+        else:
+            page.wait_for_timeout(100)
+    assert paused_step is not None, f"the paused model never matched the bar's step: {progress.inner_text()!r}"
+    expect(sidebar.get_by_text(f"trained model · {paused_step} steps")).to_be_visible()
     expect(main(page).get_by_text(f"Current model: trained ({paused_step} steps)")).to_be_visible()
     resume = page.get_by_role("button", name="Resume")
     expect(resume).to_be_enabled(timeout=30_000)
