@@ -2,7 +2,7 @@
 # The GPU check, for a machine with an NVIDIA GPU and a python3 that has a CUDA build of torch (and
 # numpy, scipy, scikit-learn, pytest, hypothesis, psutil; no Streamlit or Plotly needed):
 #     bash benchmarks/device_check.sh [SECONDS]
-# 1. tests/test_cuda.py (the default recipe meets the bar on cuda within the CPU guard's 400 steps,
+# 1. tests/test_cuda.py (the default recipe meets the bar on cuda within 600 steps,
 #    GPU and CPU agree on the same weights, a GPU checkpoint loads on the CPU, a dashboard training
 #    job trains on cuda after the server has used CUDA), with the job and quality tests beside it;
 # 2. the CLI's default `train` on cuda, timed, then `evaluate`;
