@@ -484,6 +484,11 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
                 if 0 < trainer.step_count != frozen_at["step"]:
                     snapshot(background=False)  # the paused model itself: what the pages show and save
                 read_control(timeout=0.5)  # EOF here when the server has gone
+                if not control["paused"]:
+                    # Resumed: the paused snapshot is the newest model, so the clock starts again
+                    # here rather than publishing a model one step newer at once.
+                    next_snapshot = time.perf_counter() + (
+                        snapshot_seconds if frozen_at["step"] >= 0 else min(FIRST_SNAPSHOT_SECONDS, snapshot_seconds))
                 continue
             try:
                 loss = trainer.step()

@@ -196,6 +196,23 @@ def test_a_paused_run_publishes_the_paused_model(jobs):
     assert job.status().pipeline.steps_trained == job.status().step > s.step
 
 
+def test_resume_restarts_the_snapshot_clock(jobs):
+    """A pause longer than the snapshot interval: on resume the paused snapshot is still the newest
+    model, so the next one comes a full interval later, not at once for a model one step newer."""
+    interval = 1.5
+    job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=interval).start()
+    wait_until(lambda: job.status().snapshot_id >= 1, what="the first snapshot")  # after 1 s
+    job.pause()
+    wait_until(lambda: job.status().pipeline.steps_trained == job.status().step, what="a snapshot of the paused model")
+    paused_id, paused_steps = job.status().snapshot_id, job.status().step
+    time.sleep(interval + 0.3)  # the clock that ran on through the pause would be due now
+    resumed_at = time.perf_counter()
+    job.resume()
+    wait_until(lambda: job.status().snapshot_id > paused_id, timeout=30, what="a snapshot after resume")
+    assert time.perf_counter() - resumed_at >= interval
+    assert job.status().pipeline.steps_trained > paused_steps + 1  # the model an interval of training on
+
+
 def test_pause_and_resume_outside_a_run_do_nothing(jobs):
     job = jobs(job_config(), slots=TrainingSlots(1))
     job.pause()
