@@ -289,7 +289,13 @@ def sidebar_status(state: AppState, progress: bool = True) -> None:
     st.sidebar.subheader("Current model")
     label = state.status
     st.sidebar.markdown(f"**Status:** `{label}`")
-    st.sidebar.caption(f"{state.model.source} model · {state.model.note} · T = {p.T}, width {p.config.width}, "
+    note = state.model.note
+    h = holder()
+    if not progress and state.job is not None and state.job.state is JobState.RUNNING and state.model.id.startswith(f"job-{h.uid}-"):
+        # The Train page redraws only its live panel while the run goes on: a step count here
+        # would fall behind the one under Progress within seconds.
+        note = "the run's newest snapshot, shown under Progress"
+    st.sidebar.caption(f"{state.model.source} model · {note} · T = {p.T}, width {p.config.width}, "
                        f"{p.config.schedule.value} schedule")
     st.sidebar.markdown(f"**Device:** `{p.device}`")
     if state.settings_error:
@@ -381,6 +387,16 @@ def rerun_to_adopt(h: JobHolder, s: JobStatus) -> None:
     a full rerun redraws the whole page, and the other pages take the newest snapshot anyway."""
     if s.state.active and unadopted_snapshot(h, s) and (h.adopted == 0 or s.state is JobState.PAUSED):
         st.rerun()  # the full run's sync_job adopts it, so this happens once per snapshot
+
+
+def model_to_save(h: JobHolder, s: JobStatus | None, model: ModelRef) -> tuple[DiffusionPipeline, str, str]:
+    """(pipeline, source, note) of the model the Train page's Save offers now. While a run goes
+    on, the page adopts only its first snapshot and the paused one (rerun_to_adopt), so the
+    newest snapshot is newer than the session's current model: Save offers that one, the model
+    the page's progress and samples show. Otherwise the current model."""
+    if s is not None and s.state.active and unadopted_snapshot(h, s) and h.adopted > 0:
+        return s.pipeline, views.TRAINED, f"{s.pipeline.steps_trained:,} steps, the run's newest snapshot"
+    return model.pipeline, model.source, model.note
 
 
 def rerun_when_ended(h: JobHolder, s: JobStatus) -> None:

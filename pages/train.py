@@ -77,12 +77,19 @@ def controls(s) -> None:
 
 
 def live_panel() -> None:
-    """The controls and the run's progress. Redraws itself every second while a run is active; it
-    only reads the job (the buttons act through their callbacks, which run before it)."""
+    """The controls, the run's progress and Save. Redraws itself every second while a run is
+    active; it only reads the job (the buttons act through their callbacks, which run before it)."""
     s = h.status()
     if s is not None and s.state.active and not refreshing:
         st.rerun()  # a run just started from a button in here: one full run turns the refresh on
+    if first is not None and first.state is JobState.PAUSED and s is not None and s.state is JobState.RUNNING:
+        st.rerun()  # resumed: one full run, so the sidebar no longer describes the paused model
     controls(s)
+    progress_panel(s)
+    save(s)
+
+
+def progress_panel(s) -> None:
     st.subheader("Progress")
     if s is None:
         st.info(f"No run yet in this session. Every page uses the current model ({model.source}, {model.note}); "
@@ -114,17 +121,21 @@ def live_panel() -> None:
     app.rerun_when_ended(h, s)
 
 
+def save(s) -> None:
+    """In the live panel, so that while a run goes on it names and saves the newest snapshot."""
+    st.subheader("Save and load")
+    p, source, note = app.model_to_save(h, s, model)
+    s1, _ = st.columns(2)
+    s1.markdown(f"Current model: **{source}** ({note}), T = {p.T}, width {p.config.width}.")
+    s1.download_button("Download the model (.pt)", data=lambda: checkpoint_bytes(p), file_name=f"swissroll_T{p.T}_{p.steps_trained}steps.pt",
+                       mime="application/octet-stream", on_click="ignore", key="train_ckpt")
+
+
 st.fragment(run_every=app.REFRESH_SECONDS if refreshing else None)(live_panel)()
 
-# ---------------------------------------------------------------- save and load
-st.subheader("Save and load")
-s1, s2 = st.columns(2)
-with s1:
-    p = model.pipeline
-    st.markdown(f"Current model: **{model.source}** ({model.note}), T = {p.T}, width {p.config.width}.")
-    st.download_button("Download the model (.pt)", data=lambda: checkpoint_bytes(p), file_name=f"swissroll_T{p.T}_{p.steps_trained}steps.pt",
-                       mime="application/octet-stream", on_click="ignore", key="train_ckpt")
-with s2:
+# ---------------------------------------------------------------- load
+load_column, _ = st.columns(2)
+with load_column:
     st.file_uploader(f"Load a checkpoint (.pt, up to {app.UPLOAD_LIMIT_MB} MB)", type=["pt", "pth"], key="upload", on_change=app.on_upload,
                      max_upload_size=app.UPLOAD_LIMIT_MB, disabled=refreshing,
                      help="Checked before use: never unpickled, settings and weight shapes verified. A bad file leaves the current model in place.")

@@ -22,6 +22,12 @@ def typed(value) -> np.ndarray:
     return np.asarray(value)
 
 
+def app_module():
+    """pages/_app.py, the pages' glue, imported as AppTest's script runs import it."""
+    from pages import _app
+    return _app
+
+
 def no_exceptions(app) -> None:
     assert not app.exception, [e.value for e in app.exception]
 
@@ -217,15 +223,27 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
 
 def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     job = start_tiny_run(at, steps=1_000_000)
-    wait_until(lambda: job.status().step > 0, 60, "no training step")
+    wait_until(lambda: job.status().snapshot_id > 0, 60, "no snapshot")
 
     at.switch_page("pages/forward.py").run()
     no_exceptions(at)
     assert job.status().state.value == "running" and "`training`" in status_text(at)
     assert len(at.sidebar.get("progress")) == 1  # elsewhere the sidebar shows the run's progress
+    adopted = at.session_state["app_state"].model.pipeline.steps_trained
+    assert f"trained model · {adopted:,} steps" in " ".join(c.value for c in at.sidebar.caption)  # the model this page drew
     at.switch_page("pages/train.py").run()
-    assert at.session_state["_job_holder"].job is job  # the same run, not a new one
+    holder = at.session_state["_job_holder"]
+    assert holder.job is job  # the same run, not a new one
     assert len(at.get("progress")) == 1 and not at.sidebar.get("progress")  # the Train page's own, not twice
+    # The Train page redraws only its live panel between snapshots: the sidebar quotes no step
+    # count that would fall behind, and Save offers the newest snapshot, not the one adopted.
+    assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(c.value for c in at.sidebar.caption)
+    model = at.session_state["app_state"].model
+    wait_until(lambda: job.status().snapshot_id > holder.adopted, 30, "no snapshot after the adopted one")
+    newest = job.status()
+    pipeline, source, note = app_module().model_to_save(holder, newest, model)
+    assert pipeline is newest.pipeline and pipeline.steps_trained > model.pipeline.steps_trained
+    assert (source, note) == ("trained", f"{pipeline.steps_trained:,} steps, the run's newest snapshot")
 
     at.button(key="pause").click().run()
     assert job.status().state.value == "paused"
@@ -240,6 +258,7 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert any(f"Current model: **trained** ({step:,} steps)" in m.value for m in at.markdown)
     at.button(key="resume").click().run()
     assert job.status().state.value == "running"
+    assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(c.value for c in at.sidebar.caption)
 
     at.button(key="stop").click().run()
     status = wait_for_job(at)

@@ -243,6 +243,11 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
     expect(progress.filter(has_text="running").or_(progress.filter(has_text="finished"))).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
     resumed_at = time.perf_counter()
     timings["click Resume -> 'running' shown"] = seen(page, "resumed")
+    # Running again, the page redraws only its live panel: the sidebar names no step count that
+    # would fall behind, and Save offers the newest snapshot (one comes 2 s after Resume; the run
+    # has 3 s or more to go).
+    expect(sidebar.get_by_text("trained model · the run's newest snapshot, shown under Progress")).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+    expect(main(page).get_by_text(re.compile(r"Current model: trained \([\d,]+ steps, the run's newest snapshot\)"))).to_be_visible(timeout=30_000)
 
     expect(chart(page, "live_chart")).to_be_visible(timeout=60_000)
     timings["Start -> first preview of samples (the pause not counted)"] = time.perf_counter() - started_training - (resumed_at - paused_at)
