@@ -54,6 +54,11 @@ class DiffusionPipeline:
     def device(self) -> torch.device:
         return self.diffusion.device
 
+    @property
+    def weight_bytes(self) -> int:
+        """Memory held by the network's weights (what keeping this model costs)."""
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
     # ------------------------------------------------------------------ views
     def forward_trajectory(self, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """x_0..x_T of q for n roll points: (T + 1, n, 2) float32, and positions along the roll (n,)."""

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .config import DiffusionConfig
+from .metrics import SampleQuality
 from .data import swiss_roll_with_position
 from .pipeline import DiffusionPipeline
 from .process import GaussianDiffusion
@@ -215,3 +216,13 @@ def changed_fields(model_config: DiffusionConfig, settings: DiffusionConfig) -> 
             a, b = getattr(a, "value", a), getattr(b, "value", b)
             out.append(f"{name}: {a:g} → {b:g}" if isinstance(a, (int, float)) else f"{name}: {a} → {b}")
     return out
+
+
+def model_summary(role: str, name: str, pipeline: DiffusionPipeline, quality: SampleQuality) -> dict:
+    """One row of the table that compares a session's models: what they are and how good."""
+    c = pipeline.config
+    return {
+        "": role, "model": name, "T": c.T, "β₁": f"{c.beta_start:g}", "β_T": f"{c.beta_end:g}", "schedule": c.schedule.value,
+        "width": c.width, "steps": pipeline.steps_trained, "SW1": round(quality.sw1, 4), "chamfer": round(quality.chamfer, 4),
+        "meets the bar": "yes" if quality.passes else "no",
+    }

@@ -99,6 +99,56 @@ def current_model() -> ModelRef:
     return ref if ref is not None else default_model()
 
 
+# Models a session replaced: a new run's first snapshot or an upload replaces the current model,
+# and the one before stays at hand (to compare, to go back to), a few of them and not too big.
+EARLIER_MODELS_MAX = 5
+EARLIER_MODELS_BYTES = 64 * 2**20  # of weights per session: T = 40 at width 128 is 2.6 MB, T = 1,000 at 2,048 16 GB
+
+
+def _run_of(model_id: str) -> str:
+    """The snapshots of one run ('job-<uid>-<n>') count as one model: the run's newest."""
+    return model_id.rsplit("-", 1)[0] if model_id.startswith("job-") else model_id
+
+
+def set_current_model(ref: ModelRef) -> None:
+    """Make `ref` the session's current model; the one it replaces joins the earlier models
+    (not when it is an older snapshot of the same run)."""
+    old = current_model()
+    st.session_state["model"] = ref
+    earlier = [m for m in st.session_state.get("earlier_models", []) if _run_of(m.id) != _run_of(ref.id)]
+    if _run_of(old.id) != _run_of(ref.id):
+        earlier.insert(0, old)
+    kept, total = [], 0
+    for m in earlier[:EARLIER_MODELS_MAX]:
+        size = 0 if m.source == views.DEFAULT else m.pipeline.weight_bytes  # the shipped one is shared
+        if total + size <= EARLIER_MODELS_BYTES:
+            kept.append(m)
+            total += size
+    st.session_state["earlier_models"] = kept
+
+
+def earlier_models() -> list[ModelRef]:
+    """The session's earlier models, newest first."""
+    return list(st.session_state.get("earlier_models", []))
+
+
+def use_earlier_model() -> None:
+    """Button callback: the model chosen in `earlier_choice` becomes the current one again, and the
+    sidebar takes its settings; the current one joins the earlier models."""
+    chosen = st.session_state.get("earlier_choice")
+    ref = next((m for m in earlier_models() if m.id == chosen), None)
+    if ref is None:
+        return
+    if holder().active():
+        st.session_state["earlier_message"] = ("error", "Stop or finish the training run before switching models.")
+        return
+    set_current_model(ref)
+    skipped = apply_model_settings(ref.pipeline.config)
+    note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
+    st.session_state["earlier_message"] = ("success", f"The current model is again the {ref.source} model ({ref.note}); "
+                                                      f"the sidebar shows its settings{note}.")
+
+
 # ---------------------------------------------------------------------- the training job
 class JobHolder:
     """The session's training job and what the UI has taken from it. One per browser session."""
@@ -160,7 +210,7 @@ def sync_job() -> JobStatus | None:
         note = f"{status.pipeline.steps_trained:,} steps"
         if status.state is JobState.FAILED:
             note += ", last good weights of a run that failed"
-        st.session_state["model"] = ModelRef(status.pipeline, snapshot_model_id(h.uid, status.snapshot_id), views.TRAINED, note, status.quality)
+        set_current_model(ModelRef(status.pipeline, snapshot_model_id(h.uid, status.snapshot_id), views.TRAINED, note, status.quality))
     return status
 
 
@@ -519,7 +569,7 @@ def on_upload() -> None:
         st.session_state["upload_message"] = ("error", f"Could not load {up.name}: {exc}. The current model is kept.")
         return
     digest = hashlib.sha1(data).hexdigest()[:16]
-    st.session_state["model"] = ModelRef(pipeline, f"upload-{digest}", views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps")
+    set_current_model(ModelRef(pipeline, f"upload-{digest}", views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps"))
     skipped = apply_model_settings(pipeline.config)
     note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
     st.session_state["upload_message"] = ("success", f"Loaded {up.name}: T = {pipeline.T}, width {pipeline.config.width}, "

@@ -19,7 +19,8 @@ Nonequilibrium Thermodynamics* (2015) — on the 2-D Swiss roll, live, in your b
 - **Reverse process** — watch the learned *p* turn noise back into a roll, with the drift
   f<sub>μ</sub>(x, t) − x drawn as arrows.
 - **Train** — train your own model with the sidebar's settings; loss, loss per step and fresh samples
-  update live. Training keeps running while you look at other pages.
+  update live. Training keeps running while you look at other pages, and the models a new run replaces
+  stay listed there, to compare and to go back to.
 - **Bound** — the paper's log-likelihood lower bound *K* in bits, next to its Table 1 value
   ({PAPER_K_BITS} bits), and how close the samples are to the roll.
 

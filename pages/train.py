@@ -73,7 +73,8 @@ def controls(s) -> None:
     if message:
         st.error(message)
     if not active and model.source != views.DEFAULT:
-        st.caption("Starting a new run replaces the current model once the new run publishes its first snapshot; download it below to keep it.")
+        st.caption("Starting a new run replaces the current model once the new run publishes its first snapshot; the session keeps "
+                   "it among its earlier models (below), and a download keeps it for good.")
 
 
 def live_panel() -> None:
@@ -142,4 +143,25 @@ with load_column:
     upload_message = st.session_state.get("upload_message")
     if upload_message:
         kind, text = upload_message
+        (st.error if kind == "error" else st.success)(text)
+
+# ---------------------------------------------------------------- earlier models
+earlier = app.earlier_models()
+if earlier:
+    st.subheader("Models in this session")
+    st.caption(f"A new run or an upload replaces the current model; the session keeps up to {app.EARLIER_MODELS_MAX} earlier ones "
+               f"({app.EARLIER_MODELS_BYTES // 2**20} MB of weights) to compare and to go back to. They go when the tab closes: "
+               "download a model to keep it.")
+    # During a run its live panel shows the current model; a row here would fall behind it.
+    rows = [] if refreshing else [views.model_summary("current", f"{model.source} · {model.note}", model.pipeline, app.model_quality(model))]
+    rows += [views.model_summary(f"earlier {i}", f"{m.source} · {m.note}", m.pipeline, app.model_quality(m)) for i, m in enumerate(earlier, 1)]
+    st.table(rows)
+    e1, e2 = st.columns([2, 1], vertical_alignment="bottom")
+    labels = {m.id: f"earlier {i}: {m.source} · {m.note} · T = {m.pipeline.T}, width {m.pipeline.config.width}" for i, m in enumerate(earlier, 1)}
+    e1.selectbox("Earlier model", options=list(labels), format_func=labels.get, key="earlier_choice")
+    e2.button("Make it the current model", on_click=app.use_earlier_model, key="use_earlier", disabled=refreshing, width="stretch",
+              help="The sidebar takes its settings; the current model joins the earlier ones.")
+    earlier_message = st.session_state.get("earlier_message")
+    if earlier_message:
+        kind, text = earlier_message
         (st.error if kind == "error" else st.success)(text)

@@ -26,6 +26,11 @@ def test_untrained_pipeline(untrained):
         DiffusionPipeline.untrained(DiffusionConfig(T=1))
 
 
+def test_weight_bytes_counts_every_float32_weight(untrained):
+    # T = 12, width 8: trunk 2*8 + 8 + 8*8 + 8, 11 heads of 8*8 + 8 + 8*4 + 4, four bytes each
+    assert untrained.weight_bytes == 4 * (2 * 8 + 8 + 8 * 8 + 8 + 11 * (8 * 8 + 8 + 8 * 4 + 4))
+
+
 def test_forward_trajectory(untrained):
     traj, position = untrained.forward_trajectory(300, seed=4)
     assert traj.shape == (13, 300, 2) and traj.dtype == np.float32

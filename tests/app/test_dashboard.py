@@ -221,6 +221,58 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     assert after_run == {"bound": [30], "figure1": [30]}, "the Overview and Bound pages draw what was built ahead"
 
 
+def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
+    first = start_tiny_run(at, steps=1_000_000)  # width 16
+    holder = at.session_state["_job_holder"]
+    for n in (1, 2):  # two snapshots of one run adopted: one model, not two
+        wait_until(lambda: first.status().snapshot_id > n, 60, f"snapshot {n + 1}")
+        at.run()
+    assert at.button(key="use_earlier").disabled, "no switching models while a run trains"
+    first.stop(wait=True)
+    at.run()
+    ids = lambda: [m.id for m in at.session_state["earlier_models"]]  # noqa: E731
+    assert ids() == ["default"], "the shipped model, replaced by the run's first snapshot"
+    first_model = at.session_state["app_state"].model
+    assert first_model.id.startswith(f"job-{holder.uid}-") and first_model.pipeline.steps_trained == first.status().step
+    table = at.table[0].value
+    assert list(table[""]) == ["current", "earlier 1"] and list(table["width"]) == [16, 128]
+    assert list(table["steps"]) == [first_model.pipeline.steps_trained, at.session_state["earlier_models"][0].pipeline.steps_trained]
+
+    at.number_input(key="width").set_value(24).run()
+    at.button(key="start").click().run()
+    second = holder.job
+    wait_until(lambda: second.status().snapshot_id > 0, 60, "the second run's first snapshot")
+    second.stop(wait=True)
+    status = wait_for_job(at)
+    assert status.step > 0 and at.session_state["app_state"].model.pipeline.config.width == 24
+    assert ids() == [first_model.id, "default"], "newest first"
+
+    at.selectbox(key="earlier_choice").set_value(first_model.id).run()
+    at.button(key="use_earlier").click().run()
+    no_exceptions(at)
+    assert at.session_state["app_state"].model is first_model
+    assert at.session_state["width"] == 16 and "`trained`" in status_text(at), "the sidebar takes its settings"
+    assert ids()[1:] == ["default"] and at.session_state["app_state"].model.id not in ids()
+    assert any("again the trained model" in m.value for m in at.success)
+
+
+def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
+    from pages import _app
+
+    monkeypatch.setattr(_app, "EARLIER_MODELS_MAX", 2)
+    start_tiny_run(at, steps=5)  # width 16
+    wait_for_job(at)
+    for width in (20, 24):
+        at.number_input(key="width").set_value(width).run()
+        at.button(key="start").click().run()
+        wait_for_job(at)
+    assert [m.pipeline.config.width for m in at.session_state["earlier_models"]] == [20, 16], "the oldest (the default) went"
+    monkeypatch.setattr(_app, "EARLIER_MODELS_BYTES", at.session_state["earlier_models"][0].pipeline.weight_bytes - 1)
+    at.button(key="start").click().run()
+    wait_for_job(at)
+    assert at.session_state["earlier_models"] == [], "a model over the byte budget is not kept"
+
+
 def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     job = start_tiny_run(at, steps=1_000_000)
     wait_until(lambda: job.status().snapshot_id > 0, 60, "no snapshot")
