@@ -92,8 +92,14 @@ def live_panel() -> None:
 
 def progress_panel(s) -> None:
     st.subheader("Progress")
-    if s is None:
-        st.info(f"No run yet in this session. Every page uses the current model ({model.source}, {model.note}); "
+    # After an upload or a switch to an earlier model, the last run's panel would show another model.
+    # Only once the run's end has had its full rerun (which adopts the final model): until then
+    # this page's model is older than the run's, and the panel below asks for that rerun.
+    replaced = (s is not None and not s.state.active and h.end_seen == h.uid and s.snapshot_id > 0
+                and not model.id.startswith(f"job-{h.uid}-"))
+    if s is None or replaced:
+        before = "No run yet in this session." if s is None else f"The last run ended at step {s.step:,}; the current model is another one."
+        st.info(f"{before} Every page uses the current model ({model.source}, {model.note}); "
                 "below, how it trained and 5,000 of its samples.")
         app.quality_line(app.model_quality(model))
         app.plot(app.model_chart(model.id, model.pipeline), key="model_chart")

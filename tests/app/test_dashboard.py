@@ -254,6 +254,10 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     assert at.session_state["width"] == 16 and "`trained`" in status_text(at), "the sidebar takes its settings"
     assert ids()[1:] == ["default"] and at.session_state["app_state"].model.id not in ids()
     assert any("again the trained model" in m.value for m in at.success)
+    # The Progress panel shows the current model, not the last run's (another one now).
+    assert any("The last run ended at step" in i.value and "the current model is another one" in i.value for i in at.info)
+    (fig,) = charts(at)
+    assert f"Samples of this model ({first_model.pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
 
 
 def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):

@@ -6,6 +6,8 @@ served on loopback (fixtures in conftest.py).
 - Train -> Reverse -> Bound in one browser session: a short run (Steps set in the UI) is started,
   its progress bar reaches 100 % / "finished"; the Reverse page then shows the trained model and
   its animation's Play button moves the slider.
+- A model replaced by a short run is listed on the Train page and made current again (the
+  sidebar takes its settings).
 - A full-page screenshot of every page goes to tests/artifacts/ (look at them).
 
 Timings (click Start -> first progress / first preview, page switches, clicks while training) are
@@ -399,3 +401,30 @@ def test_reload_mid_training_ends_the_run_and_shows_the_new_session(page: Page, 
         time.sleep(0.2)
     assert not mine & training_pids(), "the reloaded session's training process is still running"
     timings["reload mid-training -> the old run's process has ended"] = time.perf_counter() - reloaded
+
+
+def test_a_replaced_model_can_be_made_current_again(page: Page, app_url):
+    """A short run of a small model replaces the shipped one; the shipped one is listed as an
+    earlier model and comes back with its settings. The run's end must still reach the page
+    (a fragment that stopped asking for the full rerun would leave it short of "Finished")."""
+    page.goto(app_url + "/train?T=20&width=64")
+    start = page.get_by_role("button", name="Start new run")
+    expect(start).to_be_enabled(timeout=SLOW_S)
+    steps = page.get_by_label("Steps", exact=True)
+    steps.fill("60")
+    steps.press("Enter")
+    expect(steps).to_have_value("60")
+    wait_idle(page)
+    start.click()
+    expect(main(page).get_by_text("Finished: 60 steps")).to_be_visible(timeout=120_000)
+    table = main(page).locator('[data-testid="stTable"]')
+    expect(table).to_contain_text("earlier 1")
+    expect(table).to_contain_text("default · shipped with the app")
+    page.get_by_role("button", name="Make it the current model").click()
+    expect(main(page).get_by_text("The current model is again the default model")).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_role("spinbutton", name="T (diffusion steps)")).to_have_value("40")
+    expect(sidebar.get_by_role("spinbutton", name="Network width")).to_have_value("128")
+    expect(sidebar.get_by_text("default", exact=True)).to_be_visible()
+    expect(main(page).get_by_text("The last run ended at step 60; the current model is another one.")).to_be_visible()
+    expect(table).to_contain_text("trained · 60 steps")
