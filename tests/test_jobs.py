@@ -202,10 +202,13 @@ def test_resume_restarts_the_snapshot_clock(jobs):
     interval = 1.5
     job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=interval).start()
     wait_until(lambda: job.status().snapshot_id >= 1, what="the first snapshot")  # after 1 s
+    # steps past it, so that the first snapshot cannot pass for the paused one below
+    wait_until(lambda: job.status().step >= job.status().pipeline.steps_trained + 5, what="steps past it")
     job.pause()
     wait_until(lambda: job.status().pipeline.steps_trained == job.status().step, what="a snapshot of the paused model")
-    paused_id, paused_steps = job.status().snapshot_id, job.status().step
     time.sleep(interval + 0.3)  # the clock that ran on through the pause would be due now
+    paused_id, paused_steps = job.status().snapshot_id, job.status().step
+    assert job.status().pipeline.steps_trained == paused_steps  # the paused model is the newest
     resumed_at = time.perf_counter()
     job.resume()
     wait_until(lambda: job.status().snapshot_id > paused_id, timeout=30, what="a snapshot after resume")
