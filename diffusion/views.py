@@ -14,8 +14,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .config import DiffusionConfig
-from .metrics import SampleQuality
 from .data import swiss_roll_with_position
+from .metrics import SampleQuality
 from .pipeline import DiffusionPipeline
 from .process import GaussianDiffusion
 from .schedule import NoiseSchedule

@@ -143,6 +143,7 @@ def use_earlier_model() -> None:
         st.session_state["earlier_message"] = ("error", "Stop or finish the training run before switching models.")
         return
     set_current_model(ref)
+    st.session_state["upload_message"] = None  # about a model that is no longer the current one
     skipped = apply_model_settings(ref.pipeline.config)
     note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
     st.session_state["earlier_message"] = ("success", f"The current model is again the {ref.source} model ({ref.note}); "
@@ -497,7 +498,7 @@ def start_training(resume: bool = False) -> None:
     """Start button: a new run (or continue the current model). Ignores a second click while running."""
     h = holder()
     cfg, error = training_settings()
-    st.session_state["train_message"] = None
+    st.session_state["train_message"] = st.session_state["earlier_message"] = None
     if cfg is None:
         st.session_state["train_message"] = error
         return
@@ -556,7 +557,7 @@ def restore_model_settings() -> None:
 def on_upload() -> None:
     """Checkpoint uploader changed: validate (never unpickled); on any problem keep the current model."""
     up = st.session_state.get("upload")
-    st.session_state["upload_message"] = None
+    st.session_state["upload_message"] = st.session_state["earlier_message"] = None
     if up is None:
         return
     if holder().active():

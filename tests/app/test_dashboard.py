@@ -258,6 +258,9 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     assert any("The last run ended at step" in i.value and "the current model is another one" in i.value for i in at.info)
     (fig,) = charts(at)
     assert f"Samples of this model ({first_model.pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
+    at.button(key="start").click().run()  # a new run: the message about the switch has had its day
+    assert not any("again the trained model" in m.value for m in at.success)
+    holder.job.stop(wait=True)
 
 
 def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
