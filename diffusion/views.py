@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from .config import DiffusionConfig
 from .data import swiss_roll_with_position
-from .metrics import SampleQuality
+from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
 from .process import GaussianDiffusion
 from .schedule import NoiseSchedule
@@ -218,11 +218,15 @@ def changed_fields(model_config: DiffusionConfig, settings: DiffusionConfig) -> 
     return out
 
 
-def model_summary(role: str, name: str, pipeline: DiffusionPipeline, quality: SampleQuality) -> dict:
-    """One row of the table that compares a session's models: what they are and how good."""
+def model_summary(role: str, name: str, pipeline: DiffusionPipeline, quality: SampleQuality, bound: Bound | None = None) -> dict:
+    """One row of the table that compares a session's models: what they are and how good (with
+    `bound`, K at unit variance and K - L_null, the paper's Table 1 columns)."""
     c = pipeline.config
-    return {
+    row = {
         "": role, "model": name, "T": c.T, "β₁": f"{c.beta_start:g}", "β_T": f"{c.beta_end:g}", "schedule": c.schedule.value,
-        "width": c.width, "steps": pipeline.steps_trained, "SW1": round(quality.sw1, 4), "chamfer": round(quality.chamfer, 4),
-        "meets the bar": "yes" if quality.passes else "no",
+        "width": c.width, "steps": pipeline.steps_trained,
     }
+    if bound is not None:
+        row.update({"K, unit variance (bits)": f"{bound.bits_unit_variance:+.2f}", "K − L_null (bits)": f"{bound.minus_null_bits:+.2f}"})
+    row.update({"SW1": round(quality.sw1, 4), "chamfer": round(quality.chamfer, 4), "meets the bar": "yes" if quality.passes else "no"})
+    return row

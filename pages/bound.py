@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from diffusion import figures
+from diffusion import figures, views
 from diffusion.metrics import L_NULL_BITS, PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS, QUALITY_CHAMFER, QUALITY_SW1
 from pages import _app as app
 
@@ -61,3 +61,16 @@ s1, s2 = st.columns(2)
 s1.metric("Sliced Wasserstein-1", f"{q.sw1:.4f}", help=f"5,000 samples vs 5,000 roll points; the bar is ≤ {QUALITY_SW1}.")
 s2.metric("Chamfer distance", f"{q.chamfer:.4f}", help=f"Mean nearest-neighbour distance both ways; the bar is ≤ {QUALITY_CHAMFER}.")
 (st.success if q.passes else st.warning)(f"The samples {verdict} the quality bar (SW1 ≤ {QUALITY_SW1}, chamfer ≤ {QUALITY_CHAMFER}).")
+
+earlier = app.earlier_models()
+if earlier and st.toggle(
+    "Compare with this session's earlier models",
+    key="bound_earlier",
+    help="The models a run or an upload replaced (Train page), on the same 20,000 held-out points: what T, the schedule "
+    "and the width did to K. About a second per model the first time.",
+):
+    with st.spinner("Computing the bound of the earlier models…"):
+        rows = [views.model_summary("current", f"{model.source} · {model.note}", model.pipeline, q, b)]
+        rows += [views.model_summary(f"earlier {i}", f"{m.source} · {m.note}", m.pipeline, app.model_quality(m), app.bound_numbers(m.id, m.pipeline))
+                 for i, m in enumerate(earlier, 1)]
+    st.table(rows)

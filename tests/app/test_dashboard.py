@@ -263,6 +263,20 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     holder.job.stop(wait=True)
 
 
+def test_the_bound_page_compares_k_with_the_earlier_models(at):
+    start_tiny_run(at, steps=20)
+    wait_for_job(at)
+    at.switch_page("pages/bound.py").run()
+    at.toggle(key="bound_earlier").set_value(True).run()
+    no_exceptions(at)
+    table = at.table[0].value
+    current, default = at.session_state["app_state"].model.pipeline, at.session_state["earlier_models"][0].pipeline
+    assert list(table[""]) == ["current", "earlier 1"] and list(table["T"]) == [10, 40]
+    for row, pipeline in zip(table["K, unit variance (bits)"], (current, default)):
+        assert row == f"{pipeline.bound().bits_unit_variance:+.2f}"  # the same held-out points every time
+    assert float(at.metric[0].value) == float(table["K, unit variance (bits)"].iloc[0])  # the row of the model the page shows
+
+
 def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
     from pages import _app
 
