@@ -486,7 +486,7 @@ def mismatch_banner(state: AppState) -> None:
     with st.container(border=True):
         st.warning("**The model no longer matches the settings.** The sidebar changed " + ", ".join(changes)
                    + ". The pages keep showing the current model (with its own settings) until you retrain; "
-                   "nothing is thrown away until you start a new run.", icon="⚠️")
+                   "a new run keeps it among the Train page's earlier models.", icon="⚠️")
         c1, c2, _ = st.columns([1, 1, 2])
         c1.button("Retrain with the new settings", on_click=start_training, key="banner_retrain", type="primary",
                   disabled=state.training)
