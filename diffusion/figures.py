@@ -121,7 +121,7 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
         specs=[[{"rowspan": 3}, {}], [None, {}], [None, {}]],
         column_widths=[0.62, 0.38],
         horizontal_spacing=0.1,
-        vertical_spacing=0.09,
+        vertical_spacing=0.13,
         subplot_titles=("", "β<sub>t</sub> (noise added at step t)", "ᾱ<sub>t</sub> (signal kept)", "SNR<sub>t</sub> = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)"),
     )
     fig.add_trace(_points(view.points[0], view.color, "x_t"), row=1, col=1)
