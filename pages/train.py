@@ -51,8 +51,8 @@ if cfg_error:
 h = app.holder()
 model = state.model
 can_continue = cfg is not None and model.pipeline.config.model_key() == cfg.model_key()
-first = h.status()
-refreshing = first is not None and first.state.active  # this full run's choice of run_every
+full_run_status = h.status()  # the job as this full run saw it (the live panel reruns alone)
+refreshing = full_run_status is not None and full_run_status.state.active  # this full run's choice of run_every
 
 
 def controls(s) -> None:
@@ -83,7 +83,7 @@ def live_panel() -> None:
     s = h.status()
     if s is not None and s.state.active and not refreshing:
         st.rerun()  # a run just started from a button in here: one full run turns the refresh on
-    if first is not None and first.state is JobState.PAUSED and s is not None and s.state is JobState.RUNNING:
+    if full_run_status is not None and full_run_status.state is JobState.PAUSED and s is not None and s.state is JobState.RUNNING:
         st.rerun()  # resumed: one full run, so the sidebar no longer describes the paused model
     controls(s)
     progress_panel(s)
