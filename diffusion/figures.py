@@ -325,19 +325,37 @@ def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, de
     top_bar = float(bars.max()) if len(bars) else 0.0
     if np.isfinite(top_bar) and top_bar > 0:
         fig.update_yaxes(range=[min(0.0, float(bars.min())), 1.05 * top_bar], autorange=False, row=1, col=2)
-    if curve is not None:  # Plotly draws images below lines: a thin see-through roll, over the samples
-        fig.add_trace(go.Scatter(x=f32(curve[:, 0]), y=f32(curve[:, 1]), mode="lines", line=dict(color="rgba(120,130,145,0.35)", width=3),
-                                 name="the roll", hoverinfo="skip"), row=1, col=3)
-    counts = density.counts
-    top = max(1.0, float(np.percentile(counts[counts > 0], 95))) if counts.any() else 1.0
-    centre0 = density.edge0 + density.width / 2
-    fig.add_trace(go.Heatmap(z=f32(counts), x0=centre0, dx=density.width, y0=centre0, dy=density.width, zmin=0.0, zmax=top,
-                             colorscale=DENSITY_COLORSCALE, showscale=False, hoverinfo="skip", zsmooth=False, name="samples"), row=1, col=3)
-    _square(fig, row=1, col=3)
+    _density_panel(fig, density, curve, row=1, col=3)
     fig.update_xaxes(automargin=False)
     fig.update_yaxes(automargin=False)
     fig.update_annotations(font_size=14)
     fig.update_layout(template=TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=45), showlegend=False, bargap=0.1)
+    return fig
+
+
+def _density_panel(fig: go.Figure, density: DensityView, curve: np.ndarray | None, row: int, col: int) -> None:
+    """Samples as a 2-D histogram image on the fixed square plot area, under a faint roll."""
+    if curve is not None:  # Plotly draws images below lines: a thin see-through roll, over the samples
+        fig.add_trace(go.Scatter(x=f32(curve[:, 0]), y=f32(curve[:, 1]), mode="lines", line=dict(color="rgba(120,130,145,0.35)", width=3),
+                                 name="the roll", hoverinfo="skip"), row=row, col=col)
+    counts = density.counts
+    top = max(1.0, float(np.percentile(counts[counts > 0], 95))) if counts.any() else 1.0
+    centre0 = density.edge0 + density.width / 2
+    fig.add_trace(go.Heatmap(z=f32(counts), x0=centre0, dx=density.width, y0=centre0, dy=density.width, zmin=0.0, zmax=top,
+                             colorscale=DENSITY_COLORSCALE, showscale=False, hoverinfo="skip", zsmooth=False, name="samples"), row=row, col=col)
+    _square(fig, row=row, col=col)
+
+
+def samples_side_by_side(panels: list[tuple[str, DensityView]], curve: np.ndarray | None) -> go.Figure:
+    """Several models' samples in a row of panels, each titled (which model, how good): images,
+    not WebGL markers, so six models cost one light figure."""
+    fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.03, subplot_titles=[title for title, _ in panels])
+    for col, (_, density) in enumerate(panels, 1):
+        _density_panel(fig, density, curve, row=1, col=col)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(template=TEMPLATE, height=260, margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
     return fig
 
 

@@ -70,7 +70,11 @@ if earlier and st.toggle(
     "and the width did to K. About a second per model the first time.",
 ):
     with st.spinner("Computing the bound of the earlier models…"):
-        rows = [views.model_summary("current", f"{model.source} · {model.note}", model.pipeline, q, b)]
-        rows += [views.model_summary(f"earlier {i}", f"{m.source} · {m.note}", m.pipeline, app.model_quality(m), app.bound_numbers(m.id, m.pipeline))
-                 for i, m in enumerate(earlier, 1)]
+        models = [("current", model)] + [(f"earlier {i}", m) for i, m in enumerate(earlier, 1)]
+        rows = [views.model_summary(role, f"{m.source} · {m.note}", m.pipeline, app.model_quality(m), app.bound_numbers(m.id, m.pipeline))
+                for role, m in models]
+        panels = [(f"{row['']}: K {row['K, unit variance (bits)']} bits, SW1 {row['SW1']:.3f}", views.sample_density(app.model_samples(m.id, m.pipeline)))
+                  for row, (_, m) in zip(rows, models)]
     st.table(rows)
+    st.caption("Their samples (5,000 each, the ones their SW1 and chamfer measure) over the roll:")
+    app.plot(figures.samples_side_by_side(panels, views.roll_curve()), key="bound_earlier_samples")

@@ -275,6 +275,13 @@ def test_the_bound_page_compares_k_with_the_earlier_models(at):
     for row, pipeline in zip(table["K, unit variance (bits)"], (current, default)):
         assert row == f"{pipeline.bound().bits_unit_variance:+.2f}"  # the same held-out points every time
     assert float(at.metric[0].value) == float(table["K, unit variance (bits)"].iloc[0])  # the row of the model the page shows
+    samples = charts(at)[-1]  # each model's 5,000 samples, titled with its K
+    assert [d["type"] for d in samples["data"]] == ["scatter", "heatmap"] * 2
+    titles = [a["text"] for a in samples["layout"]["annotations"]]
+    assert titles[0].startswith(f"current: K {table['K, unit variance (bits)'].iloc[0]} bits") and titles[1].startswith("earlier 1: K")
+    for heatmap, pipeline in zip(samples["data"][1::2], (current, default)):
+        density = views.sample_density(pipeline.samples(5000, seed=0))
+        np.testing.assert_array_equal(typed(heatmap["z"]).reshape(density.counts.shape), density.counts)
 
 
 def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
