@@ -77,6 +77,15 @@ class ModelRef:
     note: str = ""
     quality: SampleQuality | None = None  # when already measured (a training snapshot comes with it)
 
+    @property
+    def name(self) -> str:
+        """Where it came from, in a few words: 'trained · 300 steps'."""
+        return f"{self.source} · {self.note}"
+
+    def of_run(self, uid: str) -> bool:
+        """One of the snapshots of run `uid` (see snapshot_model_id)."""
+        return _run_of(self.id) == f"job-{uid}"
+
 
 @st.cache_resource(show_spinner="Loading the shipped model…")
 def _load_default() -> DiffusionPipeline:
@@ -102,7 +111,7 @@ def current_model() -> ModelRef:
 # Models a session replaced: a new run's first snapshot or an upload replaces the current model,
 # and the one before stays at hand (to compare, to go back to), a few of them and not too big.
 EARLIER_MODELS_MAX = 5
-EARLIER_MODELS_BYTES = 64 * 2**20  # of weights per session: T = 40 at width 128 is 2.6 MB, T = 1,000 at 2,048 16 GB
+EARLIER_MODELS_BYTES = 64 * 2**20  # of weights per session: T = 40 at width 128 is 2.6 MB, the largest allowed 80 MB
 
 
 def _run_of(model_id: str) -> str:
@@ -342,7 +351,7 @@ def sidebar_status(state: AppState, progress: bool = True) -> None:
     st.sidebar.markdown(f"**Status:** `{label}`")
     note = state.model.note
     h = holder()
-    if not progress and state.job is not None and state.job.state is JobState.RUNNING and state.model.id.startswith(f"job-{h.uid}-"):
+    if not progress and state.job is not None and state.job.state is JobState.RUNNING and state.model.of_run(h.uid):
         # The Train page redraws only its live panel while the run goes on: a step count here
         # would fall behind the one under Progress within seconds.
         note = "the run's newest snapshot, shown under Progress"

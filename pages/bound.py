@@ -70,11 +70,12 @@ if earlier and st.toggle(
     "and the width did to K. About a second per model the first time.",
 ):
     with st.spinner("Computing the bound of the earlier models…"):
-        models = [("current", model)] + [(f"earlier {i}", m) for i, m in enumerate(earlier, 1)]
-        rows = [views.model_summary(role, f"{m.source} · {m.note}", m.pipeline, app.model_quality(m), app.bound_numbers(m.id, m.pipeline))
-                for role, m in models]
-        panels = [(f"{row['']}: K {row['K, unit variance (bits)']} bits, SW1 {row['SW1']:.3f}", views.sample_density(app.model_samples(m.id, m.pipeline)))
-                  for row, (_, m) in zip(rows, models)]
+        rows, panels = [], []
+        for role, m in [("current", model)] + [(f"earlier {i}", m) for i, m in enumerate(earlier, 1)]:
+            m_bound, m_quality = app.bound_numbers(m.id, m.pipeline), app.model_quality(m)  # cached per model
+            rows.append(views.model_summary(role, m.name, m.pipeline, m_quality, m_bound))
+            panels.append((f"{role}: K {m_bound.bits_unit_variance:+.2f} bits, SW1 {m_quality.sw1:.3f}",
+                           views.sample_density(app.model_samples(m.id, m.pipeline))))
     st.table(rows)
     st.caption("Their samples (5,000 each, the ones their SW1 and chamfer measure) over the roll:")
     app.plot(figures.samples_side_by_side(panels, views.roll_curve()), key="bound_earlier_samples")

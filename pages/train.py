@@ -96,7 +96,7 @@ def progress_panel(s) -> None:
     # Only once the run's end has had its full rerun (which adopts the final model): until then
     # this page's model is older than the run's, and the panel below asks for that rerun.
     replaced = (s is not None and not s.state.active and h.end_seen == h.uid and s.snapshot_id > 0
-                and not model.id.startswith(f"job-{h.uid}-"))
+                and not model.of_run(h.uid))
     if s is None or replaced:
         before = "No run yet in this session." if s is None else f"The last run ended at step {s.step:,}; the current model is another one."
         st.info(f"{before} Every page uses the current model ({model.source}, {model.note}); "
@@ -159,11 +159,11 @@ if earlier:
                f"({app.EARLIER_MODELS_BYTES // 2**20} MB of weights) to compare and to go back to. They go when the tab closes: "
                "download a model to keep it.")
     # During a run its live panel shows the current model; a row here would fall behind it.
-    rows = [] if refreshing else [views.model_summary("current", f"{model.source} · {model.note}", model.pipeline, app.model_quality(model))]
-    rows += [views.model_summary(f"earlier {i}", f"{m.source} · {m.note}", m.pipeline, app.model_quality(m)) for i, m in enumerate(earlier, 1)]
+    rows = [] if refreshing else [views.model_summary("current", model.name, model.pipeline, app.model_quality(model))]
+    rows += [views.model_summary(f"earlier {i}", m.name, m.pipeline, app.model_quality(m)) for i, m in enumerate(earlier, 1)]
     st.table(rows)
     e1, e2 = st.columns([2, 1], vertical_alignment="bottom")
-    labels = {m.id: f"earlier {i}: {m.source} · {m.note} · T = {m.pipeline.T}, width {m.pipeline.config.width}" for i, m in enumerate(earlier, 1)}
+    labels = {m.id: f"earlier {i}: {m.name} · T = {m.pipeline.T}, width {m.pipeline.config.width}" for i, m in enumerate(earlier, 1)}
     e1.selectbox("Earlier model", options=list(labels), format_func=labels.get, key="earlier_choice")
     e2.button("Make it the current model", on_click=app.use_earlier_model, key="use_earlier", disabled=refreshing, width="stretch",
               help="The sidebar takes its settings; the current model joins the earlier ones.")

@@ -285,8 +285,7 @@ def test_the_bound_page_compares_k_with_the_earlier_models(at):
 
 
 def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
-    from pages import _app
-
+    _app = app_module()
     monkeypatch.setattr(_app, "EARLIER_MODELS_MAX", 2)
     start_tiny_run(at, steps=5)  # width 16
     wait_for_job(at)
