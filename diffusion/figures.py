@@ -44,7 +44,8 @@ def _square(fig: go.Figure, row: int | None = None, col: int | None = None, titl
     """Fixed [-2, 2] axes with equal scale, so frames and panels compare."""
     kw = {} if row is None else dict(row=row, col=col)
     fig.update_xaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
-    fig.update_yaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
+    # The y labels stand a little off the axis, or the two "-2" labels overlap in the bottom-left corner.
+    fig.update_yaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, ticklabelstandoff=12, **kw)
     # scaleanchor needs the concrete axis names of that panel.
     sub = fig.get_subplot(row, col) if row is not None else None
     if sub is None:
@@ -125,10 +126,9 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
         subplot_titles=("", "β<sub>t</sub> (noise added at step t)", "ᾱ<sub>t</sub> (signal kept)", "SNR<sub>t</sub> = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)"),
     )
     fig.add_trace(_points(view.points[0], view.color, "x_t"), row=1, col=1)
-    curves = (("β_t", schedule.beta), ("ᾱ_t", schedule.alpha_bar), ("SNR_t", schedule.snr))
-    t_curve = f32(schedule.t)
-    for i, (name, y) in enumerate(curves):
-        fig.add_trace(go.Scatter(x=t_curve, y=f32(y), mode="lines", name=name, line=dict(color="#1f77b4", width=2), showlegend=False), row=i + 1, col=2)
+    for i, name in enumerate(("β_t", "ᾱ_t", "SNR_t")):
+        t_curve, y = _schedule_curve(schedule, i)
+        fig.add_trace(go.Scatter(x=t_curve, y=y, mode="lines", name=name, line=dict(color="#1f77b4", width=2), showlegend=False), row=i + 1, col=2)
     markers = [_schedule_marker(schedule, int(view.t[0]), i) for i in range(3)]
     for i, m in enumerate(markers):
         fig.add_trace(m, row=i + 1, col=2)
@@ -145,8 +145,9 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
     fig.update_yaxes(range=[-0.05, 1.05], row=2, col=2)
     fig.update_yaxes(type="log", exponentformat="power", row=3, col=2)
+    # from -0.5: the marker at t = 0 (on alpha_bar) is drawn whole, not cut by the panel edge
     for r in (1, 2, 3):
-        fig.update_xaxes(range=[0, max(1, schedule.t[-1]) + 0.5], row=r, col=2)
+        fig.update_xaxes(range=[-0.5, max(1, schedule.t[-1]) + 0.5], row=r, col=2)
     fig.update_layout(
         template=TEMPLATE,
         title=dict(text=f"{title} · t = {int(view.t[0])}"),
@@ -158,21 +159,30 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
     return fig
 
 
-def _schedule_marker(schedule: ScheduleView, t: int, which: int) -> go.Scatter:
-    """The red dot at the frame's t on curve `which` (0 beta, 1 alpha_bar, 2 SNR); none at t = 0."""
+def _schedule_curve(schedule: ScheduleView, which: int) -> tuple[np.ndarray, np.ndarray]:
+    """(t, value) of curve `which` (0 beta, 1 alpha_bar, 2 SNR). alpha_bar starts at t = 0, where it
+    is 1 (nothing added yet); beta_0 does not exist and SNR_0 is infinite, so those start at t = 1."""
     y = (schedule.beta, schedule.alpha_bar, schedule.snr)[which]
-    if t < 1:
-        xs, ys = f32([]), f32([])
-    else:
-        xs, ys = f32([t]), f32([y[t - 1]])
+    if which == 1:
+        return f32(np.concatenate([[0], schedule.t])), f32(np.concatenate([[1.0], y]))
+    return f32(schedule.t), f32(y)
+
+
+def _schedule_marker(schedule: ScheduleView, t: int, which: int) -> go.Scatter:
+    """The red dot at the frame's t on curve `which` (0 beta, 1 alpha_bar, 2 SNR): at t = 0 only on
+    alpha_bar, the one that has a value there."""
+    t_curve, y = _schedule_curve(schedule, which)
+    at = np.flatnonzero(t_curve == t)
+    xs, ys = (f32([]), f32([])) if at.size == 0 else (f32([t]), f32([y[at[0]]]))
     return go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=MARK_COLOR, size=11, line=dict(color="white", width=1)), showlegend=False, hoverinfo="skip")
 
 
 def schedule_figure(schedule: ScheduleView, t: int | None = None) -> go.Figure:
     """beta_t, alpha_bar_t and SNR_t against t (three rows), with t marked when given."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=("β<sub>t</sub>", "ᾱ<sub>t</sub>", "SNR<sub>t</sub>"), horizontal_spacing=0.08)
-    for i, y in enumerate((schedule.beta, schedule.alpha_bar, schedule.snr)):
-        fig.add_trace(go.Scatter(x=f32(schedule.t), y=f32(y), mode="lines", line=dict(color="#1f77b4", width=2), showlegend=False), row=1, col=i + 1)
+    for i in range(3):
+        t_curve, y = _schedule_curve(schedule, i)
+        fig.add_trace(go.Scatter(x=t_curve, y=y, mode="lines", line=dict(color="#1f77b4", width=2), showlegend=False), row=1, col=i + 1)
         if t is not None:
             fig.add_trace(_schedule_marker(schedule, t, i), row=1, col=i + 1)
         fig.update_xaxes(title_text="t", row=1, col=i + 1)

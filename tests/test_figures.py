@@ -67,6 +67,24 @@ def test_forward_animation_frames_traces_and_axes(schedule):
     # play / pause and a slider with one step per frame
     assert [b["label"] for b in s["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "❚❚ Pause"]
     assert len(s["layout"]["sliders"][0]["steps"]) == 41
+    # y tick labels stand off the axis, so the x and y "-2" labels do not meet in the corner
+    assert s["layout"]["yaxis"]["ticklabelstandoff"] > 0
+
+
+def test_forward_animation_marks_t_0_where_the_schedule_has_a_value(schedule):
+    """At t = 0 nothing has been added: alpha_bar_0 = 1 (the curve starts there, marked); beta_0 does
+    not exist and SNR_0 is infinite, so those two panels have no marker at t = 0, and do from t = 1."""
+    s = spec(figures.forward_animation(chain(41, 200), schedule))
+    alpha_bar_curve = s["data"][2]
+    assert typed(alpha_bar_curve["x"])[0] == 0 and typed(alpha_bar_curve["y"])[0] == 1.0
+    np.testing.assert_allclose(typed(alpha_bar_curve["y"])[1:], schedule.alpha_bar, rtol=1e-6)
+    assert typed(s["data"][1]["x"])[0] == 1 and typed(s["data"][3]["x"])[0] == 1  # beta, SNR from t = 1
+    beta0, alpha_bar0, snr0 = (s["frames"][0]["data"][i] for i in (1, 2, 3))
+    assert s["frames"][0]["name"] == "0"
+    assert (typed(alpha_bar0["x"])[0], typed(alpha_bar0["y"])[0]) == (0, 1.0)
+    assert beta0["x"] == [] and snr0["x"] == []  # an empty array is sent as a plain list
+    beta1 = s["frames"][1]["data"][1]
+    assert (typed(beta1["x"])[0], typed(beta1["y"])[0]) == (1, pytest.approx(schedule.beta[0], rel=1e-6))
 
 
 def test_animation_payload_of_40_frames_of_2000_points_is_under_2_mb(schedule):
