@@ -84,7 +84,7 @@ class ModelRef:
 
     def of_run(self, uid: str) -> bool:
         """One of the snapshots of run `uid` (see snapshot_model_id)."""
-        return _run_of(self.id) == f"job-{uid}"
+        return _run_of(self.id) == _run_of(snapshot_model_id(uid, 0))  # the id's format lives in snapshot_model_id
 
 
 @st.cache_resource(show_spinner="Loading the shipped model…")
