@@ -5,7 +5,8 @@
 Starts the app on loopback (tests/e2e/conftest.py's launcher), opens the Train page in headless
 Debian chromium, clicks Start with the default settings and, every 2 s for --seconds, prints the
 CPU used (in cores) by the server process, by its training processes (the fork server's
-children), and by chromium, with the progress bar's text. --post-script-gc turns Streamlit's full
+children) and by their main threads (where the steps run: one torch thread, so at most one core),
+by chromium, and the machine's idle CPU, with the progress bar's text. --post-script-gc turns Streamlit's full
 garbage collection after every script run back on (`.streamlit/config.toml` turns it off), to
 compare. It measures and prints; it asserts nothing.
 """
@@ -35,7 +36,12 @@ def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[st
         except psutil.NoSuchProcess:
             pass
     groups["chromium"] = [p for p in browser_root.children(recursive=True) if "chrom" in p.name()]
-    totals = {}
+    totals = {"idle": psutil.cpu_times().idle, "train_main": 0.0}
+    for p in groups["training"]:
+        try:
+            totals["train_main"] += sum(t.user_time + t.system_time for t in p.threads() if t.id == p.pid)
+        except psutil.NoSuchProcess:
+            pass
     for name, procs in groups.items():
         total = 0.0
         for p in procs:
@@ -72,20 +78,21 @@ def main() -> int:
             start.click()
             progress = page.locator('[data-testid="stMain"] [data-testid="stProgress"]')
             print(f"postScriptGC {'on' if args.post_script_gc else 'off'}; CPU in cores over each interval")
-            print(f"{'s':>5} {'server':>7} {'training':>9} {'chromium':>9}  progress")
+            print(f"{'s':>5} {'server':>7} {'training':>9} {'(main)':>7} {'chromium':>9} {'idle':>5}  progress")
             while time.perf_counter() - started < args.seconds:
                 time.sleep(2.0)
                 now, t_now = cpu_seconds(server, me), time.perf_counter()
                 row = {k: (now[k] - before.get(k, 0.0)) / (t_now - t_before) for k in now}
                 text = " ".join((progress.first.inner_text() if progress.count() else "").split())[:70]
-                print(f"{t_now - started:5.1f} {row['server']:7.2f} {row['training']:9.2f} {row['chromium']:9.2f}  {text}", flush=True)
+                print(f"{t_now - started:5.1f} {row['server']:7.2f} {row['training']:9.2f} {row['train_main']:7.2f} {row['chromium']:9.2f} "
+                      f"{row['idle']:5.2f}  {text}", flush=True)
                 rows.append(row)
                 before, t_before = now, t_now
             browser.close()
     finally:
         stop_server(proc)
     steady = rows[1:] or rows  # the first interval includes the run's start
-    print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in steady):.2f} cores" for k in ("server", "training", "chromium")))
+    print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in steady):.2f} cores" for k in ("server", "training", "train_main", "chromium", "idle")))
     return 0
 
 

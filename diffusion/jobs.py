@@ -388,14 +388,44 @@ class TrainingJob:
 
 
 # ---------------------------------------------------------------------- the child process
+def lower_priority(niceness: int = TRAINING_NICENESS) -> bool:
+    """Make this process background work: nice `niceness`, in a session and autogroup of its own.
+
+    Niceness only ranks threads within one autogroup. Linux with `sched_autogroup` (on by default
+    in most distributions' kernels, this VM's included) gives every session an autogroup and first
+    shares the CPU fairly between autogroups. A browser started from a desktop or by Playwright is
+    in another session than the server, so a training process at nice 10 in the server's session
+    still took half of the CPU from it. Here the process starts a session (so an autogroup) of its
+    own and gives the group the same niceness: it yields to the browser as well as to the server.
+    It still ends with the server: it polls its pipe after every step and stops at EOF. Returns
+    whether an autogroup took the niceness (False without them, e.g. on macOS, where the plain
+    niceness still applies).
+    """
+    try:
+        os.setsid()
+    except OSError:
+        pass  # already a session leader
+    try:
+        os.nice(niceness)
+    except OSError:
+        pass  # not allowed here: train at the server's priority
+    for _ in range(3):
+        try:
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(niceness))
+            return True
+        except BlockingIOError:
+            time.sleep(0.11)  # unprivileged writes are rate-limited to one per 0.1 s, machine-wide
+        except OSError:
+            return False
+    return False
+
+
 def _child_main(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
     """Train and report through `conn` until done, stopped, or the server is gone."""
     torch.set_num_threads(threads)
     keep_freed_memory()
-    try:
-        os.nice(TRAINING_NICENESS)
-    except OSError:
-        pass  # not allowed here: train at the server's priority
+    lower_priority()
     try:
         _child_train(config, weights, conn, snapshot_seconds)
     except (BrokenPipeError, EOFError, ConnectionResetError):

@@ -314,6 +314,14 @@ def test_training_runs_in_its_own_process(jobs):
     # background work: it yields the CPU to the server and to a browser on the same machine
     assert psutil.Process(job.pid).nice() == min(19, psutil.Process().nice() + TRAINING_NICENESS)
     assert fork_server.nice() == psutil.Process().nice()  # the server's own priority is untouched
+    # Niceness only ranks threads within one autogroup (one per session): the child leads a session
+    # of its own, and its autogroup, where the kernel has them, carries the same niceness.
+    assert os.getsid(job.pid) == job.pid != os.getsid(0)
+    if os.path.exists(f"/proc/{job.pid}/autogroup"):
+        with open(f"/proc/{job.pid}/autogroup") as child, open("/proc/self/autogroup") as ours:
+            child_group, ours_group = child.read().split(), ours.read().split()
+        assert child_group[0] != ours_group[0]
+        assert child_group[-2:] == ["nice", str(TRAINING_NICENESS)]
     job.stop(wait=True, timeout=10)
     wait_until(lambda: not _running(job.pid), timeout=10, what="the child to exit")
 
