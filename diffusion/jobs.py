@@ -104,6 +104,9 @@ class JobState(str, Enum):
         return self in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSED)
 
 
+_TRAINING = (JobState.RUNNING, JobState.PAUSED)  # the states in which a run has time left
+
+
 class TrainingSlots:
     """At most `capacity` runs train at once; the rest wait in first-come order."""
 
@@ -162,7 +165,7 @@ class JobStatus:
     progress: float  # 0..1
     seconds: float  # training time so far (pauses excluded)
     iterations_per_second: float
-    eta_seconds: float | None
+    eta_seconds: float | None  # training time left, while running or paused; None before and after
     losses: tuple[np.ndarray, np.ndarray]  # (steps, loss in nats per point)
     kl_per_t: np.ndarray  # latest smoothed KL per t = 2..T, nats
     pipeline: DiffusionPipeline | None  # the latest published model
@@ -262,7 +265,7 @@ class TrainingJob:
                 progress=self._progress,
                 seconds=self._seconds,
                 iterations_per_second=self._rate,
-                eta_seconds=_eta(self.config, self._step, self._seconds, self._rate) if self._state is not JobState.QUEUED else None,
+                eta_seconds=_eta(self.config, self._step, self._seconds, self._rate) if self._state in _TRAINING else None,
                 losses=(np.asarray(h.steps, dtype=np.int64), np.asarray(h.loss, dtype=np.float32)),
                 kl_per_t=np.asarray(h.kl_per_t, dtype=np.float32),
                 pipeline=self._pipeline,

@@ -106,9 +106,13 @@ def progress_panel(s) -> None:
         return
     if s.state is JobState.QUEUED and not h.stopping:
         st.info(app.queue_message(s), icon=":material/hourglass_top:")
-    eta = "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"
     total = f" / {s.total_steps:,}" if s.total_steps else ""
-    st.progress(min(1.0, s.progress), text=f"**{app.state_label(h, s)}** · step {s.step:,}{total} · {s.iterations_per_second:,.0f} it/s · {eta} · {s.seconds:,.1f} s trained")
+    parts = [f"**{app.state_label(h, s)}**", f"step {s.step:,}{total}"]
+    if s.state.active:
+        parts += [f"{s.iterations_per_second:,.0f} it/s", "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"]
+    elif s.seconds > 0:  # over: no time left to quote, and the pace of the whole run, not of its last 2 s
+        parts.append(f"{s.step / s.seconds:,.0f} it/s on average")
+    st.progress(min(1.0, s.progress), text=" · ".join(parts + [f"{s.seconds:,.1f} s trained"]))
     if s.state is JobState.FAILED and s.error:
         st.error(s.error)
     elif s.state is JobState.FINISHED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import signal
 import threading
@@ -73,7 +74,7 @@ def test_job_runs_to_finished_and_publishes_a_pipeline(jobs):
     assert st.preview.shape == (PREVIEW_POINTS, 2) and np.isfinite(st.preview).all()
     np.testing.assert_array_equal(st.preview, st.pipeline.samples(PREVIEW_POINTS, seed=0))
     assert st.quality == st.pipeline.quality()  # measured in the child on those samples: the pages' numbers
-    assert st.snapshot_id >= 1 and st.eta_seconds == 0.0
+    assert st.snapshot_id >= 1 and st.eta_seconds is None  # over: no time left to quote
     assert slots.running == 0
 
 
@@ -121,12 +122,14 @@ def test_a_failing_on_update_does_not_end_the_run(jobs):
 def test_stop_mid_run_ends_quickly_and_keeps_the_model(jobs):
     job = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
     wait_until(lambda: job.status().step >= 3, what="three steps")
+    eta = job.status().eta_seconds
+    assert eta is not None and 0 < eta < math.inf  # running: the time left at the current pace
     started = time.monotonic()
     job.stop(wait=True, timeout=10)
     assert time.monotonic() - started < 5
     assert not job.alive
     st = job.status()
-    assert st.state is JobState.STOPPED and not st.state.active
+    assert st.state is JobState.STOPPED and not st.state.active and st.eta_seconds is None
     assert st.pipeline is not None and st.pipeline.steps_trained == st.step >= 3
     assert all_finite(st.pipeline.model)
     job.stop()  # a second stop is harmless

@@ -20,6 +20,12 @@ def status_text(app) -> str:
     raise AssertionError("no status line in the sidebar")
 
 
+def progress_text(app) -> str:
+    """The main area's progress bar's text (the Train page's)."""
+    (bar,) = app.main.get("progress")
+    return bar.proto.text
+
+
 def start_tiny_run(app, **training):
     """A run of a small model (T = 10, width 16, batch 256) started from the Train page, with the
     given training widgets set first (e.g. steps=30, lr=100.0); returns its TrainingJob."""

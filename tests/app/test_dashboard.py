@@ -5,7 +5,7 @@ import json
 import time
 
 import numpy as np
-from app_helpers import DASHBOARD, PAGES, ROOT, start_tiny_run, status_text, wait_for_job, wait_until
+from app_helpers import DASHBOARD, PAGES, ROOT, progress_text, start_tiny_run, status_text, wait_for_job, wait_until
 from streamlit.testing.v1 import AppTest
 
 from diffusion import views
@@ -199,6 +199,7 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     assert "`trained`" in status_text(at)
     assert not at.button(key="start").disabled
     assert any("Finished: 30 steps" in s.value for s in at.success)
+    assert "s left" not in progress_text(at) and "it/s on average" in progress_text(at)
     (live,) = charts(at)  # loss, loss per t and the snapshot's samples, in one figure
     assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "heatmap"]
     assert "snapshot at step 30" in json.dumps(live["layout"]["annotations"])
@@ -314,6 +315,7 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     holder = at.session_state["_job_holder"]
     assert holder.job is job  # the same run, not a new one
     assert len(at.get("progress")) == 1 and not at.sidebar.get("progress")  # the Train page's own, not twice
+    assert " s left · " in progress_text(at) and "on average" not in progress_text(at)
     # The Train page redraws only its live panel between snapshots: the sidebar quotes no step
     # count that would fall behind, and Save offers the newest snapshot, not the one adopted.
     assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(c.value for c in at.sidebar.caption)
@@ -344,6 +346,8 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     no_exceptions(at)
     assert status.state.value == "stopped" and 0 < status.step < 1_000_000
     assert any("Stopped at step" in i.value for i in at.info)
+    # a run that is over has no time left to quote; its pace is the whole run's
+    assert "s left" not in progress_text(at) and f"{status.step / status.seconds:,.0f} it/s on average" in progress_text(at)
     assert "`trained`" in status_text(at)  # the model so far is kept and used
 
 
