@@ -34,7 +34,8 @@ c1.metric("K at unit variance (bits)", fmt(b.bits_unit_variance), delta=f"{b.bit
 c2.metric("K at data scale (bits)", fmt(b.bits), help="On the tutorial's coordinates (the roll divided by 10).")
 c3.metric("K − L_null (bits)", fmt(b.minus_null_bits), delta=f"{b.minus_null_bits - PAPER_K_MINUS_NULL_BITS:+.2f} vs paper's {PAPER_K_MINUS_NULL_BITS}",
           help=f"Gain over a unit Gaussian, L_null = {L_NULL_BITS:.3f} bits for 2-D unit-variance data.")
-st.caption(f"Entropy terms H_q(X_T|X_0) − H_q(X_1|X_0) − H_p(X_T) = {b.entropy_bits:.2f} bits; KL terms sum to {float(b.kl_per_t_bits.sum()):.2f} bits.")
+st.caption(f"Entropy terms H<sub>q</sub>(X<sub>T</sub>|X<sub>0</sub>) − H<sub>q</sub>(X<sub>1</sub>|X<sub>0</sub>) − H<sub>p</sub>(X<sub>T</sub>) "
+           f"= {b.entropy_bits:.2f} bits; KL terms sum to {float(b.kl_per_t_bits.sum()):.2f} bits.", unsafe_allow_html=True)
 
 show_ceiling = st.toggle(
     "Compare with the best possible model for this schedule",

@@ -9,9 +9,10 @@ state = app.page_state()
 
 st.title("Forward process q: from the roll to noise")
 st.caption(
-    "Each step adds a little Gaussian noise: x_t = √(1 − β_t) x_{t−1} + √β_t ε. Press ▶ or drag the t "
-    "slider. Colour is each point's position along the roll. The schedule comes from the sidebar, so you "
-    "can see any setting here before training it."
+    "Each step adds a little Gaussian noise: x<sub>t</sub> = √(1 − β<sub>t</sub>) x<sub>t−1</sub> + √β<sub>t</sub> ε. "
+    "Press ▶ or drag the t slider. Colour is each point's position along the roll. The schedule comes from the "
+    "sidebar, so you can see any setting here before training it.",
+    unsafe_allow_html=True,  # subscripts, as in the paper; the text is ours, not the user's
 )
 
 c1, c2, _ = st.columns([1, 1, 3])
@@ -31,7 +32,7 @@ if not sched.reaches_noise:
         icon="⚠️",
     )
 else:
-    st.caption(f"ᾱ_T = {sched.alpha_bar_T:.3g}: x_T is essentially N(0, I).")
+    st.caption(f"ᾱ<sub>T</sub> = {sched.alpha_bar_T:.3g}: x<sub>T</sub> is essentially N(0, I).", unsafe_allow_html=True)
 app.plot(fig, key="forward_chart")
 
 st.download_button(

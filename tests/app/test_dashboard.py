@@ -136,14 +136,17 @@ def test_garbage_upload_is_refused_and_the_model_kept(at):
 def test_a_valid_upload_becomes_the_current_model(at):
     at.switch_page("pages/train.py").run()
     data = (ROOT / "assets" / "default_model.pt").read_bytes()
-    at.file_uploader(key="upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    # A file name is the user's text: where a caption allows HTML (the Reverse page's subscripts) it is escaped.
+    at.file_uploader(key="upload").set_value(("<b>mine</b>.pt", data, "application/octet-stream")).run()
     no_exceptions(at)
     assert "`uploaded`" in status_text(at)
     assert any("No run yet" in i.value and "(uploaded" in i.value for i in at.info)  # the page names the model it shows
     (fig,) = charts(at)
     assert "Samples of this model" in json.dumps(fig["layout"]["annotations"])
     at.switch_page("pages/reverse.py").run()
-    assert "uploaded" in at.caption[0].value
+    caption = at.caption[0]
+    assert "uploaded, &lt;b&gt;mine&lt;/b&gt;.pt, 4,000 steps" in caption.value and "<b>" not in caption.value
+    assert caption.proto.allow_html and "x<sub>t−1</sub>" in caption.value
 
 
 # ---------------------------------------------------------------------- training
