@@ -6,7 +6,8 @@ Starts the app on loopback (tests/e2e/conftest.py's launcher), opens the Train p
 Debian chromium, clicks Start with the default settings and, every 2 s for --seconds, prints the
 CPU used (in cores) by the server process, by its training processes (the fork server's
 children) and by their main threads (where the steps run: one torch thread, so at most one core),
-by chromium, and the machine's idle CPU, with the progress bar's text. --post-script-gc turns Streamlit's full
+by chromium, and the machine's idle CPU, with the progress bar's text; once, the autogroups of
+each. --post-script-gc turns Streamlit's full
 garbage collection after every script run back on (`.streamlit/config.toml` turns it off), to
 compare. It measures and prints; it asserts nothing.
 """
@@ -27,15 +28,24 @@ from conftest import ARTIFACTS, fork_servers, launch_chromium, start_server, sto
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 
-def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[str, float]:
-    """CPU seconds (user + system) so far, by group; processes that ended since are not counted."""
-    groups = {"server": [server], "training": [], "chromium": []}
+def training_processes(server: psutil.Process) -> list[psutil.Process]:
+    """The server's training runs: its fork server's children."""
+    procs = []
     for forkserver in fork_servers(server.pid):
         try:
-            groups["training"] += forkserver.children()
+            procs += forkserver.children()
         except psutil.NoSuchProcess:
             pass
-    groups["chromium"] = [p for p in browser_root.children(recursive=True) if "chrom" in p.name()]
+    return procs
+
+
+def chromium_processes(browser_root: psutil.Process) -> list[psutil.Process]:
+    return [p for p in browser_root.children(recursive=True) if "chrom" in p.name()]
+
+
+def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[str, float]:
+    """CPU seconds (user + system) so far, by group; processes that ended since are not counted."""
+    groups = {"server": [server], "training": training_processes(server), "chromium": chromium_processes(browser_root)}
     totals = {"idle": psutil.cpu_times().idle, "train_main": 0.0}
     for p in groups["training"]:
         try:
@@ -52,6 +62,19 @@ def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[st
                 pass
         totals[name] = total
     return totals
+
+
+def autogroups(procs: list[psutil.Process]) -> str:
+    """The Linux autogroups (one per session; the CPU is shared fairly between them before niceness
+    counts) these processes are in, with each group's niceness; '-' where there are none."""
+    groups = set()
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/autogroup") as f:
+                groups.add(f.read().strip().lstrip("/"))
+        except OSError:
+            pass
+    return ", ".join(sorted(groups)) or "-"
 
 
 def main() -> int:
@@ -86,6 +109,9 @@ def main() -> int:
                 text = " ".join((progress.first.inner_text() if progress.count() else "").split())[:70]
                 print(f"{t_now - started:5.1f} {row['server']:7.2f} {row['training']:9.2f} {row['train_main']:7.2f} {row['chromium']:9.2f} "
                       f"{row['idle']:5.2f}  {text}", flush=True)
+                if not rows:
+                    print(f"autogroups: server {autogroups([server])}; training {autogroups(training_processes(server))}; "
+                          f"chromium {autogroups(chromium_processes(me))}", flush=True)
                 rows.append(row)
                 before, t_before = now, t_now
             browser.close()
