@@ -66,12 +66,13 @@ def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[st
 
 def autogroups(procs: list[psutil.Process]) -> str:
     """The Linux autogroups (one per session; the CPU is shared fairly between them before niceness
-    counts) these processes are in, with each group's niceness; '-' where there are none."""
+    counts) these processes are in, with each group's niceness; '-' where there are none. A process
+    whose ancestors never started a session is in init's default group: its file reads empty."""
     groups = set()
     for p in procs:
         try:
             with open(f"/proc/{p.pid}/autogroup") as f:
-                groups.add(f.read().strip().lstrip("/"))
+                groups.add(f.read().strip().lstrip("/") or "the default autogroup")
         except OSError:
             pass
     return ", ".join(sorted(groups)) or "-"

@@ -391,6 +391,23 @@ class TrainingJob:
 
 
 # ---------------------------------------------------------------------- the child process
+def autogroup(pid: int | str = "self") -> tuple[str, int] | None:
+    """The autogroup process `pid` is in, as (name, niceness), or None where it has none of its own.
+
+    None without autogroups (not Linux, no /proc) and also in the default autogroup: a process
+    whose ancestors never started a session since boot (CI's runner starts its jobs so) shares the
+    root task group with init, and the kernel leaves its /proc/PID/autogroup empty.
+    """
+    try:
+        with open(f"/proc/{pid}/autogroup") as f:
+            fields = f.read().split()  # "/autogroup-588 nice 0"
+    except OSError:
+        return None
+    if len(fields) != 3 or fields[1] != "nice":
+        return None
+    return fields[0], int(fields[2])
+
+
 def lower_priority(niceness: int = TRAINING_NICENESS) -> bool:
     """Make this process background work: nice `niceness`, in a session and autogroup of its own.
 
@@ -401,8 +418,8 @@ def lower_priority(niceness: int = TRAINING_NICENESS) -> bool:
     still took half of the CPU from it. Here the process starts a session (so an autogroup) of its
     own and gives the group the same niceness: it yields to the browser as well as to the server.
     It still ends with the server: it polls its pipe after every step and stops at EOF. Returns
-    whether an autogroup took the niceness (False without them, e.g. on macOS, where the plain
-    niceness still applies).
+    whether an autogroup took the niceness (False where none applies, see `autogroup`; the plain
+    niceness still does).
     """
     try:
         os.setsid()
@@ -412,6 +429,8 @@ def lower_priority(niceness: int = TRAINING_NICENESS) -> bool:
         os.nice(niceness)
     except OSError:
         pass  # not allowed here: train at the server's priority
+    if autogroup() is None:
+        return False
     for _ in range(3):
         try:
             with open("/proc/self/autogroup", "w") as f:
