@@ -1,11 +1,14 @@
 """Time the computations behind the dashboard's views, on the shipped default model.
 
-    python benchmarks/bench_ui_paths.py [--device cpu|cuda] [--repeats 7]
+    python benchmarks/bench_ui_paths.py [--device cpu|cuda] [--repeats 7] [--figures-of REV]
 
 Prints the median and the fastest of --repeats runs (after one warm-up) for: the reverse trajectory
 of 5,000 points, the forward trajectory of 5,000 points, the drift field on a 25x25 grid at every t
-(what the reverse animation shows) and at one t, the bound on 20,000 held-out points, and the
-quality metrics. It measures and prints; it asserts nothing.
+(what the reverse animation shows) and at one t, the bound on 20,000 held-out points, the
+quality metrics, and building the Plotly figures of the Forward, Reverse and Overview pages from
+their view data (2,000 points; what a page waits for the first time it shows a setting or model).
+With --figures-of REV (a git revision) it times that revision's diffusion/figures.py on the same
+views in the same run, and prints the ratio. It measures and prints; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import importlib.util  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
 import torch  # noqa: E402
 
+from diffusion import figures, views  # noqa: E402
 from diffusion.checkpoint import load_checkpoint  # noqa: E402
 from diffusion.metrics import sample_quality  # noqa: E402
 
@@ -45,12 +53,36 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
+def figures_of(revision: str):
+    """diffusion/figures.py as it was at a git revision, imported beside today's (same views)."""
+    source = subprocess.run(["git", "show", f"{revision}:diffusion/figures.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "figures.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("diffusion._figures_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "diffusion"  # its `from .views import ...` finds today's views
+    spec.loader.exec_module(module)
+    return module
+
+
+def figure_builds(p, module) -> dict:
+    """The figures the pages build from their views (2,000 points, as the pages default to)."""
+    forward, schedule = views.forward_view(p.config, 2000, 0), views.schedule_view(p.config)
+    reverse, fig1 = views.reverse_view(p, 2000, 0), views.figure1_view(p)
+    return {
+        "Forward page's figure, 2,000 points": lambda: module.forward_animation(forward, schedule),
+        "Reverse page's figure, 2,000 points": lambda: module.reverse_animation(reverse),
+        "Overview's Figure 1": lambda: module.figure1(fig1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--checkpoint", default=str(ROOT / "assets" / "default_model.pt"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (the dashboard's server uses 1)")
+    parser.add_argument("--figures-of", metavar="REV", help="also time this git revision's figures.py, in the same run")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,6 +105,20 @@ def main() -> int:
         median, best = timed(fn, 3 if "bound" in name else args.repeats)
         target = TARGETS_MS.get(name)
         print(f"| {name} | {median:.1f} | {best:.1f} | {target if target else '-'} |")
+
+    baseline = figures_of(args.figures_of) if args.figures_of else None
+    now = figure_builds(p, figures)
+    before = figure_builds(p, baseline) if baseline else {}
+    print(f"\n| figure built | median ms now | best ms now |{f' median ms at {args.figures_of} | now / then |' if baseline else ''}")
+    print("|---|---|---|" + ("---|---|" if baseline else ""))
+    for name, fn in now.items():
+        # each figure now, then at REV right after it, so the two see the VM at nearly the same speed
+        median, best = timed(fn, args.repeats)
+        row = f"| {name} | {median:.0f} | {best:.0f} |"
+        if baseline:
+            then, _ = timed(before[name], args.repeats)
+            row += f" {then:.0f} | {median / then:.2f} |"
+        print(row)
     return 0
 
 

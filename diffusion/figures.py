@@ -135,9 +135,9 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
 
     frames = []
     for k, t in enumerate(view.t.tolist()):
-        data = [go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))]
-        data += [_schedule_marker(schedule, t, i) for i in range(3)]
-        frames.append(go.Frame(name=str(t), data=data, traces=[0, 4, 5, 6], layout=dict(title=dict(text=f"{title} · t = {t}"))))
+        data = [dict(type="scattergl", x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))]
+        data += [dict(type="scatter", x=xs, y=ys) for xs, ys in (_marker_at(schedule, t, i) for i in range(3))]
+        frames.append(dict(name=str(t), data=data, traces=[0, 4, 5, 6], layout=dict(title=dict(text=f"{title} · t = {t}"))))
     fig.frames = frames
 
     _square(fig, 1, 1)
@@ -168,12 +168,17 @@ def _schedule_curve(schedule: ScheduleView, which: int) -> tuple[np.ndarray, np.
     return f32(schedule.t), f32(y)
 
 
+def _marker_at(schedule: ScheduleView, t: int, which: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the marker at t on curve `which`: one point, or none where the curve has no value at t."""
+    t_curve, y = _schedule_curve(schedule, which)
+    at = np.flatnonzero(t_curve == t)
+    return (f32([]), f32([])) if at.size == 0 else (f32([t]), f32([y[at[0]]]))
+
+
 def _schedule_marker(schedule: ScheduleView, t: int, which: int) -> go.Scatter:
     """The red dot at the frame's t on curve `which` (0 beta, 1 alpha_bar, 2 SNR): at t = 0 only on
     alpha_bar, the one that has a value there."""
-    t_curve, y = _schedule_curve(schedule, which)
-    at = np.flatnonzero(t_curve == t)
-    xs, ys = (f32([]), f32([])) if at.size == 0 else (f32([t]), f32([y[at[0]]]))
+    xs, ys = _marker_at(schedule, t, which)
     return go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=MARK_COLOR, size=11, line=dict(color="white", width=1)), showlegend=False, hoverinfo="skip")
 
 
