@@ -67,6 +67,20 @@ def one_run(browser, url: str, server) -> tuple[dict[str, float], str]:
         context.close()
 
 
+def served_in_turn(checkouts: list[str], rounds: int):
+    """(round, checkout, server, url) for each checkout in turn, `rounds` times: each served by a
+    server of its own, stopped before the next starts, so that commits see the same drift of a
+    VM's speed."""
+    for r in range(rounds):
+        for checkout in checkouts:
+            e2e.ROOT = Path(checkout)  # start_server serves ROOT / dashboard.py
+            server, url = e2e.start_server()
+            try:
+                yield r, checkout, server, url
+            finally:
+                e2e.stop_server(server)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkouts", nargs="*", default=[str(ROOT)], help="checkouts of this repository to serve in turn")
@@ -77,20 +91,14 @@ def main() -> int:
     with sync_playwright() as p:
         browser = e2e.launch_chromium(p)
         try:
-            for _ in range(args.rounds):
-                for checkout in args.checkouts:
-                    e2e.ROOT = Path(checkout)  # start_server serves ROOT / dashboard.py
-                    server, url = e2e.start_server()
-                    try:
-                        for _ in range(args.repeats):
-                            seen, line = one_run(browser, url, server)
-                            results[checkout].append(seen)
-                            step = line.split("at step ")[1].split(":")[0] if line and "at step " in line else "?"
-                            print(checkout, json.dumps({k: round(v, 2) for k, v in sorted(seen.items(), key=lambda kv: kv[1])}),
-                                  f"passing snapshot at step {step}", flush=True)
-                            time.sleep(3)  # the run's process ends with its session
-                    finally:
-                        e2e.stop_server(server)
+            for _, checkout, server, url in served_in_turn(args.checkouts, args.rounds):
+                for _ in range(args.repeats):
+                    seen, line = one_run(browser, url, server)
+                    results[checkout].append(seen)
+                    step = line.split("at step ")[1].split(":")[0] if line and "at step " in line else "?"
+                    print(checkout, json.dumps({k: round(v, 2) for k, v in sorted(seen.items(), key=lambda kv: kv[1])}),
+                          f"passing snapshot at step {step}", flush=True)
+                    time.sleep(3)  # the run's process ends with its session
         finally:
             browser.close()
     print("\nmedians, seconds from the Start click (switch = nav_click -> rev_meets)")

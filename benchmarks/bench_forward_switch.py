@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import conftest as e2e  # noqa: E402
+from bench_browser_timeline import served_in_turn  # noqa: E402  (this folder is on sys.path: the script's own)
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from test_browser import nav, stopwatch, wait_idle  # noqa: E402
 
@@ -67,18 +68,12 @@ def main() -> int:
     with sync_playwright() as p:
         browser = e2e.launch_chromium(p)
         try:
-            for r in range(args.rounds):
-                for checkout in args.checkouts:
-                    e2e.ROOT = Path(checkout)  # start_server serves ROOT / dashboard.py
-                    server, url = e2e.start_server()
-                    try:
-                        for k in range(args.repeats):
-                            T = 41 + r * args.repeats + k  # the same new T for every checkout
-                            seen = one_run(browser, url, T)
-                            results[checkout].append(seen)
-                            print(checkout, f"T={T}", json.dumps({s: round(v, 2) for s, v in seen.items()}), flush=True)
-                    finally:
-                        e2e.stop_server(server)
+            for r, checkout, _, url in served_in_turn(args.checkouts, args.rounds):
+                for k in range(args.repeats):
+                    T = 41 + r * args.repeats + k  # the same new T for every checkout
+                    seen = one_run(browser, url, T)
+                    results[checkout].append(seen)
+                    print(checkout, f"T={T}", json.dumps({s: round(v, 2) for s, v in seen.items()}), flush=True)
         finally:
             browser.close()
     print("\nmedians, seconds from the click on 'Forward process'")

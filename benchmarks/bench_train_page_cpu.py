@@ -21,11 +21,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import psutil  # noqa: E402
 from conftest import ARTIFACTS, fork_servers, launch_chromium, start_server, stop_server  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from diffusion.jobs import autogroup  # noqa: E402
 
 
 def training_processes(server: psutil.Process) -> list[psutil.Process]:
@@ -67,14 +70,14 @@ def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[st
 def autogroups(procs: list[psutil.Process]) -> str:
     """The Linux autogroups (one per session; the CPU is shared fairly between them before niceness
     counts) these processes are in, with each group's niceness; '-' where there are none. A process
-    whose ancestors never started a session is in init's default group: its file reads empty."""
+    whose ancestors never started a session is in init's default group (`autogroup` gives None)."""
     groups = set()
     for p in procs:
-        try:
-            with open(f"/proc/{p.pid}/autogroup") as f:
-                groups.add(f.read().strip().lstrip("/") or "the default autogroup")
-        except OSError:
-            pass
+        group = autogroup(p.pid)
+        if group is not None:
+            groups.add(f"{group[0].lstrip('/')} nice {group[1]}")
+        elif p.is_running() and Path(f"/proc/{p.pid}/autogroup").exists():
+            groups.add("the default autogroup")
     return ", ".join(sorted(groups)) or "-"
 
 
