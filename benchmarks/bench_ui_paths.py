@@ -6,7 +6,9 @@ Prints the median and the fastest of --repeats runs (after one warm-up) for: the
 of 5,000 points, the forward trajectory of 5,000 points, the drift field on a 25x25 grid at every t
 (what the reverse animation shows) and at one t, the bound on 20,000 held-out points, the
 quality metrics, and building the Plotly figures of the Forward, Reverse and Overview pages from
-their view data (2,000 points; what a page waits for the first time it shows a setting or model).
+their view data (2,000 points; what a page waits for the first time it shows a setting or model),
+and serialising them as st.plotly_chart does at every script run (with plotly's JSON encoder and
+with orjson).
 With --figures-of REV (a git revision) it times that revision's diffusion/figures.py on the same
 views in the same run, and prints the ratio. It measures and prints; it asserts nothing.
 """
@@ -26,6 +28,9 @@ import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
+import numpy as np  # noqa: E402
+import plotly.io  # noqa: E402
+import plotly.tools  # noqa: E402
 import torch  # noqa: E402
 
 from diffusion import figures, views  # noqa: E402
@@ -69,10 +74,13 @@ def figure_builds(p, module) -> dict:
     """The figures the pages build from their views (2,000 points, as the pages default to)."""
     forward, schedule = views.forward_view(p.config, 2000, 0), views.schedule_view(p.config)
     reverse, fig1 = views.reverse_view(p, 2000, 0), views.figure1_view(p)
+    h, density, roll = p.history, views.sample_density(p.samples(5000, seed=0)), views.roll_curve()
     return {
         "Forward page's figure, 2,000 points": lambda: module.forward_animation(forward, schedule),
         "Reverse page's figure, 2,000 points": lambda: module.reverse_animation(reverse),
         "Overview's Figure 1": lambda: module.figure1(fig1),
+        "Train page's live chart": lambda: module.live_training_figure(
+            np.asarray(h.steps, np.int64), np.asarray(h.loss, np.float32), np.asarray(h.kl_per_t, np.float32), density, roll, "Samples"),
     }
 
 
@@ -119,7 +127,28 @@ def main() -> int:
             then, _ = timed(before[name], args.repeats)
             row += f" {then:.0f} | {median / then:.2f} |"
         print(row)
+    serialised(now, before)
     return 0
+
+
+def serialised(now: dict, before: dict) -> None:
+    """What st.plotly_chart does with a cached figure at every script run that draws it: to_dict(),
+    then plotly.io.to_json, with plotly's own JSON encoder and with orjson (which plotly uses
+    whenever it is installed), each figure as built now and at REV."""
+    engines = ["json"] + (["orjson"] if importlib.util.find_spec("orjson") else [])
+    variants = {"now": {name: fn() for name, fn in now.items()}}
+    if before:
+        variants["at REV"] = {name: fn() for name, fn in before.items()}
+    print("\n| figure serialised per script run (to_dict + to_json) | " + " | ".join(f"{v}, {e} (ms)" for v in variants for e in engines) + " | JSON MB |")
+    print("|---|" + "---|" * (len(variants) * len(engines) + 1))
+    for name in now:
+        cells = []
+        for figs in variants.values():
+            for engine in engines:
+                def run(fig=figs[name], engine=engine):
+                    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, True), validate=False, engine=engine)
+                cells.append(f"{timed(run, 7)[0]:.1f}")
+        print(f"| {name} | " + " | ".join(cells) + f" | {len(variants['now'][name].to_json()) / 1e6:.2f} |")
 
 
 if __name__ == "__main__":
