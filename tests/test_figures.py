@@ -226,6 +226,17 @@ def test_live_training_figure_of_a_model_without_history():
     assert len(s["data"]) == 4
 
 
+def test_charts_are_serialised_by_orjson_into_the_same_json():
+    """st.plotly_chart serialises a figure with plotly.io.to_json at every script run that draws it;
+    with orjson installed (requirements.txt) plotly's default engine uses it, faster
+    (bench_ui_paths.py), into the same JSON as plotly's own encoder."""
+    import plotly.io as pio
+
+    fig = figures.reverse_animation(reverse(5, 50, grid_n=5))
+    assert pio.to_json(fig) == pio.to_json(fig, engine="orjson")  # what Streamlit calls: orjson, not the fallback
+    assert json.loads(pio.to_json(fig, engine="orjson")) == json.loads(pio.to_json(fig, engine="json"))
+
+
 def test_html_download_is_self_contained_and_animates():
     html = figures.to_html(figures.reverse_animation(reverse(5, 50, grid_n=5))).decode()
     assert "<html>" in html and "Plotly.newPlot" in html and "addFrames" in html
