@@ -131,10 +131,11 @@ def main() -> int:
     return 0
 
 
-def serialised(now: dict, before: dict) -> None:
+def serialised(now: dict, before: dict, rounds: int = 15) -> None:
     """What st.plotly_chart does with a cached figure at every script run that draws it: to_dict(),
     then plotly.io.to_json, with plotly's own JSON encoder and with orjson (which plotly uses
-    whenever it is installed), each figure as built now and at REV."""
+    whenever it is installed), each figure as built now and at REV. The variants of a figure run
+    in turn, `rounds` times, and the medians are printed: this VM's speed drifts within seconds."""
     engines = ["json"] + (["orjson"] if importlib.util.find_spec("orjson") else [])
     variants = {"now": {name: fn() for name, fn in now.items()}}
     if before:
@@ -142,14 +143,15 @@ def serialised(now: dict, before: dict) -> None:
     print("\n| figure serialised per script run (to_dict + to_json) | " + " | ".join(f"{v}, {e} (ms)" for v in variants for e in engines) + " | JSON MB |")
     print("|---|" + "---|" * (len(variants) * len(engines) + 1))
     for name in now:
-        cells = []
-        for figs in variants.values():
-            for engine in engines:
-                def run(fig=figs[name], engine=engine):
-                    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, True), validate=False, engine=engine)
-                cells.append(f"{timed(run, 7)[0]:.1f}")
-        print(f"| {name} | " + " | ".join(cells) + f" | {len(variants['now'][name].to_json()) / 1e6:.2f} |")
-
+        cells = {(v, e): [] for v in variants for e in engines}
+        for _ in range(rounds):
+            for (v, engine), times in cells.items():
+                fig = variants[v][name]
+                start = time.perf_counter()
+                plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, True), validate=False, engine=engine)
+                times.append((time.perf_counter() - start) * 1000)
+        print(f"| {name} | " + " | ".join(f"{statistics.median(t):.1f}" for t in cells.values())
+              + f" | {len(variants['now'][name].to_json()) / 1e6:.2f} |")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -168,11 +168,16 @@ def _schedule_curve(schedule: ScheduleView, which: int) -> tuple[np.ndarray, np.
     return f32(schedule.t), f32(y)
 
 
-def _marker_at(schedule: ScheduleView, t: int, which: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of the marker at t on curve `which`: one point, or none where the curve has no value at t."""
+def _marker_at(schedule: ScheduleView, t: int, which: int) -> tuple[list[float], list[float]]:
+    """(x, y) of the marker at t on curve `which`: one point, or none where the curve has no value at t.
+
+    Plain numbers, not arrays: plotly.py turns every numpy array of a figure into a base64 typed
+    array each time the figure is serialised (Streamlit does so at every script run that draws it),
+    at a fixed cost per array that 123 one-point markers made most of the Forward figure's.
+    """
     t_curve, y = _schedule_curve(schedule, which)
     at = np.flatnonzero(t_curve == t)
-    return (f32([]), f32([])) if at.size == 0 else (f32([t]), f32([y[at[0]]]))
+    return ([], []) if at.size == 0 else ([float(t)], [float(y[at[0]])])
 
 
 def _schedule_marker(schedule: ScheduleView, t: int, which: int) -> go.Scatter:
