@@ -1,47 +1,67 @@
-"""Time per training step of the default recipe, with glibc's malloc as it comes and with
-`diffusion.train.keep_freed_memory()` (what the training child and the CLI's train call).
+"""Time per training step of the default recipe: glibc's malloc as it comes against
+`diffusion.train.keep_freed_memory()` (what the training child and the CLI's train call), or, with
+--model-of, this checkout's diffusion/model.py against a git revision's.
 
-    python benchmarks/bench_step.py [--rounds 3] [--steps 150] [--threads 1]
+    python benchmarks/bench_step.py [--rounds 3] [--steps 150] [--threads 1] [--model-of REV]
 
-Each measurement is a fresh interpreter (the setting is process-wide and cannot be undone), the two
-variants in turn, --rounds times: 30 warm-up steps, then --steps timed steps. Prints ms per step
-and minor page faults per step for each run, then the medians and their ratio. It measures and
-prints; it asserts nothing.
+Each measurement is a fresh interpreter (the malloc setting is process-wide and cannot be undone),
+the two variants in turn, --rounds times: 30 warm-up steps, then --steps timed steps. Prints, per
+run, wall-clock and CPU ms per step (this VM's other tenants slow the wall clock by up to ~1.5x;
+the process's CPU time is less affected) and minor page faults per step, then the medians and
+their ratios. With --model-of both variants keep freed memory and differ only in the network's
+code (same weights, same numbers). It measures and prints; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(keep: bool, steps: int, threads: int) -> dict:
+def model_of(revision: str):
+    """diffusion/model.py as it was at a git revision, importable beside today's package."""
+    source = subprocess.run(["git", "show", f"{revision}:diffusion/model.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "model.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("diffusion._model_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "diffusion"
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(keep: bool, steps: int, threads: int, revision: str | None) -> dict:
     """Runs in the child interpreter."""
     sys.path.insert(0, str(ROOT))
     import torch
 
+    from diffusion import train
     from diffusion.config import DiffusionConfig
-    from diffusion.train import Trainer, keep_freed_memory
 
-    applied = keep_freed_memory() if keep else False
+    if revision:
+        train.ReverseNet = model_of(revision).ReverseNet  # what build_model constructs
+    applied = train.keep_freed_memory() if keep else False
     torch.set_num_threads(threads)
-    trainer = Trainer(DiffusionConfig(device="cpu"))
+    trainer = train.Trainer(DiffusionConfig(device="cpu"))
     for _ in range(30):
         trainer.step()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         trainer.step()
-    seconds = time.perf_counter() - started
-    return {"ms": 1000 * seconds / steps, "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps, "applied": applied}
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"ms": 1000 * wall / steps, "cpu_ms": 1000 * cpu / steps, "applied": applied,
+            "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}
 
 
 def main() -> int:
@@ -49,23 +69,34 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the dashboard's training child uses 1)")
+    ap.add_argument("--model-of", metavar="REV", help="compare this checkout's diffusion/model.py with REV's instead")
     ap.add_argument("--child", choices=["default", "keep"], help=argparse.SUPPRESS)
+    ap.add_argument("--child-model-of", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child == "keep", args.steps, args.threads)))
+        print(json.dumps(measure(args.child == "keep", args.steps, args.threads, args.child_model_of)))
         return 0
-    runs: dict[str, list[dict]] = {"default": [], "keep": []}
+    if args.model_of:
+        subprocess.run(["git", "rev-parse", "--verify", f"{args.model_of}^{{commit}}"], cwd=ROOT, check=True, capture_output=True)
+        variants = {f"model.py at {args.model_of}": ["keep", "--child-model-of", args.model_of], "this checkout": ["keep"]}
+    else:
+        variants = {"glibc defaults": ["default"], "keep_freed_memory": ["keep"]}
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    width = max(map(len, variants))
     for _ in range(args.rounds):
-        for name in runs:
-            out = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(args.steps), "--threads", str(args.threads)],
+        for name, child in variants.items():
+            out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--threads", str(args.threads), "--child", *child],
                                  check=True, capture_output=True, text=True).stdout
             result = json.loads(out.splitlines()[-1])
             runs[name].append(result)
-            print(f"{name:8s} {result['ms']:6.2f} ms/step  {result['faults']:7.1f} page faults/step"
-                  + ("" if name == "default" or result["applied"] else "  (not applied: not glibc)"), flush=True)
-    med = {name: statistics.median(r["ms"] for r in rs) for name, rs in runs.items()}
-    print(f"\nmedians: glibc defaults {med['default']:.2f} ms/step, keep_freed_memory {med['keep']:.2f} ms/step "
-          f"(keep/default {med['keep'] / med['default']:.2f}x), {args.threads} torch thread(s)")
+            unapplied = child[0] == "keep" and not result["applied"]
+            print(f"{name:{width}s} {result['ms']:6.2f} ms/step, {result['cpu_ms']:6.2f} CPU ms/step, {result['faults']:7.1f} page faults/step"
+                  + ("  (keep_freed_memory not applied: not glibc)" if unapplied else ""), flush=True)
+    (before, after) = variants
+    print(f"\nmedians over {args.rounds} rounds, {args.threads} torch thread(s):")
+    for key, label in (("ms", "wall ms/step"), ("cpu_ms", "CPU ms/step")):
+        med = {name: statistics.median(r[key] for r in rs) for name, rs in runs.items()}
+        print(f"  {label}: {before} {med[before]:.2f}, {after} {med[after]:.2f} ({after} / {before} {med[after] / med[before]:.2f}x)")
     return 0
 
 

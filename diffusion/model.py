@@ -16,6 +16,7 @@ import math
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 
 class ReverseNet(nn.Module):
@@ -67,14 +68,42 @@ class ReverseNet(nn.Module):
         whose backward is a plain copy; gathering by index costs a scatter-add on every step.
         """
         K, n, _ = x.shape
-        h = self.trunk(x.reshape(K * n, 2)).reshape(K, n, self.width)
+        # The trunk's first layer with its weight made contiguous as (2, H): autograd then gets
+        # its gradient as x^T g, (2, N) @ (N, H), instead of g^T x, (H, N) @ (N, 2), which MKL
+        # runs ~7x slower (a 2-column output). Same numbers, the copy is 2H floats.
+        first, second = self.trunk[0], self.trunk[2]
+        h = torch.addmm(first.bias, x.reshape(K * n, 2), first.weight.t().contiguous()).relu_()
+        h = F.linear(h, second.weight, second.bias).relu_().reshape(K, n, self.width)
         if isinstance(t, range) and (t.start, t.stop) == (2, self.T + 1):
             w1, b1, w2, b2 = self.head_w1, self.head_b1, self.head_w2, self.head_b2
         else:
             i = slice(t.start - 2, t.stop - 2) if isinstance(t, range) else t - 2
             w1, b1, w2, b2 = self.head_w1[i], self.head_b1[i], self.head_w2[i], self.head_b2[i]
         h = torch.baddbmm(b1.unsqueeze(1), h, w1).relu_()
-        return torch.baddbmm(b2.unsqueeze(1), h, w2)
+        return _HeadReadout.apply(h, w2, b2)
+
+
+class _HeadReadout(torch.autograd.Function):
+    """out[k] = h[k] @ w[k] + b[k] for the heads' last layer, h (K, n, H), w (K, H, 4), b (K, 4).
+
+    What baddbmm computes, laid out so that MKL never makes a 4-column output: forward as
+    (w[k]^T @ h[k]^T)^T, and the weight's gradient as (g[k]^T @ h[k])^T. baddbmm and its autograd
+    backward make both as (.., 4) outputs, which took ~5x as long (benchmarks/bench_step.py has the
+    step time; tests/test_model.py checks values and gradients against baddbmm).
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(h, w)
+        return torch.baddbmm(b.unsqueeze(2), w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, w = ctx.saved_tensors
+        grad_h = torch.bmm(g, w.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        grad_w = torch.bmm(g.transpose(1, 2), h).transpose(1, 2) if ctx.needs_input_grad[1] else None
+        grad_b = g.sum(1) if ctx.needs_input_grad[2] else None
+        return grad_h, grad_w, grad_b
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -100,3 +100,33 @@ def test_gradients_reach_every_head_and_only_the_used_ones(randomize):
     m.forward_grouped(torch.randn(1, 16, 2), range(3, 4)).square().sum().backward()
     per_head = m.head_w2.grad.abs().sum(dim=(1, 2))
     assert per_head[1] > 0 and torch.count_nonzero(per_head) == 1
+
+
+@pytest.mark.parametrize("t", [range(2, 8), range(3, 5), torch.tensor([7, 2, 7])])
+def test_forward_grouped_gradients_equal_the_written_out_network(randomize, t):
+    """forward_grouped lays its matmuls out for speed (the trunk's first weight, the heads'
+    readout); every parameter's gradient must still be the plain network's."""
+    torch.manual_seed(5)
+    m = ReverseNet(7, 9)
+    randomize(m)
+    ts = list(t)
+    x = torch.randn(len(ts), 13, 2)
+    weights = torch.randn(len(ts), 13, 4)  # a loss that weighs all four outputs differently
+    (m.forward_grouped(x, t) * weights).sum().backward()
+    fast = {name: p.grad.clone() for name, p in m.named_parameters()}
+    m.zero_grad()
+    sum((reference_forward(m, x[k], int(tk)) * weights[k]).sum() for k, tk in enumerate(ts)).backward()
+    for name, p in m.named_parameters():
+        torch.testing.assert_close(fast[name], p.grad, rtol=1e-5, atol=1e-5, msg=lambda s: f"{name}: {s}")
+        assert fast[name].stride() == p.stride(), name  # a gradient in the parameter's own layout
+
+
+def test_head_readout_backward_passes_gradcheck():
+    from diffusion.model import _HeadReadout
+
+    torch.manual_seed(6)
+    h = torch.randn(3, 5, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(_HeadReadout.apply(h, w, b), torch.baddbmm(b.unsqueeze(1), h, w))
+    assert torch.autograd.gradcheck(_HeadReadout.apply, (h, w, b))
