@@ -14,6 +14,7 @@ Who owns what:
 from __future__ import annotations
 
 import hashlib
+import html
 import threading
 import uuid
 from dataclasses import dataclass
@@ -355,8 +356,13 @@ def sidebar_status(state: AppState, progress: bool = True) -> None:
         # The Train page redraws only its live panel while the run goes on: a step count here
         # would fall behind the one under Progress within seconds.
         note = "the run's newest snapshot, shown under Progress"
-    st.sidebar.caption(f"{state.model.source} model · {note} · T = {p.T}, width {p.config.width}, "
-                       f"{p.config.schedule.value} schedule")
+    # HTML for the subscripts, and on purpose in the sidebar, which every page draws before its own
+    # content: Streamlit loads the code that renders HTML in markdown lazily, at its first use in
+    # the tab. Met first in a page's caption, it made that caption appear late, up to after the
+    # chart below it was drawn (~2 s in software WebGL), pushing the chart down when it did.
+    st.sidebar.caption(f"{html.escape(f'{state.model.source} model · {note}', quote=False)} · T = {p.T}, width {p.config.width}, "
+                       f"{p.config.schedule.value} schedule, β<sub>1</sub> = {fmt_beta(p.config.beta_start)} … "
+                       f"β<sub>T</sub> = {fmt_beta(p.config.beta_end)}", unsafe_allow_html=True)
     st.sidebar.markdown(f"**Device:** `{p.device}`")
     if state.settings_error:
         st.sidebar.error(state.settings_error)

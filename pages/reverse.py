@@ -26,10 +26,12 @@ seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=app.RE
 
 if state.training:
     st.fragment(run_every=app.REFRESH_SECONDS)(app.newer_snapshot_notice)(model)
+# The verdict before the chart, as on the Train page: a line of text shows at once, while the
+# browser spends ~1 s drawing the animation and would only then get to anything sent after it.
+app.quality_line(app.model_quality(model))
 with st.spinner("Sampling from the model…"):  # shown only if it takes over half a second (not built ahead)
     fig, view = app.reverse_figure(model.id, int(n), int(seed), model.pipeline)
 app.plot(fig, key="reverse_chart")
-app.quality_line(app.model_quality(model))
 
 samples = view.points[-1]  # frames play from t = T down to t = 0
 d1, d2, d3 = st.columns(3)

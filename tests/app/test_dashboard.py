@@ -147,6 +147,9 @@ def test_a_valid_upload_becomes_the_current_model(at):
     caption = at.caption[0]
     assert "uploaded, &lt;b&gt;mine&lt;/b&gt;.pt, 4,000 steps" in caption.value and "<b>" not in caption.value
     assert caption.proto.allow_html and "x<sub>t−1</sub>" in caption.value
+    (model_line,) = [c for c in at.sidebar.caption if "uploaded model" in c.value]  # HTML too: β's subscripts
+    assert "&lt;b&gt;mine&lt;/b&gt;.pt" in model_line.value and "<b>" not in model_line.value
+    assert model_line.proto.allow_html and "β<sub>1</sub> = 1e-05 … β<sub>T</sub> = 0.3" in model_line.value
 
 
 # ---------------------------------------------------------------------- training
