@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import conftest as e2e  # noqa: E402
-from bench_ui_paths import figures_of  # noqa: E402  (this folder is on sys.path: the script's own)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from diffusion import figures, views  # noqa: E402
 from diffusion.checkpoint import load_checkpoint  # noqa: E402
+from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # Resolves with [first draw ms, echo ms]: Streamlit's two calls, each until the next frame is painted.
@@ -99,7 +99,7 @@ def main() -> int:
 
     specs = figure_specs(figures, "now")
     if args.of:
-        specs.update(figure_specs(figures_of(args.of), args.of))
+        specs.update(figure_specs(module_at(args.of, "figures"), args.of))
     if args.as_numbers:
         specs.update(figure_specs(figures, "now, as numbers", as_numbers))
     specs = dict(sorted(specs.items()))  # each figure's variants side by side

@@ -15,29 +15,15 @@ code (same weights, same numbers). It measures and prints; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def model_of(revision: str):
-    """diffusion/model.py as it was at a git revision, importable beside today's package."""
-    source = subprocess.run(["git", "show", f"{revision}:diffusion/model.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "model.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("diffusion._model_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "diffusion"
-    spec.loader.exec_module(module)
-    return module
 
 
 def measure(keep: bool, steps: int, threads: int, revision: str | None) -> dict:
@@ -49,7 +35,9 @@ def measure(keep: bool, steps: int, threads: int, revision: str | None) -> dict:
     from diffusion.config import DiffusionConfig
 
     if revision:
-        train.ReverseNet = model_of(revision).ReverseNet  # what build_model constructs
+        from revisions import module_at  # this folder is on sys.path: the script's own
+
+        train.ReverseNet = module_at(revision, "model").ReverseNet  # what build_model constructs
     applied = train.keep_freed_memory() if keep else False
     torch.set_num_threads(threads)
     trainer = train.Trainer(DiffusionConfig(device="cpu"))

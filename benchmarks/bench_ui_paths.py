@@ -25,8 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import importlib.util  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 import plotly.io  # noqa: E402
@@ -36,6 +34,7 @@ import torch  # noqa: E402
 from diffusion import figures, views  # noqa: E402
 from diffusion.checkpoint import load_checkpoint  # noqa: E402
 from diffusion.metrics import sample_quality  # noqa: E402
+from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
 
 TARGETS_MS = {
     "reverse trajectory, 5,000 points": 50,
@@ -56,18 +55,6 @@ def timed(fn, repeats: int) -> tuple[float, float]:
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times), min(times)
-
-
-def figures_of(revision: str):
-    """diffusion/figures.py as it was at a git revision, imported beside today's (same views)."""
-    source = subprocess.run(["git", "show", f"{revision}:diffusion/figures.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "figures.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("diffusion._figures_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "diffusion"  # its `from .views import ...` finds today's views
-    spec.loader.exec_module(module)
-    return module
 
 
 def figure_builds(p, module) -> dict:
@@ -114,7 +101,7 @@ def main() -> int:
         target = TARGETS_MS.get(name)
         print(f"| {name} | {median:.1f} | {best:.1f} | {target if target else '-'} |")
 
-    baseline = figures_of(args.figures_of) if args.figures_of else None
+    baseline = module_at(args.figures_of, "figures") if args.figures_of else None
     now = figure_builds(p, figures)
     before = figure_builds(p, baseline) if baseline else {}
     print(f"\n| figure built | median ms now | best ms now |{f' median ms at {args.figures_of} | now / then |' if baseline else ''}")

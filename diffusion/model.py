@@ -88,9 +88,9 @@ class _HeadReadout(torch.autograd.Function):
 
     What baddbmm computes, laid out so that MKL never makes a 4-column output: forward as
     (w[k]^T @ h[k]^T)^T, and the weight's gradient as (g[k]^T @ h[k])^T. baddbmm and its autograd
-    backward make both as (.., 4) outputs, which took ~5x as long (benchmarks/bench_step.py has the
-    step time; tests/test_model.py checks values and gradients against baddbmm). `forward` uses it
-    too, as a batch of one: sampling 5,000 points, the readout took 1.09 ms per t, now 0.24.
+    backward make both as (.., 4) outputs, which took ~5x as long (ad hoc timings of the two ops;
+    benchmarks/bench_step.py measures the whole step; tests/test_model.py checks values and
+    gradients against baddbmm). `forward` uses it too, as a batch of one (sampling, the drift).
     """
 
     @staticmethod
