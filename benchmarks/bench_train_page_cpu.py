@@ -6,10 +6,11 @@ Starts the app on loopback (tests/e2e/conftest.py's launcher), opens the Train p
 Debian chromium, clicks Start with the default settings and, every 2 s for --seconds, prints the
 CPU used (in cores) by the server process, by its training processes (the fork server's
 children) and by their main threads (where the steps run: one torch thread, so at most one core),
-by chromium, and the machine's idle CPU, with the progress bar's text; once, the autogroups of
-each. --post-script-gc turns Streamlit's full
-garbage collection after every script run back on (`.streamlit/config.toml` turns it off), to
-compare. It measures and prints; it asserts nothing.
+by chromium and by its renderer processes alone (the page's scripts, layout and, with
+--disable-gpu, its painting), and the machine's idle CPU, with the progress bar's text; once, the
+autogroups of each. --post-script-gc turns Streamlit's full garbage collection after every script
+run back on (`.streamlit/config.toml` turns it off), to compare. It measures and prints; it
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def chromium_processes(browser_root: psutil.Process) -> list[psutil.Process]:
 def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[str, float]:
     """CPU seconds (user + system) so far, by group; processes that ended since are not counted."""
     groups = {"server": [server], "training": training_processes(server), "chromium": chromium_processes(browser_root)}
+    groups["renderer"] = [p for p in groups["chromium"] if "--type=renderer" in _cmdline(p)]
     totals = {"idle": psutil.cpu_times().idle, "train_main": 0.0}
     for p in groups["training"]:
         try:
@@ -65,6 +67,13 @@ def cpu_seconds(server: psutil.Process, browser_root: psutil.Process) -> dict[st
                 pass
         totals[name] = total
     return totals
+
+
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.NoSuchProcess:
+        return ""
 
 
 def autogroups(procs: list[psutil.Process]) -> str:
@@ -105,14 +114,14 @@ def main() -> int:
             start.click()
             progress = page.locator('[data-testid="stMain"] [data-testid="stProgress"]')
             print(f"postScriptGC {'on' if args.post_script_gc else 'off'}; CPU in cores over each interval")
-            print(f"{'s':>5} {'server':>7} {'training':>9} {'(main)':>7} {'chromium':>9} {'idle':>5}  progress")
+            print(f"{'s':>5} {'server':>7} {'training':>9} {'(main)':>7} {'chromium':>9} {'(renderer)':>10} {'idle':>5}  progress")
             while time.perf_counter() - started < args.seconds:
                 time.sleep(2.0)
                 now, t_now = cpu_seconds(server, me), time.perf_counter()
                 row = {k: (now[k] - before.get(k, 0.0)) / (t_now - t_before) for k in now}
                 text = " ".join((progress.first.inner_text() if progress.count() else "").split())[:70]
                 print(f"{t_now - started:5.1f} {row['server']:7.2f} {row['training']:9.2f} {row['train_main']:7.2f} {row['chromium']:9.2f} "
-                      f"{row['idle']:5.2f}  {text}", flush=True)
+                      f"{row['renderer']:10.2f} {row['idle']:5.2f}  {text}", flush=True)
                 if not rows:
                     print(f"autogroups: server {autogroups([server])}; training {autogroups(training_processes(server))}; "
                           f"chromium {autogroups(chromium_processes(me))}", flush=True)
@@ -122,7 +131,7 @@ def main() -> int:
     finally:
         stop_server(proc)
     steady = rows[1:] or rows  # the first interval includes the run's start
-    print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in steady):.2f} cores" for k in ("server", "training", "train_main", "chromium", "idle")))
+    print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in steady):.2f} cores" for k in ("server", "training", "train_main", "chromium", "renderer", "idle")))
     return 0
 
 
