@@ -7,9 +7,11 @@
 Each measurement is a fresh interpreter (the malloc setting is process-wide and cannot be undone),
 the two variants in turn, --rounds times: 30 warm-up steps, then --steps timed steps. Prints, per
 run, wall-clock and CPU ms per step (this VM's other tenants slow the wall clock by up to ~1.5x;
-the process's CPU time is less affected) and minor page faults per step, then the medians and
-their ratios. With --model-of both variants keep freed memory and differ only in the network's
-code (same weights, same numbers). It measures and prints; it asserts nothing.
+the process's CPU time is less affected), minor page faults per step and how many of the trunk's
+output units fire for some point of a batch at the end (only those reach the heads: see
+`ReverseNet.live_units`), then the medians and their ratios. With --model-of both variants keep
+freed memory and differ only in the network's code (same weights, same numbers up to float
+rounding). It measures and prints; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -48,8 +50,12 @@ def measure(keep: bool, steps: int, threads: int, revision: str | None) -> dict:
     for _ in range(steps):
         trainer.step()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with torch.no_grad():  # the trunk's output units that fire for some point of a fresh batch
+        trunk = trainer.model.trunk
+        live = int((trunk(trainer._batch()[0].reshape(-1, 2)) > 0).any(0).sum())
     return {"ms": 1000 * wall / steps, "cpu_ms": 1000 * cpu / steps, "applied": applied,
-            "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}
+            "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps,
+            "live": live, "width": trainer.model.width}
 
 
 def main() -> int:
@@ -78,7 +84,8 @@ def main() -> int:
             result = json.loads(out.splitlines()[-1])
             runs[name].append(result)
             unapplied = child[0] == "keep" and not result["applied"]
-            print(f"{name:{width}s} {result['ms']:6.2f} ms/step, {result['cpu_ms']:6.2f} CPU ms/step, {result['faults']:7.1f} page faults/step"
+            print(f"{name:{width}s} {result['ms']:6.2f} ms/step, {result['cpu_ms']:6.2f} CPU ms/step, {result['faults']:7.1f} page faults/step, "
+                  f"{result['live']}/{result['width']} trunk units live at the end"
                   + ("  (keep_freed_memory not applied: not glibc)" if unapplied else ""), flush=True)
     (before, after) = variants
     print(f"\nmedians over {args.rounds} rounds, {args.threads} torch thread(s):")

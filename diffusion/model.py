@@ -55,10 +55,7 @@ class ReverseNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: int) -> torch.Tensor:
         """x: (N, 2) points all at timestep t (2 <= t <= T). Returns (N, 4)."""
-        h = self.trunk(x)
-        i = t - 2
-        h = torch.addmm(self.head_b1[i], h, self.head_w1[i]).relu_()
-        return _HeadReadout.apply(h.unsqueeze(0), self.head_w2[i].unsqueeze(0), self.head_b2[i].unsqueeze(0))[0]
+        return self.forward_grouped(x.unsqueeze(0), range(t, t + 1))[0]
 
     def forward_grouped(self, x: torch.Tensor, t: torch.Tensor | range) -> torch.Tensor:
         """x: (K, n, 2), row k at timestep t[k] (t: (K,) long tensor or a range, 2..T). Returns (K, n, 4).
@@ -73,14 +70,30 @@ class ReverseNet(nn.Module):
         # runs ~7x slower (a 2-column output). Same numbers, the copy is 2H floats.
         first, second = self.trunk[0], self.trunk[2]
         h = torch.addmm(first.bias, x.reshape(K * n, 2), first.weight.t().contiguous()).relu_()
-        h = F.linear(h, second.weight, second.bias).relu_().reshape(K, n, self.width)
+        live = self.live_units(h)
+        h = F.linear(h, second.weight.index_select(0, live), second.bias.index_select(0, live)).relu_()
         if isinstance(t, range) and (t.start, t.stop) == (2, self.T + 1):
             w1, b1, w2, b2 = self.head_w1, self.head_b1, self.head_w2, self.head_b2
         else:
             i = slice(t.start - 2, t.stop - 2) if isinstance(t, range) else t - 2
             w1, b1, w2, b2 = self.head_w1[i], self.head_b1[i], self.head_w2[i], self.head_b2[i]
-        h = torch.baddbmm(b1.unsqueeze(1), h, w1).relu_()
+        h = torch.baddbmm(b1.unsqueeze(1), h.reshape(K, n, len(live)), w1.index_select(1, live)).relu_()
         return _HeadReadout.apply(h, w2, b2)
+
+    @torch.no_grad()
+    def live_units(self, h: torch.Tensor) -> torch.Tensor:
+        """Indices of the trunk's output units that fire for at least one of the points h (N, H).
+
+        Only these go on to the heads. A unit that is 0 for every point adds nothing to the heads'
+        sums and gets a zero gradient (ReLU's derivative at 0 is 0), so leaving it out changes no
+        number beyond float rounding. It pays because most of them die early: with the default
+        lr of 1e-2, ~25 of 128 are live for a batch by step 300 (`benchmarks/bench_step.py`
+        prints the count), so the heads' first layer and the trunk's last layer's backward shrink
+        with them. The trunk's last layer runs once here without autograd to find them, then
+        again for the live units only.
+        """
+        second = self.trunk[2]
+        return (F.linear(h, second.weight, second.bias) > 0).any(0).nonzero().squeeze(1)
 
 
 class _HeadReadout(torch.autograd.Function):
@@ -90,7 +103,7 @@ class _HeadReadout(torch.autograd.Function):
     (w[k]^T @ h[k]^T)^T, and the weight's gradient as (g[k]^T @ h[k])^T. baddbmm and its autograd
     backward make both as (.., 4) outputs, which took ~5x as long (ad hoc timings of the two ops;
     benchmarks/bench_step.py measures the whole step; tests/test_model.py checks values and
-    gradients against baddbmm). `forward` uses it too, as a batch of one (sampling, the drift).
+    gradients against baddbmm).
     """
 
     @staticmethod

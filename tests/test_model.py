@@ -121,6 +121,41 @@ def test_forward_grouped_gradients_equal_the_written_out_network(randomize, t):
         assert fast[name].stride() == p.stride(), name  # a gradient in the parameter's own layout
 
 
+def kill_trunk_units(model: ReverseNet, units: list[int]) -> None:
+    """Make the trunk's output units `units` 0 for every input: what training does to most of them."""
+    with torch.no_grad():
+        model.trunk[2].bias[units] = -1e3
+
+
+@pytest.mark.parametrize("dead", [[0, 3, 4, 8], list(range(9))])
+def test_dead_trunk_units_are_left_out_with_the_written_out_networks_numbers(randomize, dead):
+    """forward_grouped sends only the trunk's live units to the heads; the outputs and every
+    gradient must still be the plain network's, and a dead unit's weights get exactly 0."""
+    torch.manual_seed(7)
+    m = ReverseNet(7, 9)
+    randomize(m)
+    kill_trunk_units(m, dead)
+    x = torch.randn(6, 13, 2)
+    lin1 = m.trunk[0]
+    live = m.live_units(torch.relu(x.reshape(-1, 2) @ lin1.weight.T + lin1.bias))
+    assert not set(live.tolist()) & set(dead) and len(live) > 9 - len(dead) - 2  # the rest mostly fire
+    weights = torch.randn(6, 13, 4)
+    out = m.forward_grouped(x, range(2, 8))
+    (out * weights).sum().backward()
+    fast = {name: p.grad.clone() for name, p in m.named_parameters()}
+    m.zero_grad()
+    reference = torch.stack([reference_forward(m, x[k], t) for k, t in enumerate(range(2, 8))])
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+    (reference * weights).sum().backward()
+    for name, p in m.named_parameters():
+        torch.testing.assert_close(fast[name], p.grad, rtol=1e-5, atol=1e-5, msg=lambda s: f"{name}: {s}")
+    assert torch.count_nonzero(fast["head_w1"][:, dead, :]) == 0
+    assert torch.count_nonzero(fast["trunk.2.weight"][dead]) == 0
+    if len(dead) == 9:  # nothing reaches the heads: each outputs its readout of relu(b1)
+        expected = torch.relu(m.head_b1).unsqueeze(1) @ m.head_w2 + m.head_b2.unsqueeze(1)
+        torch.testing.assert_close(out, expected.expand(6, 13, 4))
+
+
 def test_head_readout_backward_passes_gradcheck():
     from diffusion.model import _HeadReadout
 
