@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diffusion.model import ReverseNet, count_parameters
+from diffusion.model import ReverseNet, _LiveUnits, count_parameters
 
 
 def reference_forward(model: ReverseNet, x: torch.Tensor, t: int) -> torch.Tensor:
@@ -136,8 +136,8 @@ def test_dead_trunk_units_are_left_out_with_the_written_out_networks_numbers(ran
     randomize(m)
     kill_trunk_units(m, dead)
     x = torch.randn(6, 13, 2)
-    lin1 = m.trunk[0]
-    live = m.live_units(torch.relu(x.reshape(-1, 2) @ lin1.weight.T + lin1.bias))
+    lin1, lin2 = m.trunk[0], m.trunk[2]
+    _, live = _LiveUnits.apply(torch.relu(x.reshape(-1, 2) @ lin1.weight.T + lin1.bias), lin2.weight, lin2.bias)
     assert not set(live.tolist()) & set(dead) and len(live) > 9 - len(dead) - 2  # the rest mostly fire
     weights = torch.randn(6, 13, 4)
     out = m.forward_grouped(x, range(2, 8))
@@ -154,6 +154,19 @@ def test_dead_trunk_units_are_left_out_with_the_written_out_networks_numbers(ran
     if len(dead) == 9:  # nothing reaches the heads: each outputs its readout of relu(b1)
         expected = torch.relu(m.head_b1).unsqueeze(1) @ m.head_w2 + m.head_b2.unsqueeze(1)
         torch.testing.assert_close(out, expected.expand(6, 13, 4))
+
+
+def test_live_units_backward_passes_gradcheck():
+    torch.manual_seed(8)
+    h = torch.randn(20, 6, dtype=torch.float64).relu().requires_grad_()
+    w = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64)
+    b[[1, 3]] = -100.0  # two dead units
+    b.requires_grad_()
+    out, live = _LiveUnits.apply(h, w, b)
+    assert live.tolist() == [0, 2, 4]
+    torch.testing.assert_close(out, torch.relu(h @ w.T + b)[:, live])
+    assert torch.autograd.gradcheck(lambda *a: _LiveUnits.apply(*a)[0], (h, w, b))
 
 
 def test_head_readout_backward_passes_gradcheck():
