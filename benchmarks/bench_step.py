@@ -9,8 +9,8 @@ the two variants in turn, --rounds times: 30 warm-up steps, then --steps timed s
 run, wall-clock and CPU ms per step (this VM's other tenants slow the wall clock by up to ~1.5x;
 the process's CPU time is less affected), minor page faults per step and how many of the trunk's
 output units fire for some point of a batch at the end (only those reach the heads: see
-`ReverseNet.live_units`), then the medians and their ratios. With --model-of both variants keep
-freed memory and differ only in the network's code (same weights, same numbers up to float
+`diffusion.model._LiveUnits`), then the medians and their ratios. With --model-of both variants
+keep freed memory and differ only in the network's code (same weights, same numbers up to float
 rounding). It measures and prints; it asserts nothing.
 """
 
