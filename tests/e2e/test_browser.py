@@ -30,7 +30,10 @@ from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 
-TRAIN_STEPS = 300  # the default recipe's model; 6 s of training alone, 20-60 s beside a browser here
+# The default recipe's model, long enough that the run is still going after Pause and Resume
+# (the newest snapshot comes 2 s after Resume) and during the page switches below: 300 steps
+# once ran to the end at 72 it/s, 4.2 s in all, before that snapshot came.
+TRAIN_STEPS = 600
 SLOW_S = 90_000  # ms: first render of a page computes its figures on a busy 2-core machine
 GENEROUS_CLICK_S = 15.0  # the target is 1 s; this only catches a UI frozen by training
 GENEROUS_SWITCH_S = 30.0
