@@ -156,6 +156,18 @@ def test_dead_trunk_units_are_left_out_with_the_written_out_networks_numbers(ran
         torch.testing.assert_close(out, expected.expand(6, 13, 4))
 
 
+def test_a_nan_trunk_unit_still_reaches_the_output():
+    """A unit whose weights are NaN is not "dead": its NaN must reach the heads, as in the plain
+    network, so that the loss is NaN and training stops instead of hiding it."""
+    torch.manual_seed(9)
+    m = ReverseNet(5, 8)
+    with torch.no_grad():
+        m.trunk[2].weight[3] = float("nan")
+    out = m.forward_grouped(torch.randn(4, 10, 2), range(2, 6))
+    assert torch.isnan(out).any()
+    assert torch.isnan(reference_forward(m, torch.randn(10, 2), 3)).any()
+
+
 def test_live_units_backward_passes_gradcheck():
     torch.manual_seed(8)
     h = torch.randn(20, 6, dtype=torch.float64).relu().requires_grad_()
