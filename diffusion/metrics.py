@@ -160,6 +160,10 @@ class SampleQuality:
         """Meets the tutorial-figure bar (for 5,000 samples against 5,000 roll points)."""
         return self.sw1 <= QUALITY_SW1 and self.chamfer <= QUALITY_CHAMFER
 
+    def near_bar(self, factor: float) -> bool:
+        """Misses the bar, but by at most `factor` times on both numbers (factor >= 1)."""
+        return not self.passes and self.sw1 <= factor * QUALITY_SW1 and self.chamfer <= factor * QUALITY_CHAMFER
+
     def to_dict(self) -> dict:
         return {"sw1": self.sw1, "chamfer": self.chamfer, "passes_quality_bar": self.passes}
 

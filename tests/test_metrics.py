@@ -17,6 +17,7 @@ from diffusion.metrics import (
     LN2,
     QUALITY_CHAMFER,
     QUALITY_SW1,
+    SampleQuality,
     chamfer_distance,
     entropy_terms_nats,
     kl_per_t_nats,
@@ -247,6 +248,18 @@ def test_sample_quality_of_roll_points_passes_and_a_blob_fails():
     assert bad.sw1 > QUALITY_SW1 and not bad.passes
     d = good.to_dict()
     assert d == {"sw1": good.sw1, "chamfer": good.chamfer, "passes_quality_bar": True}
+
+
+@pytest.mark.parametrize("sw1, chamfer, near", [
+    (QUALITY_SW1, QUALITY_CHAMFER, False),  # on the bar: it passes, so it is not a near miss
+    (1.1 * QUALITY_SW1, 0.5 * QUALITY_CHAMFER, True),
+    (1.2 * QUALITY_SW1, 1.2 * QUALITY_CHAMFER, True),
+    (1.21 * QUALITY_SW1, QUALITY_CHAMFER, False),
+    (QUALITY_SW1, 1.21 * QUALITY_CHAMFER, False),
+    (math.inf, math.inf, False),
+])
+def test_near_bar_is_a_miss_by_at_most_the_factor_on_both_numbers(sw1, chamfer, near):
+    assert SampleQuality(sw1=sw1, chamfer=chamfer).near_bar(1.2) is near
 
 
 def test_sample_quality_compares_with_the_held_out_reference_every_time():
