@@ -8,7 +8,7 @@ Each measurement is a fresh interpreter (the malloc setting is process-wide and 
 the two variants in turn, --rounds times: 30 warm-up steps, then --steps timed steps. Prints, per
 run, wall-clock and CPU ms per step (this VM's other tenants slow the wall clock by up to ~1.5x;
 the process's CPU time is less affected), minor page faults per step and how many of the trunk's
-output units fire for some point of a batch at the end (only those reach the heads: see
+output units fire for some point of a batch (its x_t) at the end (only those reach the heads: see
 `diffusion.model._LiveUnits`), then the medians and their ratios. With --model-of both variants
 keep freed memory and differ only in the network's code (same weights, same numbers up to float
 rounding). It measures and prints; it asserts nothing.
@@ -50,9 +50,11 @@ def measure(keep: bool, steps: int, threads: int, revision: str | None) -> dict:
     for _ in range(steps):
         trainer.step()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    with torch.no_grad():  # the trunk's output units that fire for some point of a fresh batch
-        trunk = trainer.model.trunk
-        live = int((trunk(trainer._batch()[0].reshape(-1, 2)) > 0).any(0).sum())
+    with torch.no_grad():  # the trunk's output units that fire for some point of a fresh batch of x_t (what a step feeds it)
+        x0, t = trainer._batch()
+        noise = torch.randn(x0.shape, generator=trainer.generator)  # the trainer's own: the same count every run
+        xt = trainer.diffusion.q_sample(x0, torch.arange(t.start, t.stop).view(-1, 1), noise)
+        live = int((trainer.model.trunk(xt.reshape(-1, 2)) > 0).any(0).sum())
     return {"ms": 1000 * wall / steps, "cpu_ms": 1000 * cpu / steps, "applied": applied,
             "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps,
             "live": live, "width": trainer.model.width}
