@@ -40,8 +40,11 @@ STAGES = {
     "rev_heading": "[...main.querySelectorAll('h1')].some(h => h.textContent.includes('Reverse process'))",
     "rev_plotdiv": "main.querySelector('.st-key-reverse_chart .js-plotly-plot') !== null",
     "rev_drawn": REVERSE_DRAWN,
-    "rev_meets": REVERSE_DRAWN + " && main.textContent.includes('current model (trained') && main.textContent.includes('meets the quality bar')",
+    "rev_meets": REVERSE_DRAWN
+    + " && main.textContent.includes('current model (trained') && main.textContent.includes('meets the quality bar')",
 }
+
+
 def one_run(browser, url: str, server) -> tuple[dict[str, float], str]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -53,10 +56,15 @@ def one_run(browser, url: str, server) -> tuple[dict[str, float], str]:
         e2e.wait_for_fork_server(server)  # as the e2e test: a warm server
         stopwatch(page, **STAGES)
         start.click()
-        page.wait_for_function(f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
-                               timeout=120_000, polling=100)
-        line = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stAlert\"]')].map(e => e.textContent)"
-                             ".find(t => t.includes('of the snapshot at step'))")
+        page.wait_for_function(
+            f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
+            timeout=120_000,
+            polling=100,
+        )
+        line = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=\"stAlert\"]')].map(e => e.textContent)"
+            ".find(t => t.includes('of the snapshot at step'))"
+        )
         clicked = page.evaluate("() => performance.now() - window.__t0")
         nav(page, "Reverse process")
         page.wait_for_function("() => 'rev_meets' in window.__seen", timeout=60_000, polling=100)
@@ -96,8 +104,12 @@ def main() -> int:
                     seen, line = one_run(browser, url, server)
                     results[checkout].append(seen)
                     step = line.split("at step ")[1].split(":")[0] if line and "at step " in line else "?"
-                    print(checkout, json.dumps({k: round(v, 2) for k, v in sorted(seen.items(), key=lambda kv: kv[1])}),
-                          f"passing snapshot at step {step}", flush=True)
+                    print(
+                        checkout,
+                        json.dumps({k: round(v, 2) for k, v in sorted(seen.items(), key=lambda kv: kv[1])}),
+                        f"passing snapshot at step {step}",
+                        flush=True,
+                    )
                     time.sleep(3)  # the run's process ends with its session
         finally:
             browser.close()
@@ -105,8 +117,10 @@ def main() -> int:
     for checkout, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in ("train_pass", "rev_meets")}
         switch = statistics.median(r["rev_meets"] - r["nav_click"] for r in runs)
-        print(f"{checkout}: {len(runs)} runs; Train page passes {med['train_pass']:.2f}; Reverse drawn and passing "
-              f"{med['rev_meets']:.2f} (range {min(r['rev_meets'] for r in runs):.2f}-{max(r['rev_meets'] for r in runs):.2f}); switch {switch:.2f}")
+        print(
+            f"{checkout}: {len(runs)} runs; Train page passes {med['train_pass']:.2f}; Reverse drawn and passing "
+            f"{med['rev_meets']:.2f} (range {min(r['rev_meets'] for r in runs):.2f}-{max(r['rev_meets'] for r in runs):.2f}); switch {switch:.2f}"
+        )
     return 0
 
 

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import conftest as e2e  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
+from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
 
 from diffusion import figures, views  # noqa: E402
 from diffusion.checkpoint import load_checkpoint  # noqa: E402
-from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # Resolves with [first draw ms, echo ms]: Streamlit's two calls, each until the next frame is painted.
@@ -69,7 +69,11 @@ def as_numbers(fig):
                 for name in (n for n in names if n in owner):
                     value = owner[name]
                     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
-                        owner[name] = value.tolist() if value.dtype.kind in "iu" else value.astype(np.float32).astype(str).astype(np.float64).tolist()
+                        owner[name] = (
+                            value.tolist()
+                            if value.dtype.kind in "iu"
+                            else value.astype(np.float32).astype(str).astype(np.float64).tolist()
+                        )
             finally:
                 owner._validate = validate
     return fig
@@ -79,8 +83,14 @@ def figure_specs(module, label: str, convert=None) -> dict[str, str]:
     """The JSON of each page's figure, as `module` builds it (what st.plotly_chart sends)."""
     p = load_checkpoint(ROOT / "assets" / "default_model.pt")
     h = p.history
-    live = module.live_training_figure(np.asarray(h.steps, np.int64), np.asarray(h.loss, np.float32), np.asarray(h.kl_per_t, np.float32),
-                                       views.sample_density(p.samples(5000, seed=0)), views.roll_curve(), "Samples")
+    live = module.live_training_figure(
+        np.asarray(h.steps, np.int64),
+        np.asarray(h.loss, np.float32),
+        np.asarray(h.kl_per_t, np.float32),
+        views.sample_density(p.samples(5000, seed=0)),
+        views.roll_curve(),
+        "Samples",
+    )
     built = {
         "Forward": module.forward_animation(views.forward_view(p.config, 2000, 0), views.schedule_view(p.config)),
         "Reverse": module.reverse_animation(views.reverse_view(p, 2000, 0)),
@@ -93,8 +103,12 @@ def figure_specs(module, label: str, convert=None) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--of", metavar="REV", help="also draw a git revision's figures.py, in turn with this checkout's")
-    parser.add_argument("--as-numbers", action="store_true", help="also draw the figures with their traces' arrays as JSON numbers")
+    parser.add_argument(
+        "--of", metavar="REV", help="also draw a git revision's figures.py, in turn with this checkout's"
+    )
+    parser.add_argument(
+        "--as-numbers", action="store_true", help="also draw the figures with their traces' arrays as JSON numbers"
+    )
     args = parser.parse_args()
 
     specs = figure_specs(figures, "now")
@@ -117,14 +131,20 @@ def main() -> int:
         browser.close()
 
     print(f"\nmedians over {args.rounds} rounds:")
-    medians = {name: (statistics.median(f for f, _ in rs), statistics.median(e for _, e in rs)) for name, rs in results.items()}
+    medians = {
+        name: (statistics.median(f for f, _ in rs), statistics.median(e for _, e in rs)) for name, rs in results.items()
+    }
     for name, (first, echo) in medians.items():
-        print(f"  {name:<32} first draw {first:6.0f} ms   echo {echo:5.0f} ms   both {first + echo:6.0f} ms   JSON {len(specs[name]) / 1e6:.2f} MB")
+        print(
+            f"  {name:<32} first draw {first:6.0f} ms   echo {echo:5.0f} ms   both {first + echo:6.0f} ms   JSON {len(specs[name]) / 1e6:.2f} MB"
+        )
     for name, (first, echo) in medians.items():
         figure, variant = name.split(", ", 1)
         if variant != "now":
             now = medians[f"{figure}, now"]
-            print(f"  {figure}: {variant} / now: first draw {first / now[0]:.2f}x, echo {echo / now[1]:.2f}x, both {(first + echo) / sum(now):.2f}x")
+            print(
+                f"  {figure}: {variant} / now: first draw {first / now[0]:.2f}x, echo {echo / now[1]:.2f}x, both {(first + echo) / sum(now):.2f}x"
+            )
     return 0
 
 

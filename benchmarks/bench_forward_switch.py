@@ -79,8 +79,11 @@ def main() -> int:
     print("\nmedians, seconds from the click on 'Forward process'")
     for checkout, runs in results.items():
         med = {s: statistics.median(r[s] for r in runs) for s in STAGES}
-        print(f"{checkout}: {len(runs)} runs; " + ", ".join(f"{s} {v:.2f}" for s, v in med.items())
-              + f" (drawn {min(r['drawn'] for r in runs):.2f}-{max(r['drawn'] for r in runs):.2f})")
+        print(
+            f"{checkout}: {len(runs)} runs; "
+            + ", ".join(f"{s} {v:.2f}" for s, v in med.items())
+            + f" (drawn {min(r['drawn'] for r in runs):.2f}-{max(r['drawn'] for r in runs):.2f})"
+        )
     return 0
 
 

@@ -34,8 +34,8 @@ import torch  # noqa: E402
 from diffusion import figures  # noqa: E402
 from diffusion.config import DiffusionConfig  # noqa: E402
 from diffusion.data import swiss_roll  # noqa: E402
-from diffusion.metrics import chamfer_distance, sample_quality  # noqa: E402
 from diffusion.jobs import JobState, TrainingJob, TrainingSlots, warm_up  # noqa: E402
+from diffusion.metrics import chamfer_distance, sample_quality  # noqa: E402
 from diffusion.train import Trainer  # noqa: E402
 
 LONG = 10**7
@@ -130,11 +130,13 @@ def main() -> int:
 
     print(f"torch threads per call: {args.threads}; {args.seconds:g} s each; default recipe, batch 2,048")
     print(f"{'where training runs':58s} {'it/s':>7s} {'vs alone':>9s}")
-    for name, rate in (("alone, main thread", alone),
-                       ("thread in the server process, beside a busy script thread", beside_thread),
-                       ("child process (TrainingJob), same busy thread in the server", beside_child),
-                       ("beside a thread measuring sample quality, as it was", measuring_before),
-                       ("beside a thread measuring sample quality, as it is", measuring_now)):
+    for name, rate in (
+        ("alone, main thread", alone),
+        ("thread in the server process, beside a busy script thread", beside_thread),
+        ("child process (TrainingJob), same busy thread in the server", beside_child),
+        ("beside a thread measuring sample quality, as it was", measuring_before),
+        ("beside a thread measuring sample quality, as it is", measuring_now),
+    ):
         print(f"{name:58s} {rate:7.1f} {rate / alone:8.2f}x")
     return 0
 

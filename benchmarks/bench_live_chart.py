@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -45,25 +44,48 @@ WIDTH = 1300  # px, the main column of the Train page in a 1,400-px window
 
 def live_data(rng: np.random.Generator, step: int) -> dict:
     steps = np.arange(1, step + 1)
-    return dict(steps=steps, loss=(0.4 / steps ** 0.1 * rng.uniform(0.95, 1.05, step)).astype(np.float32),
-                kl=rng.uniform(0, 0.6, 39).astype(np.float32), samples=rng.normal(size=(5000, 2)) * 0.6)
+    return dict(
+        steps=steps,
+        loss=(0.4 / steps**0.1 * rng.uniform(0.95, 1.05, step)).astype(np.float32),
+        kl=rng.uniform(0, 0.6, 39).astype(np.float32),
+        samples=rng.normal(size=(5000, 2)) * 0.6,
+    )
 
 
 def before(d: dict) -> list[tuple[go.Figure, int]]:
     curve = views.roll_curve()
-    preview = go.Figure([
-        go.Scatter(x=curve[:, 0], y=curve[:, 1], mode="lines", line=dict(color="#c8ced6", width=6), hoverinfo="skip"),
-        go.Scattergl(x=figures.f32(d["samples"][:2000, 0]), y=figures.f32(d["samples"][:2000, 1]), mode="markers",
-                     marker=dict(size=figures.POINT_SIZE, opacity=0.75, color="#1f77b4"), hoverinfo="skip"),
-    ])
+    preview = go.Figure(
+        [
+            go.Scatter(
+                x=curve[:, 0], y=curve[:, 1], mode="lines", line=dict(color="#c8ced6", width=6), hoverinfo="skip"
+            ),
+            go.Scattergl(
+                x=figures.f32(d["samples"][:2000, 0]),
+                y=figures.f32(d["samples"][:2000, 1]),
+                mode="markers",
+                marker=dict(size=figures.POINT_SIZE, opacity=0.75, color="#1f77b4"),
+                hoverinfo="skip",
+            ),
+        ]
+    )
     figures._square(preview)
     preview.update_layout(template=figures.TEMPLATE, height=380, showlegend=False)
-    return [(figures.loss_figure(d["steps"], d["loss"]), WIDTH // 2), (figures.kl_per_t_figure(d["kl"]), WIDTH // 2), (preview, WIDTH)]
+    return [
+        (figures.loss_figure(d["steps"], d["loss"]), WIDTH // 2),
+        (figures.kl_per_t_figure(d["kl"]), WIDTH // 2),
+        (preview, WIDTH),
+    ]
 
 
 def now(d: dict) -> list[tuple[go.Figure, int]]:
-    fig = figures.live_training_figure(d["steps"], d["loss"], d["kl"], views.sample_density(d["samples"]), views.roll_curve(),
-                                       f"Fresh samples, snapshot at step {len(d['steps']):,}")
+    fig = figures.live_training_figure(
+        d["steps"],
+        d["loss"],
+        d["kl"],
+        views.sample_density(d["samples"]),
+        views.roll_curve(),
+        f"Fresh samples, snapshot at step {len(d['steps']):,}",
+    )
     return [(fig, WIDTH)]
 
 
@@ -98,32 +120,45 @@ def main() -> int:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_content(f"<html><body><div id=charts></div><script>{plotly_js}</script></body></html>")
         version = page.evaluate("() => Plotly.version")
-        print(f"headless chromium, plotly.js {version}; chromium CPU per update of the live charts ({args.updates} updates, 0.7 s apart)")
+        print(
+            f"headless chromium, plotly.js {version}; chromium CPU per update of the live charts ({args.updates} updates, 0.7 s apart)"
+        )
         variants = (("before", before), ("auto layout", auto_layout), ("now", now))
         results: dict[str, list[float]] = {name: [] for name, _ in variants}
         for _ in range(2):  # interleaved: this VM's speed drifts
             for name, build in variants:
-                specs = [[(json.loads(f.to_json()), w) for f, w in build(live_data(rng, 300 + 40 * k))] for k in range(args.updates)]
+                specs = [
+                    [(json.loads(f.to_json()), w) for f, w in build(live_data(rng, 300 + 40 * k))]
+                    for k in range(args.updates)
+                ]
                 cpu0 = chromium_cpu(me)
                 for charts in specs:
-                    page.evaluate("""charts => {
+                    page.evaluate(
+                        """charts => {
                         const box = document.getElementById('charts');
                         for (const old of box.children) Plotly.purge(old);
                         box.replaceChildren();
                         return Promise.all(charts.map(([s, w]) => { const d = document.createElement('div'); d.style.width = w + 'px';
                             box.appendChild(d); return Plotly.newPlot(d, s.data, s.layout); }));
-                    }""", charts)
+                    }""",
+                        charts,
+                    )
                     time.sleep(0.7)
                 per_update = (chromium_cpu(me) - cpu0) / args.updates
                 idle0 = chromium_cpu(me)
                 time.sleep(0.7 * 3)
                 idle = (chromium_cpu(me) - idle0) / 3
                 results[name].append(per_update - idle)
-                print(f"  {name:11s} {1000 * (per_update - idle):5.0f} ms of chromium CPU per update (idle {1000 * idle:.0f} ms per 0.7 s subtracted)", flush=True)
+                print(
+                    f"  {name:11s} {1000 * (per_update - idle):5.0f} ms of chromium CPU per update (idle {1000 * idle:.0f} ms per 0.7 s subtracted)",
+                    flush=True,
+                )
         browser.close()
     b, a, n = (statistics.median(results[name]) for name in ("before", "auto layout", "now"))
-    print(f"median: before {1000 * b:.0f} ms, auto layout {1000 * a:.0f} ms, now {1000 * n:.0f} ms per update: "
-          f"now/before = {n / b:.2f}, now/auto layout = {n / a:.2f}")
+    print(
+        f"median: before {1000 * b:.0f} ms, auto layout {1000 * a:.0f} ms, now {1000 * n:.0f} ms per update: "
+        f"now/before = {n / b:.2f}, now/auto layout = {n / a:.2f}"
+    )
     return 0
 
 

@@ -67,13 +67,17 @@ def main() -> int:
     warm.join(120)  # the fork server has imported torch; the dashboard starts it with the first page
 
     print(f"default settings, torch threads {args.threads}, status read every {args.poll:g} s")
-    print(f"{'#':>2} {'to passing snapshot (s)':>24} {'at step':>8} {'it/s':>6} {'Reverse page work (s)':>22} {'MB':>5} {'total (s)':>10}")
+    print(
+        f"{'#':>2} {'to passing snapshot (s)':>24} {'at step':>8} {'it/s':>6} {'Reverse page work (s)':>22} {'MB':>5} {'total (s)':>10}"
+    )
     totals = []
     for i in range(args.repeats):
         passed, step, page, rate, mb = one_run(args.poll)
         totals.append(passed + page)
         print(f"{i:>2} {passed:24.2f} {step:8d} {rate:6.0f} {page:22.2f} {mb:5.2f} {passed + page:10.2f}")
-    print(f"median total {statistics.median(totals):.2f} s (Start -> the Reverse page's data for a model that meets the bar)")
+    print(
+        f"median total {statistics.median(totals):.2f} s (Start -> the Reverse page's data for a model that meets the bar)"
+    )
     return 0
 
 

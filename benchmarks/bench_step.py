@@ -50,14 +50,21 @@ def measure(keep: bool, steps: int, threads: int, revision: str | None) -> dict:
     for _ in range(steps):
         trainer.step()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    with torch.no_grad():  # the trunk's output units that fire for some point of a fresh batch of x_t (what a step feeds it)
+    with (
+        torch.no_grad()
+    ):  # the trunk's output units that fire for some point of a fresh batch of x_t (what a step feeds it)
         x0, t = trainer._batch()
         noise = torch.randn(x0.shape, generator=trainer.generator)  # the trainer's own: the same count every run
         xt = trainer.diffusion.q_sample(x0, torch.arange(t.start, t.stop).view(-1, 1), noise)
         live = int((trainer.model.trunk(xt.reshape(-1, 2)) > 0).any(0).sum())
-    return {"ms": 1000 * wall / steps, "cpu_ms": 1000 * cpu / steps, "applied": applied,
-            "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps,
-            "live": live, "width": trainer.model.width}
+    return {
+        "ms": 1000 * wall / steps,
+        "cpu_ms": 1000 * cpu / steps,
+        "applied": applied,
+        "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps,
+        "live": live,
+        "width": trainer.model.width,
+    }
 
 
 def main() -> int:
@@ -73,27 +80,50 @@ def main() -> int:
         print(json.dumps(measure(args.child == "keep", args.steps, args.threads, args.child_model_of)))
         return 0
     if args.model_of:
-        subprocess.run(["git", "rev-parse", "--verify", f"{args.model_of}^{{commit}}"], cwd=ROOT, check=True, capture_output=True)
-        variants = {f"model.py at {args.model_of}": ["keep", "--child-model-of", args.model_of], "this checkout": ["keep"]}
+        subprocess.run(
+            ["git", "rev-parse", "--verify", f"{args.model_of}^{{commit}}"], cwd=ROOT, check=True, capture_output=True
+        )
+        variants = {
+            f"model.py at {args.model_of}": ["keep", "--child-model-of", args.model_of],
+            "this checkout": ["keep"],
+        }
     else:
         variants = {"glibc defaults": ["default"], "keep_freed_memory": ["keep"]}
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     width = max(map(len, variants))
     for _ in range(args.rounds):
         for name, child in variants.items():
-            out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--threads", str(args.threads), "--child", *child],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--steps",
+                    str(args.steps),
+                    "--threads",
+                    str(args.threads),
+                    "--child",
+                    *child,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             result = json.loads(out.splitlines()[-1])
             runs[name].append(result)
             unapplied = child[0] == "keep" and not result["applied"]
-            print(f"{name:{width}s} {result['ms']:6.2f} ms/step, {result['cpu_ms']:6.2f} CPU ms/step, {result['faults']:7.1f} page faults/step, "
-                  f"{result['live']}/{result['width']} trunk units live at the end"
-                  + ("  (keep_freed_memory not applied: not glibc)" if unapplied else ""), flush=True)
+            print(
+                f"{name:{width}s} {result['ms']:6.2f} ms/step, {result['cpu_ms']:6.2f} CPU ms/step, {result['faults']:7.1f} page faults/step, "
+                f"{result['live']}/{result['width']} trunk units live at the end"
+                + ("  (keep_freed_memory not applied: not glibc)" if unapplied else ""),
+                flush=True,
+            )
     (before, after) = variants
     print(f"\nmedians over {args.rounds} rounds, {args.threads} torch thread(s):")
     for key, label in (("ms", "wall ms/step"), ("cpu_ms", "CPU ms/step")):
         med = {name: statistics.median(r[key] for r in rs) for name, rs in runs.items()}
-        print(f"  {label}: {before} {med[before]:.2f}, {after} {med[after]:.2f} ({after} / {before} {med[after] / med[before]:.2f}x)")
+        print(
+            f"  {label}: {before} {med[before]:.2f}, {after} {med[after]:.2f} ({after} / {before} {med[after] / med[before]:.2f}x)"
+        )
     return 0
 
 

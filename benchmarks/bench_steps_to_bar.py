@@ -34,14 +34,16 @@ FIRST_CHECK = 150  # no seed has met the bar before ~180 steps
 
 
 def seeds_arg(text: str) -> list[int]:
-    """"0-11" or "0,3,5"."""
+    """ "0-11" or "0,3,5"."""
     if "-" in text:
         lo, hi = text.split("-")
         return list(range(int(lo), int(hi) + 1))
     return [int(s) for s in text.split(",")]
 
 
-def one_run(seed: int, stratified: bool, max_steps: int, every: int, device: str) -> tuple[int | None, int | None, list[float]]:
+def one_run(
+    seed: int, stratified: bool, max_steps: int, every: int, device: str
+) -> tuple[int | None, int | None, list[float]]:
     trainer = Trainer(DiffusionConfig(device=device, seed=seed))
     trainer.stratified = stratified
     checks, sw1 = [], []
@@ -67,19 +69,27 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     never = args.max_steps + args.every
     results: dict[str, list[tuple[int | None, int | None]]] = {"stratified": [], "iid": []}
-    print(f"device {args.device}; SW1 x 1000 at steps {FIRST_CHECK}, {FIRST_CHECK + args.every}, ... {args.max_steps} (bar {QUALITY_SW1 * 1000:g})")
+    print(
+        f"device {args.device}; SW1 x 1000 at steps {FIRST_CHECK}, {FIRST_CHECK + args.every}, ... {args.max_steps} (bar {QUALITY_SW1 * 1000:g})"
+    )
     for seed in args.seeds:
         for name in results:  # the two variants in turn, so a drift of the machine's speed hits both
             started = time.perf_counter()
             first, stable, sw1 = one_run(seed, name == "stratified", args.max_steps, args.every, args.device)
             results[name].append((first, stable))
-            print(f"seed {seed:3d} {name:10s} first {first or 'never':>5} stable {stable or 'never':>5}  "
-                  + " ".join(f"{v * 1000:.0f}" for v in sw1) + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"seed {seed:3d} {name:10s} first {first or 'never':>5} stable {stable or 'never':>5}  "
+                + " ".join(f"{v * 1000:.0f}" for v in sw1)
+                + f"  ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     print(f"\nmedians over {len(args.seeds)} seeds (never = {never})")
     for name, runs in results.items():
         first = statistics.median(f or never for f, _ in runs)
         stable = statistics.median(s or never for _, s in runs)
-        print(f"{name:10s} first pass at step {first:g}, stable from step {stable:g}; never stable: {sum(s is None for _, s in runs)}")
+        print(
+            f"{name:10s} first pass at step {first:g}, stable from step {stable:g}; never stable: {sum(s is None for _, s in runs)}"
+        )
     return 0
 
 

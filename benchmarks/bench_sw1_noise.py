@@ -24,8 +24,10 @@ from diffusion.metrics import QUALITY_SW1, sample_quality  # noqa: E402
 
 
 def summary(name: str, values: list[float]) -> str:
-    return (f"{name:44s} min {min(values):.4f}  median {statistics.median(values):.4f}  max {max(values):.4f}  "
-            f"above the bar {sum(v > QUALITY_SW1 for v in values)}/{len(values)}")
+    return (
+        f"{name:44s} min {min(values):.4f}  median {statistics.median(values):.4f}  max {max(values):.4f}  "
+        f"above the bar {sum(v > QUALITY_SW1 for v in values)}/{len(values)}"
+    )
 
 
 def main() -> int:

@@ -93,7 +93,9 @@ def autogroups(procs: list[psutil.Process]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--post-script-gc", action="store_true", help="Streamlit's default: a full gc.collect() after every script run")
+    ap.add_argument(
+        "--post-script-gc", action="store_true", help="Streamlit's default: a full gc.collect() after every script run"
+    )
     args = ap.parse_args()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     extra = ["--runner.postScriptGC", "true"] if args.post_script_gc else []
@@ -114,24 +116,38 @@ def main() -> int:
             start.click()
             progress = page.locator('[data-testid="stMain"] [data-testid="stProgress"]')
             print(f"postScriptGC {'on' if args.post_script_gc else 'off'}; CPU in cores over each interval")
-            print(f"{'s':>5} {'server':>7} {'training':>9} {'(main)':>7} {'chromium':>9} {'(renderer)':>10} {'idle':>5}  progress")
+            print(
+                f"{'s':>5} {'server':>7} {'training':>9} {'(main)':>7} {'chromium':>9} {'(renderer)':>10} {'idle':>5}  progress"
+            )
             while time.perf_counter() - started < args.seconds:
                 time.sleep(2.0)
                 now, t_now = cpu_seconds(server, me), time.perf_counter()
                 row = {k: (now[k] - before.get(k, 0.0)) / (t_now - t_before) for k in now}
                 text = " ".join((progress.first.inner_text() if progress.count() else "").split())[:70]
-                print(f"{t_now - started:5.1f} {row['server']:7.2f} {row['training']:9.2f} {row['train_main']:7.2f} {row['chromium']:9.2f} "
-                      f"{row['renderer']:10.2f} {row['idle']:5.2f}  {text}", flush=True)
+                print(
+                    f"{t_now - started:5.1f} {row['server']:7.2f} {row['training']:9.2f} {row['train_main']:7.2f} {row['chromium']:9.2f} "
+                    f"{row['renderer']:10.2f} {row['idle']:5.2f}  {text}",
+                    flush=True,
+                )
                 if not rows:
-                    print(f"autogroups: server {autogroups([server])}; training {autogroups(training_processes(server))}; "
-                          f"chromium {autogroups(chromium_processes(me))}", flush=True)
+                    print(
+                        f"autogroups: server {autogroups([server])}; training {autogroups(training_processes(server))}; "
+                        f"chromium {autogroups(chromium_processes(me))}",
+                        flush=True,
+                    )
                 rows.append(row)
                 before, t_before = now, t_now
             browser.close()
     finally:
         stop_server(proc)
     steady = rows[1:] or rows  # the first interval includes the run's start
-    print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in steady):.2f} cores" for k in ("server", "training", "train_main", "chromium", "renderer", "idle")))
+    print(
+        "median: "
+        + ", ".join(
+            f"{k} {statistics.median(r[k] for r in steady):.2f} cores"
+            for k in ("server", "training", "train_main", "chromium", "renderer", "idle")
+        )
+    )
     return 0
 
 

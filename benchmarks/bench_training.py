@@ -100,7 +100,9 @@ def main() -> int:
     )
     results = [run(name, recipes[name], args.every, args.samples) for name in args.recipes.split(",")]
 
-    print("| recipe | it/s | samples/s | first pass (s) | stable pass (s) | final sw1 | final chamfer | K bits | K bits, unit var |")
+    print(
+        "| recipe | it/s | samples/s | first pass (s) | stable pass (s) | final sw1 | final chamfer | K bits | K bits, unit var |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
@@ -119,7 +121,9 @@ def main() -> int:
             print(f"time to stable quality, tutorial / ours: {ratio}")
         print(f"K at the end, ours - tutorial: {ours['bound_bits'] - tut['bound_bits']:+.2f} bits")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v))
+        Path(args.json).write_text(
+            json.dumps(results, indent=1, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v)
+        )
     return 0
 
 

@@ -38,9 +38,10 @@ try:  # the figure tables need Plotly; the engine's timings do not (a GPU machin
     from diffusion import figures
 except ImportError:
     figures = None
+from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
+
 from diffusion.checkpoint import load_checkpoint  # noqa: E402
 from diffusion.metrics import sample_quality  # noqa: E402
-from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
 
 TARGETS_MS = {
     "reverse trajectory, 5,000 points": 50,
@@ -73,7 +74,13 @@ def figure_builds(p, module) -> dict:
         "Reverse page's figure, 2,000 points": lambda: module.reverse_animation(reverse),
         "Overview's Figure 1": lambda: module.figure1(fig1),
         "Train page's live chart": lambda: module.live_training_figure(
-            np.asarray(h.steps, np.int64), np.asarray(h.loss, np.float32), np.asarray(h.kl_per_t, np.float32), density, roll, "Samples"),
+            np.asarray(h.steps, np.int64),
+            np.asarray(h.loss, np.float32),
+            np.asarray(h.kl_per_t, np.float32),
+            density,
+            roll,
+            "Samples",
+        ),
     }
 
 
@@ -113,7 +120,9 @@ def main() -> int:
     baseline = module_at(args.figures_of, "figures") if args.figures_of else None
     now = figure_builds(p, figures)
     before = figure_builds(p, baseline) if baseline else {}
-    print(f"\n| figure built | median ms now | best ms now |{f' median ms at {args.figures_of} | now / then |' if baseline else ''}")
+    print(
+        f"\n| figure built | median ms now | best ms now |{f' median ms at {args.figures_of} | now / then |' if baseline else ''}"
+    )
     print("|---|---|---|" + ("---|---|" if baseline else ""))
     for name, fn in now.items():
         # each figure now, then at REV right after it, so the two see the VM at nearly the same speed
@@ -136,7 +145,11 @@ def serialised(now: dict, before: dict, rounds: int = 15) -> None:
     variants = {"now": {name: fn() for name, fn in now.items()}}
     if before:
         variants["at REV"] = {name: fn() for name, fn in before.items()}
-    print("\n| figure serialised per script run (to_dict + to_json) | " + " | ".join(f"{v}, {e} (ms)" for v in variants for e in engines) + " | JSON MB |")
+    print(
+        "\n| figure serialised per script run (to_dict + to_json) | "
+        + " | ".join(f"{v}, {e} (ms)" for v in variants for e in engines)
+        + " | JSON MB |"
+    )
     print("|---|" + "---|" * (len(variants) * len(engines) + 1))
     for name in now:
         cells = {(v, e): [] for v in variants for e in engines}
@@ -144,10 +157,16 @@ def serialised(now: dict, before: dict, rounds: int = 15) -> None:
             for (v, engine), times in cells.items():
                 fig = variants[v][name]
                 start = time.perf_counter()
-                plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, True), validate=False, engine=engine)
+                plotly.io.to_json(
+                    plotly.tools.return_figure_from_figure_or_data(fig, True), validate=False, engine=engine
+                )
                 times.append((time.perf_counter() - start) * 1000)
-        print(f"| {name} | " + " | ".join(f"{statistics.median(t):.1f}" for t in cells.values())
-              + f" | {len(variants['now'][name].to_json()) / 1e6:.2f} |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{statistics.median(t):.1f}" for t in cells.values())
+            + f" | {len(variants['now'][name].to_json()) / 1e6:.2f} |"
+        )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -66,12 +66,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, training_processes  # noqa: E402
-
 from playwright.async_api import Error as PlaywrightError  # noqa: E402
 from playwright.async_api import async_playwright, expect  # noqa: E402
 
 MB = 2**20
-VIEWPORT = {"width": 1100, "height": 800}  # smaller than a laptop's: 8 software-rendered pages share the server's 2 cores
+VIEWPORT = {
+    "width": 1100,
+    "height": 800,
+}  # smaller than a laptop's: 8 software-rendered pages share the server's 2 cores
 expect.set_options(timeout=180_000)  # every wait is bounded; a loaded 2-core server is slow, not stuck
 ACTION_TIMEOUT_MS = 180_000  # clicks, fills, reads
 
@@ -194,8 +196,16 @@ async def start_run(page, steps: int | None, seconds: float | None, seed: int) -
     await start.click()
 
 
-async def one_session(browser, url: str, index: int, steps: int | None, seconds: float | None, timeout_s: float,
-                      stall_s: float, stall_hook=None) -> SessionResult:
+async def one_session(
+    browser,
+    url: str,
+    index: int,
+    steps: int | None,
+    seconds: float | None,
+    timeout_s: float,
+    stall_s: float,
+    stall_hook=None,
+) -> SessionResult:
     r = SessionResult(index)
     started = time.perf_counter()
     context = await browser.new_context(viewport=VIEWPORT)
@@ -207,7 +217,10 @@ async def one_session(browser, url: str, index: int, steps: int | None, seconds:
             r.js_errors.append(line[:300])
 
     page.on("pageerror", lambda exc: note(f"uncaught: {exc}"))
-    page.on("console", lambda msg: note(f"console.error: {msg.text} ({msg.location.get('url', '')})") if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: note(f"console.error: {msg.text} ({msg.location.get('url', '')})") if msg.type == "error" else None,
+    )
     page.on("crash", lambda _: note("the page crashed"))
     phase = "open the app, wait for Figure 1"
     try:
@@ -286,17 +299,24 @@ async def one_session(browser, url: str, index: int, steps: int | None, seconds:
     finally:
         r.total_s = time.perf_counter() - started
         await context.close()
-    print(f"  session {index}: {'ok' if r.ok else 'FAILED ' + r.error} after {r.total_s:.1f} s "
-          f"(open {r.open_s:.1f}, Start -> running {r.started_s:.1f}, -> finished {r.finished_s:.1f}, reverse {r.reverse_s:.1f})", flush=True)
+    print(
+        f"  session {index}: {'ok' if r.ok else 'FAILED ' + r.error} after {r.total_s:.1f} s "
+        f"(open {r.open_s:.1f}, Start -> running {r.started_s:.1f}, -> finished {r.finished_s:.1f}, reverse {r.reverse_s:.1f})",
+        flush=True,
+    )
     return r
 
 
-async def run_sessions(url: str, n: int, steps: int | None, seconds: float | None, timeout_s: float,
-                       stall_s: float, stall_hook=None) -> list[SessionResult]:
+async def run_sessions(
+    url: str, n: int, steps: int | None, seconds: float | None, timeout_s: float, stall_s: float, stall_hook=None
+) -> list[SessionResult]:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            tasks = [asyncio.create_task(one_session(browser, url, i, steps, seconds, timeout_s, stall_s, stall_hook)) for i in range(n)]
+            tasks = [
+                asyncio.create_task(one_session(browser, url, i, steps, seconds, timeout_s, stall_s, stall_hook))
+                for i in range(n)
+            ]
             await asyncio.wait(tasks, timeout=timeout_s + 120)  # each session bounds itself; this is the backstop
             results = []
             for i, task in enumerate(tasks):
@@ -369,7 +389,9 @@ def python_threads(server, log: Path) -> collections.Counter:
             kinds["training"] += 1
         elif "scriptrunner" in joined:
             kinds["script run"] += 1
-        elif "anyio/_backends/_asyncio.py" in joined or ("concurrent/futures/thread.py" in joined and "_worker" in joined):
+        elif "anyio/_backends/_asyncio.py" in joined or (
+            "concurrent/futures/thread.py" in joined and "_worker" in joined
+        ):
             kinds[POOL] += 1
         else:
             useful = [f for f in frames if not any(x in f for x in plumbing)] or frames or ["?"]
@@ -391,7 +413,11 @@ def wait_settled(proc: psutil.Process, threads_goal: int, seconds: float) -> tup
         history.append((rss, threads))
         waited = time.monotonic() - t0
         last = history[-6:]
-        steady = len(last) == 6 and max(r for r, _ in last) - min(r for r, _ in last) < 5 * MB and len({t for _, t in last}) == 1
+        steady = (
+            len(last) == 6
+            and max(r for r, _ in last) - min(r for r, _ in last) < 5 * MB
+            and len({t for _, t in last}) == 1
+        )
         if (threads <= threads_goal and steady) or waited >= seconds:
             return rss, threads, waited
         time.sleep(1.0)
@@ -401,16 +427,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=8)
     length = ap.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=float, default=3.0,
-                        help="training length per session in seconds of training, set in the UI (default 3)")
+    length.add_argument(
+        "--seconds",
+        type=float,
+        default=3.0,
+        help="training length per session in seconds of training, set in the UI (default 3)",
+    )
     length.add_argument("--steps", type=int, help="training length per session in steps instead")
-    ap.add_argument("--waves", type=int, default=1, help="repeat the burst of sessions; growth from wave to wave shows a leak")
+    ap.add_argument(
+        "--waves", type=int, default=1, help="repeat the burst of sessions; growth from wave to wave shows a leak"
+    )
     ap.add_argument("--timeout", type=float, default=1200, help="seconds each session may take")
-    ap.add_argument("--stall", type=float, default=240,
-                    help="a session fails when its progress bar (not queued) has not changed for this long: to its user the page is stuck")
+    ap.add_argument(
+        "--stall",
+        type=float,
+        default=240,
+        help="a session fails when its progress bar (not queued) has not changed for this long: to its user the page is stuck",
+    )
     ap.add_argument("--memory-bound-mb", type=float, default=300)
-    ap.add_argument("--session-ttl", type=int, default=20,
-                    help="server.disconnectedSessionTTL: how long the server keeps a closed tab's state for a reconnect")
+    ap.add_argument(
+        "--session-ttl",
+        type=int,
+        default=20,
+        help="server.disconnectedSessionTTL: how long the server keeps a closed tab's state for a reconnect",
+    )
     ap.add_argument("--settle", type=float, default=150, help="seconds to wait for the server to let the sessions go")
     args = ap.parse_args()
     if args.steps is not None:
@@ -427,22 +467,39 @@ def main() -> int:
         cold_rss, cold_threads = server_usage(ps)
         t = time.perf_counter()
         first_run = asyncio.run(visit(url, train_steps=5))
-        print(f"warm-up session: {time.perf_counter() - t:.1f} s (its 5-step run, the server's first: {first_run:.1f} s Start -> finished)")
+        print(
+            f"warm-up session: {time.perf_counter() - t:.1f} s (its 5-step run, the server's first: {first_run:.1f} s Start -> finished)"
+        )
         start_rss, start_threads, _ = wait_settled(ps, 10**6, 30)  # until RSS is steady
         start_kinds = python_threads(server, log)
         cores = psutil.cpu_count()
-        print(f"server at start: RSS {start_rss / MB:.0f} MB (cold, before any session: {cold_rss / MB:.0f}), "
-              f"{start_threads} threads (cold: {cold_threads}); {cores} CPU cores")
-        report.update(rss_mb={"cold": cold_rss / MB, "start": start_rss / MB}, threads={"cold": cold_threads, "start": start_threads},
-                      python_threads_start=dict(start_kinds), first_run_s=first_run)
+        print(
+            f"server at start: RSS {start_rss / MB:.0f} MB (cold, before any session: {cold_rss / MB:.0f}), "
+            f"{start_threads} threads (cold: {cold_threads}); {cores} CPU cores"
+        )
+        report.update(
+            rss_mb={"cold": cold_rss / MB, "start": start_rss / MB},
+            threads={"cold": cold_threads, "start": start_threads},
+            python_threads_start=dict(start_kinds),
+            first_run_s=first_run,
+        )
 
         for wave in range(1, args.waves + 1):
             print(f"\nwave {wave}: {args.sessions} sessions at once, {run_length} each")
             sampler = Sampler(ps)
             sampler.server = server
             sampler.start()
-            results = asyncio.run(run_sessions(url, args.sessions, args.steps, args.seconds, args.timeout, args.stall,
-                                               stall_hook=lambda: on_stall(server, log)))
+            results = asyncio.run(
+                run_sessions(
+                    url,
+                    args.sessions,
+                    args.steps,
+                    args.seconds,
+                    args.timeout,
+                    args.stall,
+                    stall_hook=lambda: on_stall(server, log),
+                )
+            )
             sampler.stop()
             closing_rss, closing_threads = server_usage(ps)
             # Closed tabs: training threads end at once (the session cache is released); Streamlit keeps
@@ -454,62 +511,95 @@ def main() -> int:
             after_kinds = python_threads(server, log)
             after_training = len(training_processes(server))
 
-            print(f"{'#':>2} {'ok':>3} {'open':>6} {'->run':>6} {'busy':>5} {'->done':>7} {'steps':>5} {'trained':>7} {'reverse':>7} {'frames':>6} {'total':>6}")
+            print(
+                f"{'#':>2} {'ok':>3} {'open':>6} {'->run':>6} {'busy':>5} {'->done':>7} {'steps':>5} {'trained':>7} {'reverse':>7} {'frames':>6} {'total':>6}"
+            )
             for r in results:
-                print(f"{r.index:>2} {'yes' if r.ok else 'NO':>3} {r.open_s:6.1f} {r.started_s:6.1f} {'yes' if r.saw_busy_message else 'no':>5} "
-                      f"{r.finished_s:7.1f} {r.steps:5d} {r.trained_s:7.1f} {r.reverse_s:7.1f} {r.play_frames:6d} {r.total_s:6.1f}")
+                print(
+                    f"{r.index:>2} {'yes' if r.ok else 'NO':>3} {r.open_s:6.1f} {r.started_s:6.1f} {'yes' if r.saw_busy_message else 'no':>5} "
+                    f"{r.finished_s:7.1f} {r.steps:5d} {r.trained_s:7.1f} {r.reverse_s:7.1f} {r.play_frames:6d} {r.total_s:6.1f}"
+                )
                 if not r.ok:
                     failures.append(f"wave {wave} session {r.index}: {r.error}")
             for r in results:
                 for line in r.js_errors[:5]:
                     print(f"   session {r.index} browser: {line}")
             totals = [r.total_s for r in results]
-            print("(seconds; open: until Figure 1; ->run / ->done: from the Start click; trained: the run's own step time)")
-            print(f"time per session: median {statistics.median(totals):.1f} s, max {max(totals):.1f} s; wave wall {sampler.wall:.1f} s")
-            print(f"server RSS (MB): start {start_rss / MB:.0f}, peak {sampler.peak_rss / MB:.0f}, as the sessions closed "
-                  f"{closing_rss / MB:.0f}, after they left {after_rss / MB:.0f} ({(after_rss - start_rss) / MB:+.0f} vs start; "
-                  f"bound +{args.memory_bound_mb:.0f}; settled in {waited:.0f} s)")
-            print(f"server threads: start {start_threads}, peak {sampler.peak_threads}, as the sessions closed {closing_threads}, "
-                  f"after they left {after_threads}")
-            print(f"training processes: at most {sampler.peak_training} at once (cap: {cores}, one per core), "
-                  f"{after_training} after the sessions left")
-            print(f"CPU meanwhile ({cores} cores x {sampler.wall:.0f} s = {cores * sampler.wall:.0f} core-s): server "
-                  f"{sampler.server_cpu_s:.0f} ({sampler.server_cpu_s / sampler.wall:.2f} cores), browsers (chromium) "
-                  f"{sampler.browser_cpu_s:.0f} ({sampler.browser_cpu_s / sampler.wall:.2f}), whole machine {sampler.machine_cpu_s:.0f} "
-                  f"({sampler.machine_cpu_s / sampler.wall:.2f}; the rest is other work)")
+            print(
+                "(seconds; open: until Figure 1; ->run / ->done: from the Start click; trained: the run's own step time)"
+            )
+            print(
+                f"time per session: median {statistics.median(totals):.1f} s, max {max(totals):.1f} s; wave wall {sampler.wall:.1f} s"
+            )
+            print(
+                f"server RSS (MB): start {start_rss / MB:.0f}, peak {sampler.peak_rss / MB:.0f}, as the sessions closed "
+                f"{closing_rss / MB:.0f}, after they left {after_rss / MB:.0f} ({(after_rss - start_rss) / MB:+.0f} vs start; "
+                f"bound +{args.memory_bound_mb:.0f}; settled in {waited:.0f} s)"
+            )
+            print(
+                f"server threads: start {start_threads}, peak {sampler.peak_threads}, as the sessions closed {closing_threads}, "
+                f"after they left {after_threads}"
+            )
+            print(
+                f"training processes: at most {sampler.peak_training} at once (cap: {cores}, one per core), "
+                f"{after_training} after the sessions left"
+            )
+            print(
+                f"CPU meanwhile ({cores} cores x {sampler.wall:.0f} s = {cores * sampler.wall:.0f} core-s): server "
+                f"{sampler.server_cpu_s:.0f} ({sampler.server_cpu_s / sampler.wall:.2f} cores), browsers (chromium) "
+                f"{sampler.browser_cpu_s:.0f} ({sampler.browser_cpu_s / sampler.wall:.2f}), whole machine {sampler.machine_cpu_s:.0f} "
+                f"({sampler.machine_cpu_s / sampler.wall:.2f}; the rest is other work)"
+            )
             print("server Python threads by kind (start -> after):")
             for kind in sorted(set(start_kinds) | set(after_kinds)):
                 print(f"  {start_kinds[kind]:3d} -> {after_kinds[kind]:3d}  {kind}")
-            report["waves"].append({
-                "sessions": [asdict(r) for r in results], "wall_s": sampler.wall,
-                "rss_mb": {"peak": sampler.peak_rss / MB, "closing": closing_rss / MB, "after": after_rss / MB},
-                "threads": {"peak": sampler.peak_threads, "closing": closing_threads, "after": after_threads},
-                "training_processes": {"peak": sampler.peak_training, "after": after_training},
-                "python_threads_after": dict(after_kinds),
-                "cpu_core_s": {"server": sampler.server_cpu_s, "browsers": sampler.browser_cpu_s, "machine": sampler.machine_cpu_s},
-                "samples": sampler.samples,
-            })
+            report["waves"].append(
+                {
+                    "sessions": [asdict(r) for r in results],
+                    "wall_s": sampler.wall,
+                    "rss_mb": {"peak": sampler.peak_rss / MB, "closing": closing_rss / MB, "after": after_rss / MB},
+                    "threads": {"peak": sampler.peak_threads, "closing": closing_threads, "after": after_threads},
+                    "training_processes": {"peak": sampler.peak_training, "after": after_training},
+                    "python_threads_after": dict(after_kinds),
+                    "cpu_core_s": {
+                        "server": sampler.server_cpu_s,
+                        "browsers": sampler.browser_cpu_s,
+                        "machine": sampler.machine_cpu_s,
+                    },
+                    "samples": sampler.samples,
+                }
+            )
 
         if after_kinds["training"] or after_kinds["script run"]:
-            failures.append(f"threads left running after every session closed: {after_kinds['training']} training, "
-                            f"{after_kinds['script run']} script runs")
+            failures.append(
+                f"threads left running after every session closed: {after_kinds['training']} training, "
+                f"{after_kinds['script run']} script runs"
+            )
         if after_training:
             failures.append(f"{after_training} training processes left after every session closed")
         if report["waves"] and max(w["training_processes"]["peak"] for w in report["waves"]) > cores:
             failures.append(f"more training processes at once than the cap of {cores}")
         if others(after_kinds) > others(start_kinds):
-            failures.append(f"threads did not come back: {others(after_kinds)} non-pool Python threads > {others(start_kinds)} at start")
+            failures.append(
+                f"threads did not come back: {others(after_kinds)} non-pool Python threads > {others(start_kinds)} at start"
+            )
         if after_rss > start_rss + args.memory_bound_mb * MB:
-            failures.append(f"RSS did not come back: {after_rss / MB:.0f} MB > start {start_rss / MB:.0f} + {args.memory_bound_mb:.0f} MB")
+            failures.append(
+                f"RSS did not come back: {after_rss / MB:.0f} MB > start {start_rss / MB:.0f} + {args.memory_bound_mb:.0f} MB"
+            )
     finally:
         stop_server(server)
         report["failures"] = failures
         (ARTIFACTS / "load_test.json").write_text(json.dumps(report, indent=1) + "\n")
 
     if STALL_DUMPS:
-        print("\na session looked stuck; what the server's training and script threads were doing then "
-              "(innermost frames of the app first; all stacks: tests/artifacts/load_stall_stacks.txt):")
-        for block in re.split(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", STALL_DUMPS[0], flags=re.M)[1:]:
+        print(
+            "\na session looked stuck; what the server's training and script threads were doing then "
+            "(innermost frames of the app first; all stacks: tests/artifacts/load_stall_stacks.txt):"
+        )
+        for block in re.split(
+            r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", STALL_DUMPS[0], flags=re.M
+        )[1:]:
             frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', block)
             if not any("/diffusion/" in f or "scriptrunner" in f for f, _, _ in frames):
                 continue

@@ -18,7 +18,9 @@ def module_at(revision: str, name: str) -> ModuleType:
     Its relative imports (`from .views import ...`) find today's package, so it runs on the same
     data types as the working tree. The `diffusion` package must be importable (ROOT on sys.path).
     """
-    source = subprocess.run(["git", "show", f"{revision}:diffusion/{name}.py"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{revision}:diffusion/{name}.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     path = Path(tempfile.mkdtemp()) / f"{name}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"diffusion._{name}_at_revision", path)

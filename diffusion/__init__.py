@@ -7,4 +7,3 @@ step by step), metrics (the bound K and sample quality), pipeline (a model plus 
 checkpoint (safe save/load), ceiling (the best K a diagonal-Gaussian kernel can reach), jobs
 (training runs in a child process), figures and views (Plotly), cli.
 """
-

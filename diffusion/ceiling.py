@@ -67,7 +67,15 @@ def best_possible_bound(schedule: NoiseSchedule, n: int = 2000, seed: int = 0) -
     from .losses import gaussian_entropy
 
     kl = best_kl_per_t_nats(schedule, n=n, seed=seed)
-    entropy = gaussian_entropy(1.0 - schedule.alpha_bars[-1]) - gaussian_entropy(schedule.betas[1]) - gaussian_entropy(1.0)
+    entropy = (
+        gaussian_entropy(1.0 - schedule.alpha_bars[-1]) - gaussian_entropy(schedule.betas[1]) - gaussian_entropy(1.0)
+    )
     bits = float((entropy - kl.sum()) / LN2)
     unit = bits + float(np.log2(data_std()).sum())
-    return Bound(bits=bits, bits_unit_variance=unit, minus_null_bits=unit - L_NULL_BITS, kl_per_t_bits=kl / LN2, entropy_bits=entropy / LN2)
+    return Bound(
+        bits=bits,
+        bits_unit_variance=unit,
+        minus_null_bits=unit - L_NULL_BITS,
+        kl_per_t_bits=kl / LN2,
+        entropy_bits=entropy / LN2,
+    )

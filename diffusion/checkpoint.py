@@ -71,7 +71,9 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, device: str = "auto")
     except Exception as exc:  # the unpickler's refusals and zip errors come in many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights_only" in reason or "Unsupported global" in reason or "GLOBAL" in reason:
-            raise CheckpointError("not a checkpoint of this app: the file holds Python objects that are never loaded (possible code)") from None
+            raise CheckpointError(
+                "not a checkpoint of this app: the file holds Python objects that are never loaded (possible code)"
+            ) from None
         raise CheckpointError(f"not a readable checkpoint file ({reason[:120]})") from None
     return _pipeline_from_payload(payload, device)
 
@@ -111,7 +113,9 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError("not a checkpoint of this app (format tag missing)")
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"unsupported checkpoint version {payload.get('version')!r}; this app reads version {VERSION}")
+        raise CheckpointError(
+            f"unsupported checkpoint version {payload.get('version')!r}; this app reads version {VERSION}"
+        )
     try:
         config = DiffusionConfig.from_dict(payload.get("config")).replace(device=device)
         config.validate()
@@ -126,7 +130,9 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
     if set(state) != set(expected):
         missing = sorted(set(expected) - set(state))
         extra = sorted(set(state) - set(expected))
-        raise CheckpointError(f"weights do not match the model (missing {missing[:3]}, unexpected {extra[:3]}): another architecture?")
+        raise CheckpointError(
+            f"weights do not match the model (missing {missing[:3]}, unexpected {extra[:3]}): another architecture?"
+        )
     for name, want in expected.items():
         got = state[name]
         if not isinstance(got, torch.Tensor) or got.dtype != want.dtype:
@@ -141,7 +147,9 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
 
     try:
         history = TrainingHistory.from_dict(payload.get("history") or {})
-        if len(history.kl_per_t) != config.T - 1 or not (len(history.steps) == len(history.loss) == len(history.seconds)):
+        if len(history.kl_per_t) != config.T - 1 or not (
+            len(history.steps) == len(history.loss) == len(history.seconds)
+        ):
             raise ValueError("lengths")
         if not all(math.isfinite(v) for v in history.loss):
             raise ValueError("non-finite loss")

@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", default=DEFAULTS.schedule.value, help="sigmoid | linear | cosine | paper")
     train.add_argument("--width", type=int, default=DEFAULTS.width)
     train.add_argument("--parameterization", default=DEFAULTS.parameterization.value, help="paper | tutorial")
-    train.add_argument("--timestep-sampling", default=DEFAULTS.timestep_sampling.value, help="all | one (the tutorial's)")
+    train.add_argument(
+        "--timestep-sampling", default=DEFAULTS.timestep_sampling.value, help="all | one (the tutorial's)"
+    )
     train.add_argument("--lr", type=float, default=DEFAULTS.lr)
     train.add_argument("--lr-schedule", default=DEFAULTS.lr_schedule.value, help="cosine | constant")
     train.add_argument("--ema-decay", type=float, default=DEFAULTS.ema_decay)

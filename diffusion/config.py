@@ -106,7 +106,7 @@ class DiffusionConfig:
                     raise ConfigError(f"{name}: unknown value {value!r}; allowed: {allowed}") from None
 
     # ------------------------------------------------------------------ checks
-    def validate(self, *, check_device: bool = True) -> "DiffusionConfig":
+    def validate(self, *, check_device: bool = True) -> DiffusionConfig:
         """Raise ConfigError naming the first bad field and its allowed range; return self."""
         _int_in("T", self.T, 2, T_MAX)
         # Below ~1e-8 a float32 step is lost (1 - beta == 1) and the posterior variance is 0.
@@ -142,7 +142,7 @@ class DiffusionConfig:
         return self
 
     # ------------------------------------------------------------------ helpers
-    def replace(self, **changes) -> "DiffusionConfig":
+    def replace(self, **changes) -> DiffusionConfig:
         return dataclasses.replace(self, **changes)
 
     def parameter_count(self) -> int:
@@ -161,7 +161,7 @@ class DiffusionConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DiffusionConfig":
+    def from_dict(cls, data: dict) -> DiffusionConfig:
         """Build from a plain dict (checkpoint, URL); unknown keys are an error, missing keys default."""
         if not isinstance(data, dict):
             raise ConfigError("config: expected a mapping of settings")
@@ -247,7 +247,9 @@ def _int_in(name: str, value, low: int, high: int) -> None:
 
 
 def _float_in(name: str, value, low: float, high: float, *, open_low: bool = False) -> None:
-    ok = _is_number(value) and math.isfinite(value) and ((value > low) if open_low else (value >= low)) and value <= high
+    ok = (
+        _is_number(value) and math.isfinite(value) and ((value > low) if open_low else (value >= low)) and value <= high
+    )
     if not ok:
         sign = "<" if open_low else "<="
         raise ConfigError(f"{name}: {value!r} is out of range; need {low:g} {sign} {name} <= {high:g}")

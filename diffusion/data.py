@@ -31,8 +31,9 @@ def swiss_roll_with_position(n: int, seed: int | None = 0) -> tuple[np.ndarray, 
     return points, ((s - ROLL_MIN) / (ROLL_MAX - ROLL_MIN)).astype(np.float32)
 
 
-def swiss_roll_torch(shape: tuple[int, ...], generator: torch.Generator, device: torch.device | str = "cpu",
-                     stratified: bool = False) -> torch.Tensor:
+def swiss_roll_torch(
+    shape: tuple[int, ...], generator: torch.Generator, device: torch.device | str = "cpu", stratified: bool = False
+) -> torch.Tensor:
     """Roll points of shape (*shape, 2), float32, drawn with `generator` on `device`.
 
     stratified: along the last axis, point i is uniform on the i-th of n equal slices of s

@@ -31,13 +31,17 @@ def f32(a) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- pieces
-def _points(xy: np.ndarray, color: np.ndarray | None, name: str, showscale: bool = False, size: int = POINT_SIZE, **kw) -> go.Scattergl:
+def _points(
+    xy: np.ndarray, color: np.ndarray | None, name: str, showscale: bool = False, size: int = POINT_SIZE, **kw
+) -> go.Scattergl:
     marker = dict(size=size, opacity=0.75)
     if color is not None:
         marker.update(color=f32(color), colorscale=COLORSCALE, cmin=0.0, cmax=1.0)
         if showscale:
             marker.update(showscale=True, colorbar=dict(title=dict(text="position<br>on roll"), thickness=12, len=0.5))
-    return go.Scattergl(x=f32(xy[:, 0]), y=f32(xy[:, 1]), mode="markers", marker=marker, name=name, hoverinfo="skip", **kw)
+    return go.Scattergl(
+        x=f32(xy[:, 0]), y=f32(xy[:, 1]), mode="markers", marker=marker, name=name, hoverinfo="skip", **kw
+    )
 
 
 def _square(fig: go.Figure, row: int | None = None, col: int | None = None, title: bool = False) -> None:
@@ -45,7 +49,15 @@ def _square(fig: go.Figure, row: int | None = None, col: int | None = None, titl
     kw = {} if row is None else dict(row=row, col=col)
     fig.update_xaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
     # The y labels stand a little off the axis, or the two "-2" labels overlap in the bottom-left corner.
-    fig.update_yaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, ticklabelstandoff=12, **kw)
+    fig.update_yaxes(
+        range=AXIS_RANGE,
+        autorange=False,
+        constrain="domain",
+        zeroline=False,
+        showgrid=False,
+        ticklabelstandoff=12,
+        **kw,
+    )
     # scaleanchor needs the concrete axis names of that panel.
     sub = fig.get_subplot(row, col) if row is not None else None
     if sub is None:
@@ -88,7 +100,15 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
     play = dict(
         label="▶ Play",
         method="animate",
-        args=[None, dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")],
+        args=[
+            None,
+            dict(
+                frame=dict(duration=FRAME_MS, redraw=True),
+                transition=dict(duration=0),
+                fromcurrent=True,
+                mode="immediate",
+            ),
+        ],
     )
     pause = dict(
         label="❚❚ Pause",
@@ -104,14 +124,40 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
         for name, label in zip(names, labels)
     ]
     return dict(
-        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=0, xanchor="left", yanchor="top", pad=dict(r=8, t=62), buttons=[play, pause])],
-        sliders=[dict(active=0, steps=steps, x=0.2, y=0, len=0.8, xanchor="left", yanchor="top", pad=dict(t=50, b=0),
-                      currentvalue=dict(prefix=prefix, visible=True, xanchor="right", font=dict(size=14)), transition=dict(duration=0))],
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                showactive=False,
+                x=0.0,
+                y=0,
+                xanchor="left",
+                yanchor="top",
+                pad=dict(r=8, t=62),
+                buttons=[play, pause],
+            )
+        ],
+        sliders=[
+            dict(
+                active=0,
+                steps=steps,
+                x=0.2,
+                y=0,
+                len=0.8,
+                xanchor="left",
+                yanchor="top",
+                pad=dict(t=50, b=0),
+                currentvalue=dict(prefix=prefix, visible=True, xanchor="right", font=dict(size=14)),
+                transition=dict(duration=0),
+            )
+        ],
     )
 
 
 # ---------------------------------------------------------------------- forward process
-def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "Forward process q: roll → noise") -> go.Figure:
+def forward_animation(
+    view: ChainView, schedule: ScheduleView, title: str = "Forward process q: roll → noise"
+) -> go.Figure:
     """Points x_t of q (left) and beta_t, alpha_bar_t, SNR_t (right) with the frame's t marked.
 
     Traces: 0 points (animated), 1-3 schedule curves, 4-6 the current-t markers (animated).
@@ -123,12 +169,21 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
         column_widths=[0.62, 0.38],
         horizontal_spacing=0.1,
         vertical_spacing=0.13,
-        subplot_titles=("", "β<sub>t</sub> (noise added at step t)", "ᾱ<sub>t</sub> (signal kept)", "SNR<sub>t</sub> = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)"),
+        subplot_titles=(
+            "",
+            "β<sub>t</sub> (noise added at step t)",
+            "ᾱ<sub>t</sub> (signal kept)",
+            "SNR<sub>t</sub> = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)",
+        ),
     )
     fig.add_trace(_points(view.points[0], view.color, "x_t"), row=1, col=1)
     for i, name in enumerate(("β_t", "ᾱ_t", "SNR_t")):
         t_curve, y = _schedule_curve(schedule, i)
-        fig.add_trace(go.Scatter(x=t_curve, y=y, mode="lines", name=name, line=dict(color="#1f77b4", width=2), showlegend=False), row=i + 1, col=2)
+        fig.add_trace(
+            go.Scatter(x=t_curve, y=y, mode="lines", name=name, line=dict(color="#1f77b4", width=2), showlegend=False),
+            row=i + 1,
+            col=2,
+        )
     markers = [_schedule_marker(schedule, int(view.t[0]), i) for i in range(3)]
     for i, m in enumerate(markers):
         fig.add_trace(m, row=i + 1, col=2)
@@ -137,7 +192,9 @@ def forward_animation(view: ChainView, schedule: ScheduleView, title: str = "For
     for k, t in enumerate(view.t.tolist()):
         data = [dict(type="scattergl", x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))]
         data += [dict(type="scatter", x=xs, y=ys) for xs, ys in (_marker_at(schedule, t, i) for i in range(3))]
-        frames.append(dict(name=str(t), data=data, traces=[0, 4, 5, 6], layout=dict(title=dict(text=f"{title} · t = {t}"))))
+        frames.append(
+            dict(name=str(t), data=data, traces=[0, 4, 5, 6], layout=dict(title=dict(text=f"{title} · t = {t}")))
+        )
     fig.frames = frames
 
     _square(fig, 1, 1)
@@ -184,15 +241,28 @@ def _schedule_marker(schedule: ScheduleView, t: int, which: int) -> go.Scatter:
     """The red dot at the frame's t on curve `which` (0 beta, 1 alpha_bar, 2 SNR): at t = 0 only on
     alpha_bar, the one that has a value there."""
     xs, ys = _marker_at(schedule, t, which)
-    return go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=MARK_COLOR, size=11, line=dict(color="white", width=1)), showlegend=False, hoverinfo="skip")
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker=dict(color=MARK_COLOR, size=11, line=dict(color="white", width=1)),
+        showlegend=False,
+        hoverinfo="skip",
+    )
 
 
 def schedule_figure(schedule: ScheduleView, t: int | None = None) -> go.Figure:
     """beta_t, alpha_bar_t and SNR_t against t (three rows), with t marked when given."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("β<sub>t</sub>", "ᾱ<sub>t</sub>", "SNR<sub>t</sub>"), horizontal_spacing=0.08)
+    fig = make_subplots(
+        rows=1, cols=3, subplot_titles=("β<sub>t</sub>", "ᾱ<sub>t</sub>", "SNR<sub>t</sub>"), horizontal_spacing=0.08
+    )
     for i in range(3):
         t_curve, y = _schedule_curve(schedule, i)
-        fig.add_trace(go.Scatter(x=t_curve, y=y, mode="lines", line=dict(color="#1f77b4", width=2), showlegend=False), row=1, col=i + 1)
+        fig.add_trace(
+            go.Scatter(x=t_curve, y=y, mode="lines", line=dict(color="#1f77b4", width=2), showlegend=False),
+            row=1,
+            col=i + 1,
+        )
         if t is not None:
             fig.add_trace(_schedule_marker(schedule, t, i), row=1, col=i + 1)
         fig.update_xaxes(title_text="t", row=1, col=i + 1)
@@ -215,19 +285,42 @@ def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise 
     scales = [drift_scale(view.drift[k], spacing) for k in range(len(view.t))]
     ax, ay = arrow_segments(view.grid, view.drift[0], scales[0])
     # Arrows under the points: they are context, the points are the subject.
-    fig.add_trace(go.Scattergl(x=ax, y=ay, mode="lines", line=dict(color=DRIFT_COLOR, width=1), opacity=0.55, name="drift", connectgaps=False, hoverinfo="skip"))
-    fig.add_trace(go.Scattergl(x=f32(view.grid[:, 0]), y=f32(view.grid[:, 1]), mode="markers", marker=dict(color=DRIFT_COLOR, size=3.5), opacity=0.7, name="arrow tails", hoverinfo="skip"))
+    fig.add_trace(
+        go.Scattergl(
+            x=ax,
+            y=ay,
+            mode="lines",
+            line=dict(color=DRIFT_COLOR, width=1),
+            opacity=0.55,
+            name="drift",
+            connectgaps=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=f32(view.grid[:, 0]),
+            y=f32(view.grid[:, 1]),
+            mode="markers",
+            marker=dict(color=DRIFT_COLOR, size=3.5),
+            opacity=0.7,
+            name="arrow tails",
+            hoverinfo="skip",
+        )
+    )
     fig.add_trace(_points(view.points[0], view.color, "x_t", showscale=True))
 
     frames = []
     for k, t in enumerate(view.t.tolist()):
         ax, ay = arrow_segments(view.grid, view.drift[k], scales[k])
-        frames.append(go.Frame(
-            name=str(t),
-            data=[go.Scattergl(x=ax, y=ay), go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))],
-            traces=[0, 2],
-            layout=dict(title=dict(text=_reverse_title(title, t, scales[k]))),
-        ))
+        frames.append(
+            go.Frame(
+                name=str(t),
+                data=[go.Scattergl(x=ax, y=ay), go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))],
+                traces=[0, 2],
+                layout=dict(title=dict(text=_reverse_title(title, t, scales[k]))),
+            )
+        )
     fig.frames = frames
     _square(fig)
     fig.update_layout(
@@ -243,7 +336,11 @@ def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise 
 
 def _reverse_title(title: str, t: int, scale: float) -> str:
     if t <= 1:
-        note = "no drift: no step leaves x₀, and the last step (t = 1) is the identity" if t == 0 else "drift 0: the last step (t = 1) is the identity"
+        note = (
+            "no drift: no step leaves x₀, and the last step (t = 1) is the identity"
+            if t == 0
+            else "drift 0: the last step (t = 1) is the identity"
+        )
     else:
         note = f"arrows: f<sub>μ</sub>(x, t) − x × {scale:.3g}"
     return f"{title} · t = {t}<br><sup>{note}</sup>"
@@ -254,20 +351,72 @@ def figure1(view: Figure1View) -> go.Figure:
     """The paper's Figure 1 for the current model: rows q(x_t), p(x_t), drift; columns t = 0, T/2, T."""
     T = view.t[-1]
     col_titles = ["t = 0", f"t = T/2 = {view.t[1]}", f"t = T = {T}"]
-    fig = make_subplots(rows=3, cols=3, horizontal_spacing=0.03, vertical_spacing=0.05, column_titles=col_titles,
-                        row_titles=["q(x<sub>t</sub>) data → noise", "p(x<sub>t</sub>) noise → data", "drift f<sub>μ</sub>(x<sub>t</sub>, t) − x<sub>t</sub>"])
+    fig = make_subplots(
+        rows=3,
+        cols=3,
+        horizontal_spacing=0.03,
+        vertical_spacing=0.05,
+        column_titles=col_titles,
+        row_titles=[
+            "q(x<sub>t</sub>) data → noise",
+            "p(x<sub>t</sub>) noise → data",
+            "drift f<sub>μ</sub>(x<sub>t</sub>, t) − x<sub>t</sub>",
+        ],
+    )
     spacing = _grid_spacing(view.grid)
     for c in range(3):
         fig.add_trace(_points(view.q[c], view.q_color, "q", size=2), row=1, col=c + 1)
         fig.add_trace(_points(view.p[c], view.p_color, "p", size=2), row=2, col=c + 1)
         # a few samples behind the arrows show where the roll is (more would only slow the browser)
-        fig.add_trace(_points(view.p[c, :FAINT_POINTS], None, "p (faint)", size=2, opacity=0.3).update(marker_color="#9aa5b1"), row=3, col=c + 1)
+        fig.add_trace(
+            _points(view.p[c, :FAINT_POINTS], None, "p (faint)", size=2, opacity=0.3).update(marker_color="#9aa5b1"),
+            row=3,
+            col=c + 1,
+        )
         scale = drift_scale(view.drift[c], spacing)
         ax, ay = arrow_segments(view.grid, view.drift[c], scale)
-        fig.add_trace(go.Scatter(x=ax, y=ay, mode="lines", line=dict(color=DRIFT_COLOR, width=1), connectgaps=False, hoverinfo="skip", name="drift"), row=3, col=c + 1)
-        fig.add_trace(go.Scatter(x=f32(view.grid[:, 0]), y=f32(view.grid[:, 1]), mode="markers", marker=dict(color=DRIFT_COLOR, size=2), hoverinfo="skip", name="tails"), row=3, col=c + 1)
-        label = f"step t = {view.drift_t[c]} (last learned step)" if view.t[c] != view.drift_t[c] else f"step t = {view.drift_t[c]}"
-        fig.add_annotation(text=f"{label}, arrows × {scale:.3g}", x=0, y=-EXTENT * 0.97, showarrow=False, font=dict(size=10), xanchor="center", yanchor="bottom", bgcolor="rgba(255,255,255,0.7)", row=3, col=c + 1)
+        fig.add_trace(
+            go.Scatter(
+                x=ax,
+                y=ay,
+                mode="lines",
+                line=dict(color=DRIFT_COLOR, width=1),
+                connectgaps=False,
+                hoverinfo="skip",
+                name="drift",
+            ),
+            row=3,
+            col=c + 1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=f32(view.grid[:, 0]),
+                y=f32(view.grid[:, 1]),
+                mode="markers",
+                marker=dict(color=DRIFT_COLOR, size=2),
+                hoverinfo="skip",
+                name="tails",
+            ),
+            row=3,
+            col=c + 1,
+        )
+        label = (
+            f"step t = {view.drift_t[c]} (last learned step)"
+            if view.t[c] != view.drift_t[c]
+            else f"step t = {view.drift_t[c]}"
+        )
+        fig.add_annotation(
+            text=f"{label}, arrows × {scale:.3g}",
+            x=0,
+            y=-EXTENT * 0.97,
+            showarrow=False,
+            font=dict(size=10),
+            xanchor="center",
+            yanchor="bottom",
+            bgcolor="rgba(255,255,255,0.7)",
+            row=3,
+            col=c + 1,
+        )
         for r in (1, 2, 3):
             _square(fig, r, c + 1)
     fig.update_xaxes(showticklabels=False)
@@ -279,15 +428,24 @@ def figure1(view: Figure1View) -> go.Figure:
 # ---------------------------------------------------------------------- training
 def loss_figure(steps: np.ndarray, loss: np.ndarray) -> go.Figure:
     """Training loss (mean KL over t, nats per point) against step, log y."""
-    fig = go.Figure(go.Scatter(x=f32(steps), y=f32(loss), mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"))
-    fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=50, r=10, t=40, b=40), title=dict(text="Loss: mean KL per t (nats per point)"))
+    fig = go.Figure(
+        go.Scatter(x=f32(steps), y=f32(loss), mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss")
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=300,
+        margin=dict(l=50, r=10, t=40, b=40),
+        title=dict(text="Loss: mean KL per t (nats per point)"),
+    )
     fig.update_xaxes(title_text="step")
     if len(loss) and np.all(np.asarray(loss) > 0):
         fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
 
-def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None, ceiling: np.ndarray | None = None) -> go.Figure:
+def kl_per_t_figure(
+    kl: np.ndarray, unit: str = "nats", title: str | None = None, ceiling: np.ndarray | None = None
+) -> go.Figure:
     """Bar chart of the KL term of each step t = 2..T (kl has shape (T - 1,)).
 
     `ceiling`, same shape, draws the smallest KL any Gaussian kernel with diagonal covariance can
@@ -298,12 +456,26 @@ def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None
     t = np.arange(2, len(kl) + 2, dtype=np.float32)
     fig = go.Figure(go.Bar(x=t, y=np.nan_to_num(kl, nan=0.0), marker_color="#1f77b4", name="KL of this model"))
     if ceiling is not None:
-        fig.add_trace(go.Scatter(x=t, y=f32(ceiling), mode="lines+markers", name="best possible (ceiling)",
-                                 line=dict(color="#d62728", width=2), marker=dict(size=4)))
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=f32(ceiling),
+                mode="lines+markers",
+                name="best possible (ceiling)",
+                line=dict(color="#d62728", width=2),
+                marker=dict(size=4),
+            )
+        )
         fig.update_layout(legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
     fig.update_layout(
-        template=TEMPLATE, height=300, margin=dict(l=50, r=10, t=40, b=40), bargap=0.1,
-        title=dict(text=title or f"KL(q(x<sub>t−1</sub>|x<sub>t</sub>,x<sub>0</sub>) ‖ p(x<sub>t−1</sub>|x<sub>t</sub>)) per t ({unit})"),
+        template=TEMPLATE,
+        height=300,
+        margin=dict(l=50, r=10, t=40, b=40),
+        bargap=0.1,
+        title=dict(
+            text=title
+            or f"KL(q(x<sub>t−1</sub>|x<sub>t</sub>,x<sub>0</sub>) ‖ p(x<sub>t−1</sub>|x<sub>t</sub>)) per t ({unit})"
+        ),
     )
     fig.update_xaxes(title_text="t")
     fig.update_yaxes(title_text=unit)
@@ -314,8 +486,14 @@ def kl_per_t_figure(kl: np.ndarray, unit: str = "nats", title: str | None = None
 DENSITY_COLORSCALE = [[0.0, "rgba(255,255,255,0)"], [1e-6, "rgba(255,255,255,0)"], [1e-6, "#6baed6"], [1.0, "#08306b"]]
 
 
-def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, density: DensityView, curve: np.ndarray | None,
-                         samples_title: str) -> go.Figure:
+def live_training_figure(
+    steps: np.ndarray,
+    loss: np.ndarray,
+    kl: np.ndarray,
+    density: DensityView,
+    curve: np.ndarray | None,
+    samples_title: str,
+) -> go.Figure:
     """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
     the snapshot's samples as a 2-D histogram image over the roll.
 
@@ -326,10 +504,20 @@ def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, de
     autorange and the template's automargin, plotly.js measures the tick labels and lays the
     figure out again (229 ms per update in that benchmark's "auto layout").
     """
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=(
-        "Loss: mean KL per t (nats per point)", "Loss per t (recent average, nats per point)", samples_title))
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        horizontal_spacing=0.07,
+        subplot_titles=(
+            "Loss: mean KL per t (nats per point)",
+            "Loss per t (recent average, nats per point)",
+            samples_title,
+        ),
+    )
     steps, loss = f32(steps), f32(loss)
-    fig.add_trace(go.Scatter(x=steps, y=loss, mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=steps, y=loss, mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"), row=1, col=1
+    )
     fig.update_xaxes(title_text="step", row=1, col=1)
     finite = loss[np.isfinite(loss)]
     if len(finite):
@@ -337,7 +525,9 @@ def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, de
     if len(finite) and np.all(finite > 0):
         low, high = np.log10(float(finite.min())), np.log10(float(finite.max()))
         pad = 0.05 * max(high - low, 0.1)
-        fig.update_yaxes(type="log", exponentformat="power", range=[low - pad, high + pad], autorange=False, row=1, col=1)
+        fig.update_yaxes(
+            type="log", exponentformat="power", range=[low - pad, high + pad], autorange=False, row=1, col=1
+        )
     t = np.arange(2, len(kl) + 2, dtype=np.float32)
     bars = np.nan_to_num(f32(kl), nan=0.0)
     fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"), row=1, col=2)
@@ -356,20 +546,48 @@ def live_training_figure(steps: np.ndarray, loss: np.ndarray, kl: np.ndarray, de
 def _density_panel(fig: go.Figure, density: DensityView, curve: np.ndarray | None, row: int, col: int) -> None:
     """Samples as a 2-D histogram image on the fixed square plot area, under a faint roll."""
     if curve is not None:  # Plotly draws images below lines: a thin see-through roll, over the samples
-        fig.add_trace(go.Scatter(x=f32(curve[:, 0]), y=f32(curve[:, 1]), mode="lines", line=dict(color="rgba(120,130,145,0.35)", width=3),
-                                 name="the roll", hoverinfo="skip"), row=row, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=f32(curve[:, 0]),
+                y=f32(curve[:, 1]),
+                mode="lines",
+                line=dict(color="rgba(120,130,145,0.35)", width=3),
+                name="the roll",
+                hoverinfo="skip",
+            ),
+            row=row,
+            col=col,
+        )
     counts = density.counts
     top = max(1.0, float(np.percentile(counts[counts > 0], 95))) if counts.any() else 1.0
     centre0 = density.edge0 + density.width / 2
-    fig.add_trace(go.Heatmap(z=f32(counts), x0=centre0, dx=density.width, y0=centre0, dy=density.width, zmin=0.0, zmax=top,
-                             colorscale=DENSITY_COLORSCALE, showscale=False, hoverinfo="skip", zsmooth=False, name="samples"), row=row, col=col)
+    fig.add_trace(
+        go.Heatmap(
+            z=f32(counts),
+            x0=centre0,
+            dx=density.width,
+            y0=centre0,
+            dy=density.width,
+            zmin=0.0,
+            zmax=top,
+            colorscale=DENSITY_COLORSCALE,
+            showscale=False,
+            hoverinfo="skip",
+            zsmooth=False,
+            name="samples",
+        ),
+        row=row,
+        col=col,
+    )
     _square(fig, row=row, col=col)
 
 
 def samples_side_by_side(panels: list[tuple[str, DensityView]], curve: np.ndarray | None) -> go.Figure:
     """Several models' samples in a row of panels, each titled (which model, how good): images,
     not WebGL markers, so six models cost one light figure."""
-    fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.03, subplot_titles=[title for title, _ in panels])
+    fig = make_subplots(
+        rows=1, cols=len(panels), horizontal_spacing=0.03, subplot_titles=[title for title, _ in panels]
+    )
     for col, (_, density) in enumerate(panels, 1):
         _density_panel(fig, density, curve, row=1, col=col)
     fig.update_xaxes(showticklabels=False)

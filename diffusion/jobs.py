@@ -26,12 +26,12 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from multiprocessing import forkserver, popen_forkserver, spawn, util
 from multiprocessing.context import reduction, set_spawning_popen
-from typing import Callable
 
 import numpy as np
 import torch
@@ -171,7 +171,9 @@ class JobStatus:
     losses: tuple[np.ndarray, np.ndarray]  # (steps, loss in nats per point)
     kl_per_t: np.ndarray  # latest smoothed KL per t = 2..T, nats
     pipeline: DiffusionPipeline | None  # the latest published model
-    preview: np.ndarray | None  # fresh samples from that model, (PREVIEW_POINTS, 2): its samples(PREVIEW_POINTS, seed=0)
+    preview: (
+        np.ndarray | None
+    )  # fresh samples from that model, (PREVIEW_POINTS, 2): its samples(PREVIEW_POINTS, seed=0)
     quality: SampleQuality | None  # of those samples: the same numbers as pipeline.quality()
     snapshot_id: int  # increases with each published model
     error: str | None
@@ -182,8 +184,14 @@ class TrainingJob:
     """One training run in a child process, supervised by a daemon thread. Methods are safe to call
     from any thread."""
 
-    def __init__(self, config: DiffusionConfig, resume_from: DiffusionPipeline | None = None, slots: TrainingSlots = DEFAULT_SLOTS,
-                 snapshot_seconds: float = SNAPSHOT_SECONDS, on_update: Callable[[JobStatus], None] | None = None):
+    def __init__(
+        self,
+        config: DiffusionConfig,
+        resume_from: DiffusionPipeline | None = None,
+        slots: TrainingSlots = DEFAULT_SLOTS,
+        snapshot_seconds: float = SNAPSHOT_SECONDS,
+        on_update: Callable[[JobStatus], None] | None = None,
+    ):
         """`on_update(status)` is called from the supervising thread after each published snapshot
         and once when the run has ended: for work that should start the moment a model exists,
         wherever the user is looking. It must return quickly (start a thread for anything slow);
@@ -216,7 +224,7 @@ class TrainingJob:
         self._rate = 0.0
 
     # ------------------------------------------------------------------ control
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         if self._thread is not None:
             return self  # a second Start click is a no-op, not a second run
         self._thread = threading.Thread(target=self._run, name=f"training-{self._ticket}", daemon=True)
@@ -267,7 +275,9 @@ class TrainingJob:
                 progress=self._progress,
                 seconds=self._seconds,
                 iterations_per_second=self._rate,
-                eta_seconds=_eta(self.config, self._step, self._seconds, self._rate) if self._state in _TRAINING else None,
+                eta_seconds=_eta(self.config, self._step, self._seconds, self._rate)
+                if self._state in _TRAINING
+                else None,
                 losses=(np.asarray(h.steps, dtype=np.int64), np.asarray(h.loss, dtype=np.float32)),
                 kl_per_t=np.asarray(h.kl_per_t, dtype=np.float32),
                 pipeline=self._pipeline,
@@ -319,7 +329,9 @@ class TrainingJob:
         weights = None if self._resume_from is None else _to_numpy(self._resume_from.model.state_dict())
         receiver, child_end = _CONTEXT.Pipe(duplex=True)
         process = _TrainingProcess(
-            target=_child_main, name=f"training-{self._ticket}", daemon=True,
+            target=_child_main,
+            name=f"training-{self._ticket}",
+            daemon=True,
             args=(self.config, weights, child_end, self._snapshot_seconds, torch.get_num_threads()),
         )
         process.start()
@@ -358,8 +370,10 @@ class TrainingJob:
                 self._state = JobState.STOPPED
             elif outcome is None:
                 self._state = JobState.FAILED
-                self._error = (f"the training process ended unexpectedly (exit code {process.exitcode}); "
-                               "the last snapshot is kept. Try a smaller network or batch.")
+                self._error = (
+                    f"the training process ended unexpectedly (exit code {process.exitcode}); "
+                    "the last snapshot is kept. Try a smaller network or batch."
+                )
 
     def _receive(self, kind: str, payload) -> str | None:
         """Apply one message from the child; returns how the run ended, if this message says so."""
@@ -538,10 +552,19 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
             timeout = 0.0
 
     def progress() -> None:
-        send(("progress", {
-            "points": points.copy(), "kl_per_t": list(trainer.history.kl_per_t), "step": trainer.step_count,
-            "progress": trainer.progress, "seconds": trainer.train_seconds, "rate": trainer.iterations_per_second,
-        }))
+        send(
+            (
+                "progress",
+                {
+                    "points": points.copy(),
+                    "kl_per_t": list(trainer.history.kl_per_t),
+                    "step": trainer.step_count,
+                    "progress": trainer.progress,
+                    "seconds": trainer.train_seconds,
+                    "rate": trainer.iterations_per_second,
+                },
+            )
+        )
         points.clear()
 
     def publish(pipeline: DiffusionPipeline, taken_at: float) -> None:
@@ -550,11 +573,18 @@ def _child_train(config, weights, conn, snapshot_seconds) -> None:
         samples = pipeline.samples(PREVIEW_POINTS, seed=0)
         quality = sample_quality(samples)
         clock.measured(taken_at, quality)
-        send(("snapshot", {
-            "weights": _to_numpy(pipeline.model.state_dict()), "history": pipeline.history.to_dict(),
-            "steps": pipeline.steps_trained, "preview": samples,
-            "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
-        }))
+        send(
+            (
+                "snapshot",
+                {
+                    "weights": _to_numpy(pipeline.model.state_dict()),
+                    "history": pipeline.history.to_dict(),
+                    "steps": pipeline.steps_trained,
+                    "preview": samples,
+                    "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
+                },
+            )
+        )
 
     def snapshot(background: bool) -> bool:
         """Freeze the sampling weights now and publish them; False when the previous snapshot is
@@ -618,8 +648,13 @@ def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> Diffusion
     """The snapshot's weights in a fresh network (on the config's device), for the views."""
     model, diffusion = build_model(config, resolve_device(config.device))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in payload["weights"].items()})
-    return DiffusionPipeline(config, model.requires_grad_(False).eval(), diffusion,
-                             TrainingHistory.from_dict(payload["history"]), int(payload["steps"]))
+    return DiffusionPipeline(
+        config,
+        model.requires_grad_(False).eval(),
+        diffusion,
+        TrainingHistory.from_dict(payload["history"]),
+        int(payload["steps"]),
+    )
 
 
 def _eta(config: DiffusionConfig, step: int, seconds: float, rate: float) -> float | None:

@@ -57,11 +57,7 @@ class Bound:
 def entropy_terms_nats(diffusion: GaussianDiffusion) -> float:
     """H_q(X_T | X_0) - H_q(X_1 | X_0) - H_p(X_T) of eq. 14, in nats per point."""
     s = diffusion.schedule
-    return (
-        gaussian_entropy(1.0 - s.alpha_bars[-1], D)
-        - gaussian_entropy(s.betas[1], D)
-        - gaussian_entropy(1.0, D)
-    )
+    return gaussian_entropy(1.0 - s.alpha_bars[-1], D) - gaussian_entropy(s.betas[1], D) - gaussian_entropy(1.0, D)
 
 
 def unit_variance_offset_bits(scale: np.ndarray | None = None) -> float:
@@ -71,7 +67,9 @@ def unit_variance_offset_bits(scale: np.ndarray | None = None) -> float:
 
 
 @torch.no_grad()
-def kl_per_t_nats(diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarray | torch.Tensor, seed: int = 0, chunk: int = 4096) -> np.ndarray:
+def kl_per_t_nats(
+    diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarray | torch.Tensor, seed: int = 0, chunk: int = 4096
+) -> np.ndarray:
     """E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t = 2..T over the points x0 (N, 2), nats.
 
     Every point is used at every t with one draw of x_t, so N points cost N (T - 1) head passes.
@@ -82,14 +80,16 @@ def kl_per_t_nats(diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarra
     g = torch.Generator().manual_seed(int(seed))
     total = torch.zeros(T - 1, dtype=torch.float64, device=diffusion.device)
     for start in range(0, x0.shape[0], chunk):
-        part = x0[start:start + chunk]
+        part = x0[start : start + chunk]
         batch = part.unsqueeze(0).expand(T - 1, -1, -1)
         noise = torch.randn(batch.shape, generator=g).to(diffusion.device)
         total += diffusion.kl_terms(model, batch, t, noise).sum(dim=1, dtype=torch.float64)
     return (total / x0.shape[0]).cpu().numpy()
 
 
-def likelihood_bound(diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarray | torch.Tensor, seed: int = 0) -> Bound:
+def likelihood_bound(
+    diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarray | torch.Tensor, seed: int = 0
+) -> Bound:
     """The bound K of eq. 14 on held-out points x0 (N, 2) in data coordinates."""
     kl = kl_per_t_nats(diffusion, model, x0, seed=seed)
     entropy = entropy_terms_nats(diffusion)

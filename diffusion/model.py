@@ -25,7 +25,9 @@ class ReverseNet(nn.Module):
         super().__init__()
         self.T = T
         self.width = width
-        self.trunk = nn.Sequential(nn.Linear(2, width), nn.ReLU(inplace=True), nn.Linear(width, width), nn.ReLU(inplace=True))
+        self.trunk = nn.Sequential(
+            nn.Linear(2, width), nn.ReLU(inplace=True), nn.Linear(width, width), nn.ReLU(inplace=True)
+        )
         # Row t - 2 holds the head of timestep t.
         self.head_w1 = nn.Parameter(torch.empty(T - 1, width, width))
         self.head_b1 = nn.Parameter(torch.empty(T - 1, width))

@@ -35,13 +35,13 @@ class DiffusionPipeline:
     steps_trained: int = 0
 
     @classmethod
-    def untrained(cls, config: DiffusionConfig) -> "DiffusionPipeline":
+    def untrained(cls, config: DiffusionConfig) -> DiffusionPipeline:
         device = resolve_device(config.validate().device)
         model, diffusion = build_model(config, device)
         return cls(config, model.eval(), diffusion, TrainingHistory(kl_per_t=[float("nan")] * (config.T - 1)))
 
     @classmethod
-    def from_trainer(cls, trainer) -> "DiffusionPipeline":
+    def from_trainer(cls, trainer) -> DiffusionPipeline:
         """A frozen copy of a Trainer's sampling weights and history (training may go on)."""
         history = TrainingHistory.from_dict(trainer.history.to_dict())
         return cls(trainer.config, trainer.snapshot_model(), trainer.diffusion, history, trainer.step_count)

@@ -25,7 +25,9 @@ TUTORIAL_LOGVAR_LIMIT = 30.0
 class GaussianDiffusion:
     """The schedule's arrays as float32 tensors on one device, and the maths that uses them."""
 
-    def __init__(self, schedule: NoiseSchedule, parameterization: MeanParameterization, device: str | torch.device = "cpu"):
+    def __init__(
+        self, schedule: NoiseSchedule, parameterization: MeanParameterization, device: str | torch.device = "cpu"
+    ):
         self.schedule = schedule
         self.T = schedule.T
         self.parameterization = MeanParameterization(parameterization)
@@ -74,7 +76,9 @@ class GaussianDiffusion:
             traj[t] = x
         return traj
 
-    def q_posterior(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def q_posterior(
+        self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean, variance and log-variance of q(x_{t-1} | x_t, x_0), for t >= 2.
 
         mean = coef_x0_t x_0 + coef_xt_t x_t (the DDPM form of the tutorial's precision-weighted
@@ -108,7 +112,9 @@ class GaussianDiffusion:
         out = model(xt, t)
         return self._mean_logvar(out, xt, torch.tensor(t, device=self.device))
 
-    def p_mean_variance_grouped(self, model: ReverseNet, xt: torch.Tensor, t: torch.Tensor | range) -> tuple[torch.Tensor, torch.Tensor]:
+    def p_mean_variance_grouped(
+        self, model: ReverseNet, xt: torch.Tensor, t: torch.Tensor | range
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """As p_mean_variance for xt (K, n, 2) with row k at timestep t[k] (t: (K,) long or a range, 2..T)."""
         out = model.forward_grouped(xt, t)
         return self._mean_logvar(out, xt, self._t_tensor(t).view(-1, 1))
@@ -144,7 +150,9 @@ class GaussianDiffusion:
         return mean - points
 
     # ------------------------------------------------------------------ the 2015 objective
-    def kl_terms(self, model: ReverseNet, x0: torch.Tensor, t: torch.Tensor | range, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def kl_terms(
+        self, model: ReverseNet, x0: torch.Tensor, t: torch.Tensor | range, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) in nats per point, for x_t ~ q(x_t | x_0).
 
         x0: (K, n, 2) with row k at timestep t[k] (t: (K,) long or a range, 2..T). Returns (K, n).

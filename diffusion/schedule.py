@@ -67,11 +67,13 @@ class NoiseSchedule:
     schedule: BetaSchedule
 
     @classmethod
-    def from_config(cls, config: DiffusionConfig) -> "NoiseSchedule":
-        return cls.from_betas(make_betas(config.schedule, config.T, config.beta_start, config.beta_end), config.schedule)
+    def from_config(cls, config: DiffusionConfig) -> NoiseSchedule:
+        return cls.from_betas(
+            make_betas(config.schedule, config.T, config.beta_start, config.beta_end), config.schedule
+        )
 
     @classmethod
-    def from_betas(cls, betas_1_to_T: np.ndarray, schedule: BetaSchedule = BetaSchedule.SIGMOID) -> "NoiseSchedule":
+    def from_betas(cls, betas_1_to_T: np.ndarray, schedule: BetaSchedule = BetaSchedule.SIGMOID) -> NoiseSchedule:
         betas_1_to_T = np.asarray(betas_1_to_T, dtype=np.float64)
         T = int(betas_1_to_T.shape[0])
         betas = np.concatenate([[0.0], betas_1_to_T])
@@ -83,7 +85,9 @@ class NoiseSchedule:
             # DDPM form of the posterior (equal to the tutorial's precision-weighted form; tested).
             posterior_variance = np.where(one_minus_ab > 0, betas * (1.0 - alpha_bars_prev) / one_minus_ab, 0.0)
             posterior_coef_x0 = np.where(one_minus_ab > 0, betas * np.sqrt(alpha_bars_prev) / one_minus_ab, 1.0)
-            posterior_coef_xt = np.where(one_minus_ab > 0, (1.0 - alpha_bars_prev) * np.sqrt(alphas) / one_minus_ab, 0.0)
+            posterior_coef_xt = np.where(
+                one_minus_ab > 0, (1.0 - alpha_bars_prev) * np.sqrt(alphas) / one_minus_ab, 0.0
+            )
             snr = np.where(one_minus_ab > 0, alpha_bars / one_minus_ab, np.inf)
         # log of a zero variance (t = 0, 1) is clipped to the t = 2 value so the array stays finite.
         floor = posterior_variance[2] if T >= 2 else 1e-12

@@ -93,7 +93,9 @@ class ReverseView(ChainView):
     drift: np.ndarray  # (F, G, 2) float32: f_mu(x, t) - x of the step leaving x_t, per frame
 
 
-def reverse_view(pipeline: DiffusionPipeline, n: int = 2000, seed: int = 0, max_frames: int = MAX_FRAMES, grid_n: int = DRIFT_GRID) -> ReverseView:
+def reverse_view(
+    pipeline: DiffusionPipeline, n: int = 2000, seed: int = 0, max_frames: int = MAX_FRAMES, grid_n: int = DRIFT_GRID
+) -> ReverseView:
     """p from noise (t = T) to samples (t = 0), frames in playing order (T first), with the drift field.
 
     Points are coloured by where they end: the roll position nearest each final sample.
@@ -218,15 +220,34 @@ def changed_fields(model_config: DiffusionConfig, settings: DiffusionConfig) -> 
     return out
 
 
-def model_summary(role: str, name: str, pipeline: DiffusionPipeline, quality: SampleQuality, bound: Bound | None = None) -> dict:
+def model_summary(
+    role: str, name: str, pipeline: DiffusionPipeline, quality: SampleQuality, bound: Bound | None = None
+) -> dict:
     """One row of the table that compares a session's models: what they are and how good (with
     `bound`, K at unit variance and K - L_null, the paper's Table 1 columns)."""
     c = pipeline.config
     row = {
-        "": role, "model": name, "T": c.T, "β₁": f"{c.beta_start:g}", "β_T": f"{c.beta_end:g}", "schedule": c.schedule.value,
-        "width": c.width, "steps": pipeline.steps_trained,
+        "": role,
+        "model": name,
+        "T": c.T,
+        "β₁": f"{c.beta_start:g}",
+        "β_T": f"{c.beta_end:g}",
+        "schedule": c.schedule.value,
+        "width": c.width,
+        "steps": pipeline.steps_trained,
     }
     if bound is not None:
-        row.update({"K, unit variance (bits)": f"{bound.bits_unit_variance:+.2f}", "K − L_null (bits)": f"{bound.minus_null_bits:+.2f}"})
-    row.update({"SW1": round(quality.sw1, 4), "chamfer": round(quality.chamfer, 4), "meets the bar": "yes" if quality.passes else "no"})
+        row.update(
+            {
+                "K, unit variance (bits)": f"{bound.bits_unit_variance:+.2f}",
+                "K − L_null (bits)": f"{bound.minus_null_bits:+.2f}",
+            }
+        )
+    row.update(
+        {
+            "SW1": round(quality.sw1, 4),
+            "chamfer": round(quality.chamfer, 4),
+            "meets the bar": "yes" if quality.passes else "no",
+        }
+    )
     return row

@@ -100,8 +100,12 @@ def default_model() -> ModelRef:
         return ModelRef(_load_default(), "default", views.DEFAULT, "shipped with the app")
     except (CheckpointError, OSError) as exc:
         # Not cached: once the file is there, the next run loads it.
-        return ModelRef(DiffusionPipeline.untrained(DEFAULTS.replace(device="cpu")), "untrained-default", views.DEFAULT,
-                        f"no shipped model ({exc}); this is an untrained network")
+        return ModelRef(
+            DiffusionPipeline.untrained(DEFAULTS.replace(device="cpu")),
+            "untrained-default",
+            views.DEFAULT,
+            f"no shipped model ({exc}); this is an untrained network",
+        )
 
 
 def current_model() -> ModelRef:
@@ -156,8 +160,10 @@ def use_earlier_model() -> None:
     st.session_state["upload_message"] = None  # about a model that is no longer the current one
     skipped = apply_model_settings(ref.pipeline.config)
     note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
-    st.session_state["earlier_message"] = ("success", f"The current model is again the {ref.source} model ({ref.note}); "
-                                                      f"the sidebar shows its settings{note}.")
+    st.session_state["earlier_message"] = (
+        "success",
+        f"The current model is again the {ref.source} model ({ref.note}); the sidebar shows its settings{note}.",
+    )
 
 
 # ---------------------------------------------------------------------- the training job
@@ -221,7 +227,9 @@ def sync_job() -> JobStatus | None:
         note = f"{status.pipeline.steps_trained:,} steps"
         if status.state is JobState.FAILED:
             note += ", last good weights of a run that failed"
-        set_current_model(ModelRef(status.pipeline, snapshot_model_id(h.uid, status.snapshot_id), views.TRAINED, note, status.quality))
+        set_current_model(
+            ModelRef(status.pipeline, snapshot_model_id(h.uid, status.snapshot_id), views.TRAINED, note, status.quality)
+        )
     return status
 
 
@@ -290,25 +298,66 @@ def apply_model_settings(cfg: DiffusionConfig) -> list[str]:
 def sidebar_settings() -> None:
     """The model settings every page shares, mirrored in the URL (a link reproduces them)."""
     st.sidebar.header("Model settings")
-    st.sidebar.number_input("T (diffusion steps)", min_value=2, max_value=T_MAX, value=DEFAULTS.T, step=1, key="T",
-                            bind="query-params", help="Number of steps of the forward and reverse chains.")
-    st.sidebar.select_slider("β start (log scale)", options=BETA_START_OPTIONS, value=DEFAULTS.beta_start, key="beta_start",
-                             format_func=fmt_beta, bind="query-params", help="β₁, the noise added at the first step.")
-    st.sidebar.select_slider("β end (log scale)", options=BETA_END_OPTIONS, value=DEFAULTS.beta_end, key="beta_end",
-                             format_func=fmt_beta, bind="query-params", help="β_T, the noise added at the last step.")
-    st.sidebar.selectbox("Schedule", options=[s.value for s in BetaSchedule], index=[s.value for s in BetaSchedule].index(DEFAULTS.schedule.value),
-                         key="schedule", format_func=lambda v: SCHEDULE_LABELS.get(v, v), bind="query-params")
-    st.sidebar.number_input("Network width", min_value=1, max_value=WIDTH_MAX, value=DEFAULTS.width, step=16, key="width",
-                            bind="query-params", help="Hidden units of the trunk and of each per-t head.")
+    st.sidebar.number_input(
+        "T (diffusion steps)",
+        min_value=2,
+        max_value=T_MAX,
+        value=DEFAULTS.T,
+        step=1,
+        key="T",
+        bind="query-params",
+        help="Number of steps of the forward and reverse chains.",
+    )
+    st.sidebar.select_slider(
+        "β start (log scale)",
+        options=BETA_START_OPTIONS,
+        value=DEFAULTS.beta_start,
+        key="beta_start",
+        format_func=fmt_beta,
+        bind="query-params",
+        help="β₁, the noise added at the first step.",
+    )
+    st.sidebar.select_slider(
+        "β end (log scale)",
+        options=BETA_END_OPTIONS,
+        value=DEFAULTS.beta_end,
+        key="beta_end",
+        format_func=fmt_beta,
+        bind="query-params",
+        help="β_T, the noise added at the last step.",
+    )
+    st.sidebar.selectbox(
+        "Schedule",
+        options=[s.value for s in BetaSchedule],
+        index=[s.value for s in BetaSchedule].index(DEFAULTS.schedule.value),
+        key="schedule",
+        format_func=lambda v: SCHEDULE_LABELS.get(v, v),
+        bind="query-params",
+    )
+    st.sidebar.number_input(
+        "Network width",
+        min_value=1,
+        max_value=WIDTH_MAX,
+        value=DEFAULTS.width,
+        step=16,
+        key="width",
+        bind="query-params",
+        help="Hidden units of the trunk and of each per-t head.",
+    )
     with st.sidebar.expander("Advanced"):
         params = [p.value for p in MeanParameterization]
-        st.selectbox("Reverse-mean parameterisation", options=params, index=params.index(DEFAULTS.parameterization.value),
-                     key="parameterization", bind="query-params",
-                     help="paper: μ = x√(1−β) + f√β (fast to train); tutorial: the network outputs μ and log σ² directly.")
+        st.selectbox(
+            "Reverse-mean parameterisation",
+            options=params,
+            index=params.index(DEFAULTS.parameterization.value),
+            key="parameterization",
+            bind="query-params",
+            help="paper: μ = x√(1−β) + f√β (fast to train); tutorial: the network outputs μ and log σ² directly.",
+        )
 
 
 # ---------------------------------------------------------------------- status
-def page_state() -> "AppState":
+def page_state() -> AppState:
     """What dashboard.py computed for this run; every page starts with it.
 
     Streamlit takes a `pages/` folder beside the entry script for its legacy multipage layout until
@@ -360,9 +409,12 @@ def sidebar_status(state: AppState, progress: bool = True) -> None:
     # content: Streamlit loads the code that renders HTML in markdown lazily, at its first use in
     # the tab. Met first in a page's caption, it made that caption appear late, up to after the
     # chart below it was drawn (~2 s in software WebGL), pushing the chart down when it did.
-    st.sidebar.caption(f"{html.escape(f'{state.model.source} model · {note}', quote=False)} · T = {p.T}, width {p.config.width}, "
-                       f"{p.config.schedule.value} schedule, β<sub>1</sub> = {fmt_beta(p.config.beta_start)} … "
-                       f"β<sub>T</sub> = {fmt_beta(p.config.beta_end)}", unsafe_allow_html=True)
+    st.sidebar.caption(
+        f"{html.escape(f'{state.model.source} model · {note}', quote=False)} · T = {p.T}, width {p.config.width}, "
+        f"{p.config.schedule.value} schedule, β<sub>1</sub> = {fmt_beta(p.config.beta_start)} … "
+        f"β<sub>T</sub> = {fmt_beta(p.config.beta_end)}",
+        unsafe_allow_html=True,
+    )
     st.sidebar.markdown(f"**Device:** `{p.device}`")
     if state.settings_error:
         st.sidebar.error(state.settings_error)
@@ -383,7 +435,7 @@ def _sidebar_progress() -> None:
     rerun_when_ended(h, s)
 
 
-def live_chart(h: JobHolder, s: JobStatus) -> "figures.go.Figure | None":
+def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
     """The Train page's live panels (loss curve, loss per t, the snapshot's samples), rebuilt once
     per snapshot (every ~2 s), not at every redraw of the panel (every 1 s): between snapshots the
     chart is unchanged, and building and serialising it again would only cost the server time."""
@@ -394,8 +446,17 @@ def live_chart(h: JobHolder, s: JobStatus) -> "figures.go.Figure | None":
     if cached is None or cached[0] != key:
         steps, loss = s.losses
         # all 5,000 samples of the snapshot, the ones its quality line measures
-        cached = h.chart = (key, figures.live_training_figure(steps, loss, s.kl_per_t, views.sample_density(s.preview), views.roll_curve(),
-                                                               f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}"))
+        cached = h.chart = (
+            key,
+            figures.live_training_figure(
+                steps,
+                loss,
+                s.kl_per_t,
+                views.sample_density(s.preview),
+                views.roll_curve(),
+                f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}",
+            ),
+        )
     return cached[1]
 
 
@@ -430,7 +491,9 @@ class ViewPrefetch:
             if which in self._started:
                 return
             self._started.add(which)
-            thread = threading.Thread(target=self._build, args=(s, ended), name=f"view-prefetch-{self.uid}", daemon=True)
+            thread = threading.Thread(
+                target=self._build, args=(s, ended), name=f"view-prefetch-{self.uid}", daemon=True
+            )
             self.threads.append(thread)
         thread.start()
 
@@ -499,12 +562,21 @@ def mismatch_banner(state: AppState) -> None:
         return
     changes = views.changed_fields(state.model.pipeline.config, state.settings)
     with st.container(border=True):
-        st.warning("**The model no longer matches the settings.** The sidebar changed " + ", ".join(changes)
-                   + ". The pages keep showing the current model (with its own settings) until you retrain; "
-                   "a new run keeps it among the Train page's earlier models.", icon="⚠️")
+        st.warning(
+            "**The model no longer matches the settings.** The sidebar changed "
+            + ", ".join(changes)
+            + ". The pages keep showing the current model (with its own settings) until you retrain; "
+            "a new run keeps it among the Train page's earlier models.",
+            icon="⚠️",
+        )
         c1, c2, _ = st.columns([1, 1, 2])
-        c1.button("Retrain with the new settings", on_click=start_training, key="banner_retrain", type="primary",
-                  disabled=state.training)
+        c1.button(
+            "Retrain with the new settings",
+            on_click=start_training,
+            key="banner_retrain",
+            type="primary",
+            disabled=state.training,
+        )
         c2.button("Put the model's settings back", on_click=restore_model_settings, key="banner_restore")
 
 
@@ -524,13 +596,17 @@ def start_training(resume: bool = False) -> None:
         if resume:
             model = current_model().pipeline
             if model.config.model_key() != cfg.model_key():
-                st.session_state["train_message"] = ("To continue training, the model settings must match the current model's; "
-                                                     "put its settings back or start a new run.")
+                st.session_state["train_message"] = (
+                    "To continue training, the model settings must match the current model's; "
+                    "put its settings back or start a new run."
+                )
                 return
             resume_from = model
         uid = uuid.uuid4().hex[:10]
         # the Reverse page's N and seed, as the user left them (its widgets keep them per session)
-        prefetch = ViewPrefetch(uid, int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED)))
+        prefetch = ViewPrefetch(
+            uid, int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED))
+        )
         try:
             job = TrainingJob(cfg, resume_from=resume_from, on_update=prefetch)
         except ConfigError as exc:
@@ -566,7 +642,9 @@ def stop_training() -> None:
 def restore_model_settings() -> None:
     skipped = apply_model_settings(current_model().pipeline.config)
     if skipped:
-        st.session_state["train_message"] = "Could not set " + ", ".join(skipped) + " in the sidebar (not among its choices)."
+        st.session_state["train_message"] = (
+            "Could not set " + ", ".join(skipped) + " in the sidebar (not among its choices)."
+        )
 
 
 def on_upload() -> None:
@@ -585,11 +663,16 @@ def on_upload() -> None:
         st.session_state["upload_message"] = ("error", f"Could not load {up.name}: {exc}. The current model is kept.")
         return
     digest = hashlib.sha1(data).hexdigest()[:16]
-    set_current_model(ModelRef(pipeline, f"upload-{digest}", views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps"))
+    set_current_model(
+        ModelRef(pipeline, f"upload-{digest}", views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps")
+    )
     skipped = apply_model_settings(pipeline.config)
     note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
-    st.session_state["upload_message"] = ("success", f"Loaded {up.name}: T = {pipeline.T}, width {pipeline.config.width}, "
-                                                     f"{pipeline.steps_trained:,} steps. The sidebar now shows its settings{note}.")
+    st.session_state["upload_message"] = (
+        "success",
+        f"Loaded {up.name}: T = {pipeline.T}, width {pipeline.config.width}, "
+        f"{pipeline.steps_trained:,} steps. The sidebar now shows its settings{note}.",
+    )
 
 
 UPLOAD_LIMIT_MB = MAX_CHECKPOINT_BYTES // 2**20
@@ -636,14 +719,19 @@ def _quality_numbers(model_id: str, _pipeline: DiffusionPipeline) -> SampleQuali
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def model_chart(model_id: str, _pipeline: DiffusionPipeline) -> "figures.go.Figure":
+def model_chart(model_id: str, _pipeline: DiffusionPipeline) -> figures.go.Figure:
     """The Train page's live figure for a model that is not training: its loss curve and loss per t
     as its checkpoint recorded them, and its samples. Shown before a run, so a user sees what the
     current model is (and the browser has loaded its charting code before a run needs it)."""
     h = _pipeline.history
-    return figures.live_training_figure(np.asarray(h.steps, np.int64), np.asarray(h.loss, np.float32), np.asarray(h.kl_per_t, np.float32),
-                                        views.sample_density(model_samples(model_id, _pipeline)), views.roll_curve(),
-                                        f"Samples of this model ({_pipeline.steps_trained:,} steps)")
+    return figures.live_training_figure(
+        np.asarray(h.steps, np.int64),
+        np.asarray(h.loss, np.float32),
+        np.asarray(h.kl_per_t, np.float32),
+        views.sample_density(model_samples(model_id, _pipeline)),
+        views.roll_curve(),
+        f"Samples of this model ({_pipeline.steps_trained:,} steps)",
+    )
 
 
 def model_quality(model: ModelRef) -> SampleQuality:
@@ -655,8 +743,10 @@ def model_quality(model: ModelRef) -> SampleQuality:
 def quality_line(q: SampleQuality, what: str = "this model") -> None:
     """One line: the model's sample quality against the bar, green when it meets it."""
     verdict = "meets the quality bar" if q.passes else "does not meet the quality bar yet"
-    text = (f"Sample quality of {what}: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
-            f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**.")
+    text = (
+        f"Sample quality of {what}: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
+        f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**."
+    )
     (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")
 
 
@@ -669,8 +759,11 @@ def newer_snapshot_notice(shown: ModelRef) -> None:
         return
     if s.state.active and unadopted_snapshot(h, s):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
-        c1.info(f"Training goes on: a newer snapshot (step {s.pipeline.steps_trained:,}) is ready; "
-                f"this page shows {shown.note}.", icon=":material/update:")
+        c1.info(
+            f"Training goes on: a newer snapshot (step {s.pipeline.steps_trained:,}) is ready; "
+            f"this page shows {shown.note}.",
+            icon=":material/update:",
+        )
         if c2.button("Show the newest snapshot", key="show_newest", width="stretch"):
             st.rerun()  # the full run adopts it (sync_job)
     rerun_when_ended(h, s)
@@ -690,4 +783,3 @@ CEILING_POINTS = 1000
 def plot(fig, key: str | None = None) -> None:
     """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
-

@@ -19,7 +19,9 @@ st.caption(
     "variance."
 )
 
-with st.spinner("Computing the bound on 20,000 held-out points…"):  # Streamlit shows it only after 0.5 s: not when built ahead
+with st.spinner(
+    "Computing the bound on 20,000 held-out points…"
+):  # Streamlit shows it only after 0.5 s: not when built ahead
     b = app.bound_numbers(model.id, model.pipeline)
 q = app.model_quality(model)
 
@@ -29,13 +31,25 @@ def fmt(v: float) -> str:
 
 
 c1, c2, c3 = st.columns(3)
-c1.metric("K at unit variance (bits)", fmt(b.bits_unit_variance), delta=f"{b.bits_unit_variance - PAPER_K_BITS:+.2f} vs paper's {PAPER_K_BITS}",
-          delta_color="normal", help="Table 1's convention: the data rescaled to variance 1 per axis.")
+c1.metric(
+    "K at unit variance (bits)",
+    fmt(b.bits_unit_variance),
+    delta=f"{b.bits_unit_variance - PAPER_K_BITS:+.2f} vs paper's {PAPER_K_BITS}",
+    delta_color="normal",
+    help="Table 1's convention: the data rescaled to variance 1 per axis.",
+)
 c2.metric("K at data scale (bits)", fmt(b.bits), help="On the tutorial's coordinates (the roll divided by 10).")
-c3.metric("K − L_null (bits)", fmt(b.minus_null_bits), delta=f"{b.minus_null_bits - PAPER_K_MINUS_NULL_BITS:+.2f} vs paper's {PAPER_K_MINUS_NULL_BITS}",
-          help=f"Gain over a unit Gaussian, L_null = {L_NULL_BITS:.3f} bits for 2-D unit-variance data.")
-st.caption(f"Entropy terms H<sub>q</sub>(X<sub>T</sub>|X<sub>0</sub>) − H<sub>q</sub>(X<sub>1</sub>|X<sub>0</sub>) − H<sub>p</sub>(X<sub>T</sub>) "
-           f"= {b.entropy_bits:.2f} bits; KL terms sum to {float(b.kl_per_t_bits.sum()):.2f} bits.", unsafe_allow_html=True)
+c3.metric(
+    "K − L_null (bits)",
+    fmt(b.minus_null_bits),
+    delta=f"{b.minus_null_bits - PAPER_K_MINUS_NULL_BITS:+.2f} vs paper's {PAPER_K_MINUS_NULL_BITS}",
+    help=f"Gain over a unit Gaussian, L_null = {L_NULL_BITS:.3f} bits for 2-D unit-variance data.",
+)
+st.caption(
+    f"Entropy terms H<sub>q</sub>(X<sub>T</sub>|X<sub>0</sub>) − H<sub>q</sub>(X<sub>1</sub>|X<sub>0</sub>) − H<sub>p</sub>(X<sub>T</sub>) "
+    f"= {b.entropy_bits:.2f} bits; KL terms sum to {float(b.kl_per_t_bits.sum()):.2f} bits.",
+    unsafe_allow_html=True,
+)
 
 show_ceiling = st.toggle(
     "Compare with the best possible model for this schedule",
@@ -54,14 +68,27 @@ if show_ceiling:
         "different setup (its own schedule and learned betas); at the tutorial's defaults the ceiling itself is about 1.5 bits."
     )
 
-app.plot(figures.kl_per_t_figure(b.kl_per_t_bits, unit="bits", title="Per-step KL terms of the bound (bits per point)", ceiling=ceiling), key="bound_kl")
+app.plot(
+    figures.kl_per_t_figure(
+        b.kl_per_t_bits, unit="bits", title="Per-step KL terms of the bound (bits per point)", ceiling=ceiling
+    ),
+    key="bound_kl",
+)
 
 st.subheader("Sample quality")
 verdict = "meet" if q.passes else "do not meet"
 s1, s2 = st.columns(2)
-s1.metric("Sliced Wasserstein-1", f"{q.sw1:.4f}", help=f"5,000 samples vs 5,000 roll points; the bar is ≤ {QUALITY_SW1}.")
-s2.metric("Chamfer distance", f"{q.chamfer:.4f}", help=f"Mean nearest-neighbour distance both ways; the bar is ≤ {QUALITY_CHAMFER}.")
-(st.success if q.passes else st.warning)(f"The samples {verdict} the quality bar (SW1 ≤ {QUALITY_SW1}, chamfer ≤ {QUALITY_CHAMFER}).")
+s1.metric(
+    "Sliced Wasserstein-1", f"{q.sw1:.4f}", help=f"5,000 samples vs 5,000 roll points; the bar is ≤ {QUALITY_SW1}."
+)
+s2.metric(
+    "Chamfer distance",
+    f"{q.chamfer:.4f}",
+    help=f"Mean nearest-neighbour distance both ways; the bar is ≤ {QUALITY_CHAMFER}.",
+)
+(st.success if q.passes else st.warning)(
+    f"The samples {verdict} the quality bar (SW1 ≤ {QUALITY_SW1}, chamfer ≤ {QUALITY_CHAMFER})."
+)
 
 earlier = app.earlier_models()
 if earlier and st.toggle(
@@ -75,8 +102,12 @@ if earlier and st.toggle(
         for role, m in [("current", model)] + [(f"earlier {i}", m) for i, m in enumerate(earlier, 1)]:
             m_bound, m_quality = app.bound_numbers(m.id, m.pipeline), app.model_quality(m)  # cached per model
             rows.append(views.model_summary(role, m.name, m.pipeline, m_quality, m_bound))
-            panels.append((f"{role}: K {m_bound.bits_unit_variance:+.2f} bits, SW1 {m_quality.sw1:.3f}",
-                           views.sample_density(app.model_samples(m.id, m.pipeline))))
+            panels.append(
+                (
+                    f"{role}: K {m_bound.bits_unit_variance:+.2f} bits, SW1 {m_quality.sw1:.3f}",
+                    views.sample_density(app.model_samples(m.id, m.pipeline)),
+                )
+            )
     st.table(rows)
     st.caption("Their samples (5,000 each, the ones their SW1 and chamfer measure) over the roll:")
     app.plot(figures.samples_side_by_side(panels, views.roll_curve()), key="bound_earlier_samples")

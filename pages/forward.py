@@ -16,8 +16,12 @@ st.caption(
 )
 
 c1, c2, _ = st.columns([1, 1, 3])
-n = c1.number_input("Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=2000, step=500, key="fwd_n", persist_state="session")
-seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=0, step=1, key="fwd_seed", persist_state="session")
+n = c1.number_input(
+    "Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=2000, step=500, key="fwd_n", persist_state="session"
+)
+seed = c2.number_input(
+    "Seed", min_value=0, max_value=app.SEED_MAX, value=0, step=1, key="fwd_seed", persist_state="session"
+)
 
 cfg = state.settings
 if cfg is None:
@@ -27,12 +31,14 @@ if cfg is None:
 fig, view, sched = app.forward_figure(cfg.model_key(), int(n), int(seed), cfg)
 if not sched.reaches_noise:
     st.warning(
-        f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T ** 0.5:.0f}% "
+        f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T**0.5:.0f}% "
         "of the data's scale, so sampling from N(0, I) will not match it. Raise β end or T.",
         icon="⚠️",
     )
 else:
-    st.caption(f"ᾱ<sub>T</sub> = {sched.alpha_bar_T:.3g}: x<sub>T</sub> is essentially N(0, I).", unsafe_allow_html=True)
+    st.caption(
+        f"ᾱ<sub>T</sub> = {sched.alpha_bar_T:.3g}: x<sub>T</sub> is essentially N(0, I).", unsafe_allow_html=True
+    )
 app.plot(fig, key="forward_chart")
 
 st.download_button(

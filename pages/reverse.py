@@ -21,8 +21,18 @@ st.caption(
 )
 
 c1, c2, _ = st.columns([1, 1, 3])
-n = c1.number_input("Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=app.REVERSE_N, step=500, key="rev_n", persist_state="session")
-seed = c2.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=app.REVERSE_SEED, step=1, key="rev_seed", persist_state="session")
+n = c1.number_input(
+    "Points N",
+    min_value=1,
+    max_value=app.N_POINTS_UI_MAX,
+    value=app.REVERSE_N,
+    step=500,
+    key="rev_n",
+    persist_state="session",
+)
+seed = c2.number_input(
+    "Seed", min_value=0, max_value=app.SEED_MAX, value=app.REVERSE_SEED, step=1, key="rev_seed", persist_state="session"
+)
 
 if state.training:
     st.fragment(run_every=app.REFRESH_SECONDS)(app.newer_snapshot_notice)(model)
@@ -35,9 +45,27 @@ app.plot(fig, key="reverse_chart")
 
 samples = view.points[-1]  # frames play from t = T down to t = 0
 d1, d2, d3 = st.columns(3)
-d1.download_button("Download this animation (HTML)", data=lambda: figures.to_html(fig), file_name=f"reverse_T{model.pipeline.T}_N{n}_seed{seed}.html",
-                   mime="text/html", on_click="ignore", key="rev_html")
-d2.download_button("Download the samples (CSV)", data=lambda: views.samples_csv(samples), file_name=f"samples_N{n}_seed{seed}.csv",
-                   mime="text/csv", on_click="ignore", key="rev_csv")
-d3.download_button("Download the model (.pt)", data=lambda: checkpoint_bytes(model.pipeline), file_name=f"swissroll_T{model.pipeline.T}_{model.pipeline.steps_trained}steps.pt",
-                   mime="application/octet-stream", on_click="ignore", key="rev_ckpt")
+d1.download_button(
+    "Download this animation (HTML)",
+    data=lambda: figures.to_html(fig),
+    file_name=f"reverse_T{model.pipeline.T}_N{n}_seed{seed}.html",
+    mime="text/html",
+    on_click="ignore",
+    key="rev_html",
+)
+d2.download_button(
+    "Download the samples (CSV)",
+    data=lambda: views.samples_csv(samples),
+    file_name=f"samples_N{n}_seed{seed}.csv",
+    mime="text/csv",
+    on_click="ignore",
+    key="rev_csv",
+)
+d3.download_button(
+    "Download the model (.pt)",
+    data=lambda: checkpoint_bytes(model.pipeline),
+    file_name=f"swissroll_T{model.pipeline.T}_{model.pipeline.steps_trained}steps.pt",
+    mime="application/octet-stream",
+    on_click="ignore",
+    key="rev_ckpt",
+)

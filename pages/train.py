@@ -20,28 +20,90 @@ st.caption(
 
 # ---------------------------------------------------------------- settings
 c1, c2, c3, c4 = st.columns(4)
-c1.number_input("Learning rate", min_value=1e-6, max_value=100.0, value=D.lr, step=1e-3, format="%.1e", key="lr", persist_state="session")
-c2.number_input("Batch size (points per step)", min_value=1, max_value=app.BATCH_MAX, value=D.batch_size, step=256, key="batch_size", persist_state="session")
+c1.number_input(
+    "Learning rate",
+    min_value=1e-6,
+    max_value=100.0,
+    value=D.lr,
+    step=1e-3,
+    format="%.1e",
+    key="lr",
+    persist_state="session",
+)
+c2.number_input(
+    "Batch size (points per step)",
+    min_value=1,
+    max_value=app.BATCH_MAX,
+    value=D.batch_size,
+    step=256,
+    key="batch_size",
+    persist_state="session",
+)
 c3.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=D.seed, step=1, key="seed", persist_state="session")
 devices = available_devices()
-c4.selectbox("Device", options=devices, index=devices.index(D.device) if D.device in devices else 0, key="device", persist_state="session",
-             help="Only devices present on this server are offered; auto picks the fastest.")
+c4.selectbox(
+    "Device",
+    options=devices,
+    index=devices.index(D.device) if D.device in devices else 0,
+    key="device",
+    persist_state="session",
+    help="Only devices present on this server are offered; auto picks the fastest.",
+)
 
 l1, l2, _ = st.columns([1, 1, 2])
-mode = l1.radio("Training length in", options=["steps", "seconds"], horizontal=True, key="length_mode", persist_state="session")
+mode = l1.radio(
+    "Training length in", options=["steps", "seconds"], horizontal=True, key="length_mode", persist_state="session"
+)
 if mode == "steps":
-    l2.number_input("Steps", min_value=1, max_value=app.STEPS_MAX, value=D.steps or 4000, step=500, key="steps", persist_state="session")
+    l2.number_input(
+        "Steps",
+        min_value=1,
+        max_value=app.STEPS_MAX,
+        value=D.steps or 4000,
+        step=500,
+        key="steps",
+        persist_state="session",
+    )
 else:
-    l2.number_input("Seconds", min_value=0.5, max_value=app.SECONDS_MAX, value=10.0, step=5.0, key="max_seconds", persist_state="session")
+    l2.number_input(
+        "Seconds",
+        min_value=0.5,
+        max_value=app.SECONDS_MAX,
+        value=10.0,
+        step=5.0,
+        key="max_seconds",
+        persist_state="session",
+    )
 
 with st.expander("Advanced training settings"):
     a1, a2, a3 = st.columns(3)
     ts = [v.value for v in TimestepSampling]
-    a1.selectbox("Timesteps per batch", options=ts, index=ts.index(D.timestep_sampling.value), key="timestep_sampling", persist_state="session",
-                 help="all: every t = 2..T in every batch (fast); one: one random t per batch (the tutorial).")
+    a1.selectbox(
+        "Timesteps per batch",
+        options=ts,
+        index=ts.index(D.timestep_sampling.value),
+        key="timestep_sampling",
+        persist_state="session",
+        help="all: every t = 2..T in every batch (fast); one: one random t per batch (the tutorial).",
+    )
     lrs = [v.value for v in LRSchedule]
-    a2.selectbox("Learning-rate schedule", options=lrs, index=lrs.index(D.lr_schedule.value), key="lr_schedule", persist_state="session")
-    a3.number_input("EMA decay (0 = off)", min_value=0.0, max_value=0.9999, value=D.ema_decay, step=0.001, format="%.4f", key="ema_decay", persist_state="session")
+    a2.selectbox(
+        "Learning-rate schedule",
+        options=lrs,
+        index=lrs.index(D.lr_schedule.value),
+        key="lr_schedule",
+        persist_state="session",
+    )
+    a3.number_input(
+        "EMA decay (0 = off)",
+        min_value=0.0,
+        max_value=0.9999,
+        value=D.ema_decay,
+        step=0.001,
+        format="%.4f",
+        key="ema_decay",
+        persist_state="session",
+    )
 
 cfg, cfg_error = app.training_settings()
 if cfg_error:
@@ -61,20 +123,44 @@ def controls(s) -> None:
     running = s is not None and s.state is JobState.RUNNING
     paused = s is not None and s.state is JobState.PAUSED
     b1, b2, b3, b4, b5 = st.columns(5)
-    b1.button("▶ Start new run", on_click=app.start_training, key="start", type="primary", disabled=active or cfg is None, width="stretch",
-              help="Trains a fresh network with these settings. Your current model stays until the new run's first snapshot.")
-    b2.button("⤴ Continue this model", on_click=app.start_training, kwargs={"resume": True}, key="continue", disabled=active or not can_continue,
-              width="stretch", help="Keeps training the current model (its settings must match the sidebar's).")
+    b1.button(
+        "▶ Start new run",
+        on_click=app.start_training,
+        key="start",
+        type="primary",
+        disabled=active or cfg is None,
+        width="stretch",
+        help="Trains a fresh network with these settings. Your current model stays until the new run's first snapshot.",
+    )
+    b2.button(
+        "⤴ Continue this model",
+        on_click=app.start_training,
+        kwargs={"resume": True},
+        key="continue",
+        disabled=active or not can_continue,
+        width="stretch",
+        help="Keeps training the current model (its settings must match the sidebar's).",
+    )
     b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not running or h.stopping, width="stretch")
-    b4.button("▶ Resume", on_click=app.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch")
-    b5.button("■ Stop", on_click=app.stop_training, key="stop", disabled=not active or h.stopping, width="stretch",
-              help="Ends the run; the model so far is kept.")
+    b4.button(
+        "▶ Resume", on_click=app.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch"
+    )
+    b5.button(
+        "■ Stop",
+        on_click=app.stop_training,
+        key="stop",
+        disabled=not active or h.stopping,
+        width="stretch",
+        help="Ends the run; the model so far is kept.",
+    )
     message = st.session_state.get("train_message")
     if message:
         st.error(message)
     if not active and model.source != views.DEFAULT:
-        st.caption("Starting a new run replaces the current model once the new run publishes its first snapshot; the session keeps "
-                   "it among its earlier models (below), and a download keeps it for good.")
+        st.caption(
+            "Starting a new run replaces the current model once the new run publishes its first snapshot; the session keeps "
+            "it among its earlier models (below), and a download keeps it for good."
+        )
 
 
 def live_panel() -> None:
@@ -83,7 +169,12 @@ def live_panel() -> None:
     s = h.status()
     if s is not None and s.state.active and not refreshing:
         st.rerun()  # a run just started from a button in here: one full run turns the refresh on
-    if full_run_status is not None and full_run_status.state is JobState.PAUSED and s is not None and s.state is JobState.RUNNING:
+    if (
+        full_run_status is not None
+        and full_run_status.state is JobState.PAUSED
+        and s is not None
+        and s.state is JobState.RUNNING
+    ):
         st.rerun()  # resumed: one full run, so the sidebar no longer describes the paused model
     controls(s)
     progress_panel(s)
@@ -95,12 +186,19 @@ def progress_panel(s) -> None:
     # After an upload or a switch to an earlier model, the last run's panel would show another model.
     # Only once the run's end has had its full rerun (which adopts the final model): until then
     # this page's model is older than the run's, and the panel below asks for that rerun.
-    replaced = (s is not None and not s.state.active and h.end_seen == h.uid and s.snapshot_id > 0
-                and not model.of_run(h.uid))
+    replaced = (
+        s is not None and not s.state.active and h.end_seen == h.uid and s.snapshot_id > 0 and not model.of_run(h.uid)
+    )
     if s is None or replaced:
-        before = "No run yet in this session." if s is None else f"The last run ended at step {s.step:,}; the current model is another one."
-        st.info(f"{before} Every page uses the current model ({model.source}, {model.note}); "
-                "below, how it trained and 5,000 of its samples.")
+        before = (
+            "No run yet in this session."
+            if s is None
+            else f"The last run ended at step {s.step:,}; the current model is another one."
+        )
+        st.info(
+            f"{before} Every page uses the current model ({model.source}, {model.note}); "
+            "below, how it trained and 5,000 of its samples."
+        )
         app.quality_line(app.model_quality(model))
         app.plot(app.model_chart(model.id, model.pipeline), key="model_chart")
         return
@@ -109,7 +207,10 @@ def progress_panel(s) -> None:
     total = f" / {s.total_steps:,}" if s.total_steps else ""
     parts = [f"**{app.state_label(h, s)}**", f"step {s.step:,}{total}"]
     if s.state.active:
-        parts += [f"{s.iterations_per_second:,.0f} it/s", "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left"]
+        parts += [
+            f"{s.iterations_per_second:,.0f} it/s",
+            "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left",
+        ]
     elif s.seconds > 0:  # over: no time left to quote, and the pace of the whole run, not of its last 2 s
         parts.append(f"{s.step / s.seconds:,.0f} it/s on average")
     st.progress(min(1.0, s.progress), text=" · ".join(parts + [f"{s.seconds:,.1f} s trained"]))
@@ -125,7 +226,9 @@ def progress_panel(s) -> None:
         app.quality_line(s.quality, what=f"the snapshot at step {s.pipeline.steps_trained:,}")
     chart = app.live_chart(h, s)
     if chart is None:
-        st.caption("The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run.")
+        st.caption(
+            "The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run."
+        )
     else:
         app.plot(chart, key="live_chart")
     app.rerun_to_adopt(h, s)
@@ -138,8 +241,14 @@ def save(s) -> None:
     p, source, note = app.model_to_save(h, s, model)
     s1, _ = st.columns(2)
     s1.markdown(f"Current model: **{source}** ({note}), T = {p.T}, width {p.config.width}.")
-    s1.download_button("Download the model (.pt)", data=lambda: checkpoint_bytes(p), file_name=f"swissroll_T{p.T}_{p.steps_trained}steps.pt",
-                       mime="application/octet-stream", on_click="ignore", key="train_ckpt")
+    s1.download_button(
+        "Download the model (.pt)",
+        data=lambda: checkpoint_bytes(p),
+        file_name=f"swissroll_T{p.T}_{p.steps_trained}steps.pt",
+        mime="application/octet-stream",
+        on_click="ignore",
+        key="train_ckpt",
+    )
 
 
 st.fragment(run_every=app.REFRESH_SECONDS if refreshing else None)(live_panel)()
@@ -147,9 +256,15 @@ st.fragment(run_every=app.REFRESH_SECONDS if refreshing else None)(live_panel)()
 # ---------------------------------------------------------------- load
 load_column, _ = st.columns(2)
 with load_column:
-    st.file_uploader(f"Load a checkpoint (.pt, up to {app.UPLOAD_LIMIT_MB} MB)", type=["pt", "pth"], key="upload", on_change=app.on_upload,
-                     max_upload_size=app.UPLOAD_LIMIT_MB, disabled=refreshing,
-                     help="Checked before use: never unpickled, settings and weight shapes verified. A bad file leaves the current model in place.")
+    st.file_uploader(
+        f"Load a checkpoint (.pt, up to {app.UPLOAD_LIMIT_MB} MB)",
+        type=["pt", "pth"],
+        key="upload",
+        on_change=app.on_upload,
+        max_upload_size=app.UPLOAD_LIMIT_MB,
+        disabled=refreshing,
+        help="Checked before use: never unpickled, settings and weight shapes verified. A bad file leaves the current model in place.",
+    )
     upload_message = st.session_state.get("upload_message")
     if upload_message:
         kind, text = upload_message
@@ -159,18 +274,31 @@ with load_column:
 earlier = app.earlier_models()
 if earlier:
     st.subheader("Models in this session")
-    st.caption(f"A new run or an upload replaces the current model; the session keeps up to {app.EARLIER_MODELS_MAX} earlier ones "
-               f"({app.EARLIER_MODELS_BYTES // 2**20} MB of weights) to compare and to go back to. They go when the tab closes: "
-               "download a model to keep it.")
+    st.caption(
+        f"A new run or an upload replaces the current model; the session keeps up to {app.EARLIER_MODELS_MAX} earlier ones "
+        f"({app.EARLIER_MODELS_BYTES // 2**20} MB of weights) to compare and to go back to. They go when the tab closes: "
+        "download a model to keep it."
+    )
     # During a run its live panel shows the current model; a row here would fall behind it.
     rows = [] if refreshing else [views.model_summary("current", model.name, model.pipeline, app.model_quality(model))]
-    rows += [views.model_summary(f"earlier {i}", m.name, m.pipeline, app.model_quality(m)) for i, m in enumerate(earlier, 1)]
+    rows += [
+        views.model_summary(f"earlier {i}", m.name, m.pipeline, app.model_quality(m)) for i, m in enumerate(earlier, 1)
+    ]
     st.table(rows)
     e1, e2 = st.columns([2, 1], vertical_alignment="bottom")
-    labels = {m.id: f"earlier {i}: {m.name} · T = {m.pipeline.T}, width {m.pipeline.config.width}" for i, m in enumerate(earlier, 1)}
+    labels = {
+        m.id: f"earlier {i}: {m.name} · T = {m.pipeline.T}, width {m.pipeline.config.width}"
+        for i, m in enumerate(earlier, 1)
+    }
     e1.selectbox("Earlier model", options=list(labels), format_func=labels.get, key="earlier_choice")
-    e2.button("Make it the current model", on_click=app.use_earlier_model, key="use_earlier", disabled=refreshing, width="stretch",
-              help="The sidebar takes its settings; the current model joins the earlier ones.")
+    e2.button(
+        "Make it the current model",
+        on_click=app.use_earlier_model,
+        key="use_earlier",
+        disabled=refreshing,
+        width="stretch",
+        help="The sidebar takes its settings; the current model joins the earlier ones.",
+    )
     earlier_message = st.session_state.get("earlier_message")
     if earlier_message:
         kind, text = earlier_message

@@ -22,14 +22,22 @@ from diffusion.process import GaussianDiffusion  # noqa: E402
 from diffusion.schedule import NoiseSchedule  # noqa: E402
 from diffusion.train import Trainer  # noqa: E402
 
-
 # On a 2-core machine shared with other work, torch's two intra-op threads spin against each other
 # and a 1-second run can take 30 (measured). The engine tests use one thread; other test files
 # (the lead's CLI and quality tests) keep torch's default.
 ENGINE_TEST_FILES = {
-    "test_config.py", "test_schedule.py", "test_data.py", "test_model.py", "test_losses.py",
-    "test_process.py", "test_train.py", "test_metrics.py", "test_pipeline.py", "test_checkpoint.py",
-    "test_jobs.py", "test_properties.py",
+    "test_config.py",
+    "test_schedule.py",
+    "test_data.py",
+    "test_model.py",
+    "test_losses.py",
+    "test_process.py",
+    "test_train.py",
+    "test_metrics.py",
+    "test_pipeline.py",
+    "test_checkpoint.py",
+    "test_jobs.py",
+    "test_properties.py",
 }
 
 

@@ -1,6 +1,7 @@
 """The ceiling of K: closed form where the roll looks straight, and a bound no trained model passes."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +9,6 @@ from diffusion.ceiling import best_kl_per_t_nats, best_possible_bound
 from diffusion.checkpoint import load_checkpoint
 from diffusion.config import DiffusionConfig
 from diffusion.schedule import NoiseSchedule
-from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

@@ -111,7 +111,7 @@ def test_a_zip_that_is_not_a_checkpoint(tmp_path):
         z.writestr("hello.txt", "not a model")
     assert_rejected(buffer.getvalue())
     assert_rejected(b"PK\x03\x04" + b"\x00" * 100)
-    assert_rejected("just some text\n".encode() * 50)
+    assert_rejected(b"just some text\n" * 50)
 
 
 def test_file_over_the_size_limit(tiny_pipeline, tmp_path, monkeypatch):
@@ -401,10 +401,15 @@ def test_a_process_killed_while_saving_never_leaves_a_file_that_loads_wrong(tmp_
 
     root = Path(__file__).resolve().parents[1]
     dest = tmp_path / "model.pt"
-    expected = [DiffusionPipeline.untrained(DiffusionConfig(T=40, width=128, seed=s, device="cpu")).model.state_dict() for s in (1, 2)]
+    expected = [
+        DiffusionPipeline.untrained(DiffusionConfig(T=40, width=128, seed=s, device="cpu")).model.state_dict()
+        for s in (1, 2)
+    ]
     rng = np.random.default_rng(0)
     for round_ in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(dest)], cwd=root, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SAVE_FOREVER, str(dest)], cwd=root, stdout=subprocess.PIPE, text=True
+        )
         try:
             assert proc.stdout.readline().strip() == "ready"
             time.sleep(0.05 + rng.uniform(0, 0.4))  # lands during some write, rename or sync
@@ -415,5 +420,9 @@ def test_a_process_killed_while_saving_never_leaves_a_file_that_loads_wrong(tmp_
         if not dest.exists():
             continue  # killed before the first rename: no file is fine, a half one is not
         state = load_checkpoint(dest, device="cpu").model.state_dict()
-        assert any(all(torch.equal(state[k], e[k]) for k in e) for e in expected), f"round {round_}: loads, but as neither model"
-        assert all(p.name.startswith(".") for p in temp_files(tmp_path)), "a temp file would be picked up as a checkpoint"
+        assert any(all(torch.equal(state[k], e[k]) for k in e) for e in expected), (
+            f"round {round_}: loads, but as neither model"
+        )
+        assert all(p.name.startswith(".") for p in temp_files(tmp_path)), (
+            "a temp file would be picked up as a checkpoint"
+        )

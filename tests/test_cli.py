@@ -15,7 +15,9 @@ TINY = ["--steps", "20", "--width", "16", "--batch-size", "390", "--T", "10", "-
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "diffusion", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "diffusion", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,20 @@ def test_sample_rejects_a_bad_n(checkpoint, tmp_path):
 
 def test_divergence_exits_nonzero_and_keeps_the_last_good_model(tmp_path):
     args = ["--width", "16", "--batch-size", "390", "--T", "10", "--device", "cpu", "--quiet"]
-    result = cli("train", *args, "--lr", "100", "--lr-schedule", "constant", "--steps", "200", "--ema-decay", "0", "--out", str(tmp_path))
+    result = cli(
+        "train",
+        *args,
+        "--lr",
+        "100",
+        "--lr-schedule",
+        "constant",
+        "--steps",
+        "200",
+        "--ema-decay",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode != 0
     assert "diverged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     pipeline = load_checkpoint(tmp_path / "model.pt", device="cpu")

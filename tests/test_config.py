@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -219,9 +220,21 @@ def test_resolve_device_real_machine():
 
 def test_to_dict_from_dict_round_trip_through_json():
     c = DiffusionConfig(
-        T=17, beta_start=2e-4, beta_end=0.2, schedule="paper", width=7, parameterization="tutorial",
-        lr=1e-3, batch_size=99, steps=None, max_seconds=12.5, seed=42, device="cpu",
-        timestep_sampling="one", lr_schedule="constant", ema_decay=0.5,
+        T=17,
+        beta_start=2e-4,
+        beta_end=0.2,
+        schedule="paper",
+        width=7,
+        parameterization="tutorial",
+        lr=1e-3,
+        batch_size=99,
+        steps=None,
+        max_seconds=12.5,
+        seed=42,
+        device="cpu",
+        timestep_sampling="one",
+        lr_schedule="constant",
+        ema_decay=0.5,
     )
     d = c.to_dict()
     assert d["schedule"] == "paper" and d["parameterization"] == "tutorial"
@@ -264,15 +277,21 @@ def test_replace_and_model_key():
     d = c.replace(lr=5e-4, steps=5, seed=3, batch_size=10, device="cpu")
     assert d is not c and c.lr == DiffusionConfig.lr and d.lr == 5e-4
     assert d.model_key() == c.model_key()  # training fields leave the weights' shapes alone
-    for change in (dict(T=20), dict(width=64), dict(schedule="linear"), dict(beta_end=0.2),
-                   dict(beta_start=1e-4), dict(parameterization="tutorial")):
+    for change in (
+        dict(T=20),
+        dict(width=64),
+        dict(schedule="linear"),
+        dict(beta_end=0.2),
+        dict(beta_start=1e-4),
+        dict(parameterization="tutorial"),
+    ):
         assert c.replace(**change).model_key() != c.model_key(), change
     with pytest.raises(ConfigError, match=r"^schedule:"):
         c.replace(schedule="bad")
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         DiffusionConfig().T = 3  # type: ignore[misc]
 
 

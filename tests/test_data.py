@@ -124,7 +124,9 @@ def test_stratified_points_pooled_are_the_roll_and_row_means_vary_less():
     mean, std = exact_moments()
     np.testing.assert_allclose(flat.mean(0), mean, atol=0.01)
     np.testing.assert_allclose(flat.std(0), std, atol=0.01)
-    np.testing.assert_allclose(np.quantile(roll_position(strat).ravel(), [0.1, 0.25, 0.5, 0.75, 0.9]), [0.1, 0.25, 0.5, 0.75, 0.9], atol=0.005)
+    np.testing.assert_allclose(
+        np.quantile(roll_position(strat).ravel(), [0.1, 0.25, 0.5, 0.75, 0.9]), [0.1, 0.25, 0.5, 0.75, 0.9], atol=0.005
+    )
     row_means_strat = strat.double().mean(1).var(0)
     row_means_iid = iid.double().mean(1).var(0)
     assert torch.all(row_means_strat < 0.2 * row_means_iid), (row_means_strat, row_means_iid)

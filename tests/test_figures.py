@@ -27,8 +27,11 @@ def typed(value) -> np.ndarray:
 
 def chain(frames: int, n: int, seed: int = 0) -> views.ChainView:
     rng = np.random.default_rng(seed)
-    return views.ChainView(t=np.arange(frames), points=rng.standard_normal((frames, n, 2)).astype(np.float32),
-                           color=rng.random(n).astype(np.float32))
+    return views.ChainView(
+        t=np.arange(frames),
+        points=rng.standard_normal((frames, n, 2)).astype(np.float32),
+        color=rng.random(n).astype(np.float32),
+    )
 
 
 def reverse(frames: int, n: int, grid_n: int = 25) -> views.ReverseView:
@@ -149,10 +152,16 @@ def test_reverse_animation_frames_play_from_noise_to_data():
 def test_figure1_has_three_rows_of_three_panels_on_fixed_axes():
     n, G = 500, 17 * 17
     rng = np.random.default_rng(0)
-    v = views.Figure1View(t=(0, 20, 40), drift_t=(2, 20, 40), q=rng.standard_normal((3, n, 2)).astype(np.float32),
-                          q_color=rng.random(n).astype(np.float32), p=rng.standard_normal((3, n, 2)).astype(np.float32),
-                          p_color=rng.random(n).astype(np.float32), grid=rng.uniform(-2, 2, (G, 2)).astype(np.float32),
-                          drift=rng.standard_normal((3, G, 2)).astype(np.float32) * 0.01)
+    v = views.Figure1View(
+        t=(0, 20, 40),
+        drift_t=(2, 20, 40),
+        q=rng.standard_normal((3, n, 2)).astype(np.float32),
+        q_color=rng.random(n).astype(np.float32),
+        p=rng.standard_normal((3, n, 2)).astype(np.float32),
+        p_color=rng.random(n).astype(np.float32),
+        grid=rng.uniform(-2, 2, (G, 2)).astype(np.float32),
+        drift=rng.standard_normal((3, G, 2)).astype(np.float32) * 0.01,
+    )
     s = spec(figures.figure1(v))
     kinds = [d["type"] for d in s["data"]]
     assert kinds.count("scattergl") == 9 and kinds.count("scatter") == 6
@@ -173,7 +182,9 @@ def test_loss_and_kl_charts():
 
 
 def test_sample_density_counts_each_point_in_its_bin():
-    pts = np.array([[-1.99, -1.99], [1.99, -1.99], [0.01, 1.5], [0.01, 1.5], [2.5, 0.0]], np.float32)  # the last is off the plot
+    pts = np.array(
+        [[-1.99, -1.99], [1.99, -1.99], [0.01, 1.5], [0.01, 1.5], [2.5, 0.0]], np.float32
+    )  # the last is off the plot
     d = views.sample_density(pts, bins=4)
     assert d.counts.dtype == np.float32 and d.counts.shape == (4, 4) and d.n == 4
     assert (d.edge0, d.width) == (-2.0, 1.0)
@@ -187,8 +198,16 @@ def test_live_training_figure_has_the_three_panels():
     samples = rng.normal(size=(5000, 2)) * 0.5
     density = views.sample_density(samples)
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
-    s = spec(figures.live_training_figure(np.arange(1, 101), np.linspace(3, 0.5, 100), kl, density, views.roll_curve(50),
-                                          "Fresh samples, snapshot at step 1,234"))
+    s = spec(
+        figures.live_training_figure(
+            np.arange(1, 101),
+            np.linspace(3, 0.5, 100),
+            kl,
+            density,
+            views.roll_curve(50),
+            "Fresh samples, snapshot at step 1,234",
+        )
+    )
     loss, bars, roll, image = s["data"]
     assert (loss["type"], bars["type"], roll["type"], image["type"]) == ("scatter", "bar", "scatter", "heatmap")
     assert s["layout"]["yaxis"]["type"] == "log" and typed(loss["y"]).dtype == np.float32
@@ -208,7 +227,11 @@ def test_live_training_figure_sets_its_ranges_and_margins():
     """plotly.js would otherwise measure the tick labels and lay the figure out again at every
     update (bench_live_chart.py): the ranges come from the data here and no axis grows a margin."""
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
-    s = spec(figures.live_training_figure(np.arange(10, 110), np.linspace(3, 0.5, 100), kl, views.sample_density(np.zeros((5, 2))), None, "x"))
+    s = spec(
+        figures.live_training_figure(
+            np.arange(10, 110), np.linspace(3, 0.5, 100), kl, views.sample_density(np.zeros((5, 2))), None, "x"
+        )
+    )
     lay = s["layout"]
     assert lay["xaxis"]["range"] == [10, 109] and lay["xaxis"]["autorange"] is False
     low, high = lay["yaxis"]["range"]  # log axis: the range is in log10 units, around the data
@@ -220,8 +243,16 @@ def test_live_training_figure_sets_its_ranges_and_margins():
 
 def test_live_training_figure_of_a_model_without_history():
     """An uploaded checkpoint may carry no loss curve: the panels stay empty, nothing breaks."""
-    s = spec(figures.live_training_figure(np.array([], np.int64), np.array([], np.float32), np.array([], np.float32),
-                                          views.sample_density(np.zeros((5, 2))), views.roll_curve(50), "Samples"))
+    s = spec(
+        figures.live_training_figure(
+            np.array([], np.int64),
+            np.array([], np.float32),
+            np.array([], np.float32),
+            views.sample_density(np.zeros((5, 2))),
+            views.roll_curve(50),
+            "Samples",
+        )
+    )
     assert "range" not in s["layout"]["xaxis"] and "range" not in s["layout"]["yaxis2"]  # plotly picks them
     assert len(s["data"]) == 4
 
@@ -270,5 +301,10 @@ def test_model_status():
     assert views.model_status(views.TRAINED, cfg, cfg.replace(T=50), training=False) == views.CHANGED
     assert views.model_status(views.TRAINED, cfg, None, training=False) == views.CHANGED
     assert views.model_status(views.TRAINED, cfg, cfg.replace(T=50), training=True) == views.TRAINING
-    assert views.model_status(views.UPLOADED, cfg, cfg.replace(lr=0.1), training=False) == views.UPLOADED  # not a model field
-    assert views.changed_fields(cfg, cfg.replace(T=50, schedule="linear")) == ["T: 40 → 50", "schedule: sigmoid → linear"]
+    assert (
+        views.model_status(views.UPLOADED, cfg, cfg.replace(lr=0.1), training=False) == views.UPLOADED
+    )  # not a model field
+    assert views.changed_fields(cfg, cfg.replace(T=50, schedule="linear")) == [
+        "T: 40 → 50",
+        "schedule: sigmoid → linear",
+    ]

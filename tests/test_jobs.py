@@ -15,7 +15,16 @@ import pytest
 import torch
 
 from diffusion.config import ConfigError, DiffusionConfig
-from diffusion.jobs import NEAR_BAR_FACTOR, PREVIEW_POINTS, TRAINING_NICENESS, JobState, SnapshotClock, TrainingJob, TrainingSlots, autogroup
+from diffusion.jobs import (
+    NEAR_BAR_FACTOR,
+    PREVIEW_POINTS,
+    TRAINING_NICENESS,
+    JobState,
+    SnapshotClock,
+    TrainingJob,
+    TrainingSlots,
+    autogroup,
+)
 from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, SampleQuality
 from diffusion.train import Trainer
 
@@ -102,7 +111,9 @@ def test_on_update_sees_every_snapshot_and_the_end(jobs):
     final = job.status()
     assert final.state is JobState.FINISHED and len(seen) == final.snapshot_id + 1
     assert [s.snapshot_id for s in seen] == list(range(1, final.snapshot_id + 1)) + [final.snapshot_id]
-    assert all(s.state.active for s in seen[:-1]) and not seen[-1].state.active  # each snapshot as it arrived, then the end
+    assert (
+        all(s.state.active for s in seen[:-1]) and not seen[-1].state.active
+    )  # each snapshot as it arrived, then the end
     assert seen[-1].pipeline is final.pipeline and seen[-1].step == final.step
 
 
@@ -190,7 +201,12 @@ def test_a_paused_run_publishes_the_paused_model(jobs):
     job.pause()
     wait_until(lambda: job.status().pipeline.steps_trained == job.status().step, what="a snapshot of the paused model")
     s = job.status()
-    assert s.state is JobState.PAUSED and s.snapshot_id == 2 and s.quality is not None and s.preview.shape == (PREVIEW_POINTS, 2)
+    assert (
+        s.state is JobState.PAUSED
+        and s.snapshot_id == 2
+        and s.quality is not None
+        and s.preview.shape == (PREVIEW_POINTS, 2)
+    )
     time.sleep(1.2)  # the child checks for commands every 0.5 s while paused
     assert job.status().snapshot_id == 2, "a run that stays paused publishes nothing more"
     job.resume()

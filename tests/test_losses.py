@@ -36,7 +36,9 @@ def test_kl_matches_torch_distributions():
     lv1, lv2 = torch.randn(50, 2, generator=g), torch.randn(50, 2, generator=g)
     p = torch.distributions.Normal(m1, torch.exp(0.5 * lv1))
     q = torch.distributions.Normal(m2, torch.exp(0.5 * lv2))
-    torch.testing.assert_close(normal_kl(m1, lv1, m2, lv2), torch.distributions.kl_divergence(p, q), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        normal_kl(m1, lv1, m2, lv2), torch.distributions.kl_divergence(p, q), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_kl_monte_carlo():

@@ -64,7 +64,9 @@ def test_null_model_and_unit_variance_offset():
 
 
 # ---------------------------------------------------------------------- the bound where KL is known
-def exact_posterior_model(d: GaussianDiffusion, x0_point: np.ndarray, mean_offset=(0.0, 0.0), logvar_offset=0.0) -> ReverseNet:
+def exact_posterior_model(
+    d: GaussianDiffusion, x0_point: np.ndarray, mean_offset=(0.0, 0.0), logvar_offset=0.0
+) -> ReverseNet:
     """A ReverseNet whose p(x_{t-1} | x_t) is q(x_{t-1} | x_t, x_0 = x0_point) with its mean moved by
     sqrt(beta_t) * mean_offset and its log-variance by logvar_offset, at every t.
 
@@ -113,7 +115,12 @@ def known_kl_nats(s: NoiseSchedule, mean_offset, logvar_offset) -> np.ndarray:
     for t in range(2, s.T + 1):
         total = 0.0
         for c in mean_offset:
-            total += 0.5 * (logvar_offset + math.exp(-logvar_offset) - 1 + s.betas[t] * c**2 / (s.posterior_variance[t] * math.exp(logvar_offset)))
+            total += 0.5 * (
+                logvar_offset
+                + math.exp(-logvar_offset)
+                - 1
+                + s.betas[t] * c**2 / (s.posterior_variance[t] * math.exp(logvar_offset))
+            )
         out.append(total)
     return np.array(out)
 
@@ -250,14 +257,17 @@ def test_sample_quality_of_roll_points_passes_and_a_blob_fails():
     assert d == {"sw1": good.sw1, "chamfer": good.chamfer, "passes_quality_bar": True}
 
 
-@pytest.mark.parametrize("sw1, chamfer, near", [
-    (QUALITY_SW1, QUALITY_CHAMFER, False),  # on the bar: it passes, so it is not a near miss
-    (1.1 * QUALITY_SW1, 0.5 * QUALITY_CHAMFER, True),
-    (1.2 * QUALITY_SW1, 1.2 * QUALITY_CHAMFER, True),
-    (1.21 * QUALITY_SW1, QUALITY_CHAMFER, False),
-    (QUALITY_SW1, 1.21 * QUALITY_CHAMFER, False),
-    (math.inf, math.inf, False),
-])
+@pytest.mark.parametrize(
+    "sw1, chamfer, near",
+    [
+        (QUALITY_SW1, QUALITY_CHAMFER, False),  # on the bar: it passes, so it is not a near miss
+        (1.1 * QUALITY_SW1, 0.5 * QUALITY_CHAMFER, True),
+        (1.2 * QUALITY_SW1, 1.2 * QUALITY_CHAMFER, True),
+        (1.21 * QUALITY_SW1, QUALITY_CHAMFER, False),
+        (QUALITY_SW1, 1.21 * QUALITY_CHAMFER, False),
+        (math.inf, math.inf, False),
+    ],
+)
 def test_near_bar_is_a_miss_by_at_most_the_factor_on_both_numbers(sw1, chamfer, near):
     assert SampleQuality(sw1=sw1, chamfer=chamfer).near_bar(1.2) is near
 

@@ -76,7 +76,9 @@ def test_forward_trajectory_marginals_match_q_xt_given_x0(default_diffusion):
     traj = default_diffusion.forward_trajectory(x0, generator=torch.Generator().manual_seed(5)).double()
     for t in (30, 35, 40):
         var = 1 - s.alpha_bars[t]
-        np.testing.assert_allclose(traj[t].mean(0).numpy(), math.sqrt(s.alpha_bars[t]) * point, atol=6 * math.sqrt(var / N))
+        np.testing.assert_allclose(
+            traj[t].mean(0).numpy(), math.sqrt(s.alpha_bars[t]) * point, atol=6 * math.sqrt(var / N)
+        )
         np.testing.assert_allclose(traj[t].var(0).numpy(), var, rtol=6 * math.sqrt(2 / N))
     # each step is q(x_t | x_{t-1}): the increment has variance beta_t and is uncorrelated with x_{t-1}
     t = 38
@@ -109,7 +111,9 @@ def test_q_posterior_is_bayes_rule(schedule):
         x0 = rng.normal(size=2) * 0.7
         # a plausible x_t for this x_0
         xt = math.sqrt(s.alpha_bars[t]) * x0 + math.sqrt(1 - s.alpha_bars[t]) * rng.normal(size=2)
-        mean, var, logvar = d.q_posterior(torch.tensor(x0, dtype=torch.float32), torch.tensor(xt, dtype=torch.float32), torch.tensor(t))
+        mean, var, logvar = d.q_posterior(
+            torch.tensor(x0, dtype=torch.float32), torch.tensor(xt, dtype=torch.float32), torch.tensor(t)
+        )
         for k in range(2):
             m_ref, v_ref = bayes_posterior_on_grid(s, t, x0[k], xt[k])
             assert float(var[k]) == pytest.approx(v_ref, rel=1e-3), (t, k)
@@ -137,7 +141,9 @@ def test_p_mean_variance_paper_parameterization_with_zero_readout(default_diffus
     for t in range(2, 41):
         mean, logvar = default_diffusion.p_mean_variance(model, x, t)
         torch.testing.assert_close(mean.double(), math.sqrt(s.alphas[t]) * x.double(), rtol=1e-6, atol=1e-7)
-        torch.testing.assert_close(logvar.double(), torch.full((25, 2), s.posterior_log_variance[t], dtype=torch.float64), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            logvar.double(), torch.full((25, 2), s.posterior_log_variance[t], dtype=torch.float64), rtol=1e-6, atol=1e-6
+        )
 
 
 def test_p_mean_variance_paper_parameterization_uses_the_heads_outputs(default_diffusion, randomize):
@@ -267,17 +273,25 @@ def test_drift_is_mean_minus_x_and_zero_at_the_identity_step(default_diffusion, 
     # zero readout, paper parameterisation: drift = (sqrt(alpha_t) - 1) x, pulling toward the origin
     s = default_diffusion.schedule
     fresh = ReverseNet(40, 8)
-    torch.testing.assert_close(default_diffusion.drift(fresh, points, 40).double(),
-                               (math.sqrt(s.alphas[40]) - 1) * points.double(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        default_diffusion.drift(fresh, points, 40).double(),
+        (math.sqrt(s.alphas[40]) - 1) * points.double(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_schedule_arrays_are_float32_tensors_of_the_schedule():
     d = make_diffusion(T=10, schedule="linear")
     s = d.schedule
     assert d.T == 10 and d.parameterization is MeanParameterization.PAPER
-    for name, ref in [("sqrt_alphas", np.sqrt(s.alphas)), ("sqrt_betas", np.sqrt(s.betas)),
-                      ("sqrt_alpha_bars", np.sqrt(s.alpha_bars)), ("sqrt_one_minus_alpha_bars", np.sqrt(1 - s.alpha_bars)),
-                      ("posterior_variance", s.posterior_variance)]:
+    for name, ref in [
+        ("sqrt_alphas", np.sqrt(s.alphas)),
+        ("sqrt_betas", np.sqrt(s.betas)),
+        ("sqrt_alpha_bars", np.sqrt(s.alpha_bars)),
+        ("sqrt_one_minus_alpha_bars", np.sqrt(1 - s.alpha_bars)),
+        ("posterior_variance", s.posterior_variance),
+    ]:
         tensor = getattr(d, name)
         assert tensor.dtype == torch.float32 and tensor.shape == (11,)
         np.testing.assert_allclose(tensor.numpy(), ref, rtol=1e-6)

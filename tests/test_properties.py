@@ -20,10 +20,36 @@ from diffusion.pipeline import DiffusionPipeline
 from diffusion.train import Trainer, TrainingDiverged
 
 FIELDS = [
-    "T", "beta_start", "beta_end", "schedule", "width", "parameterization", "lr", "batch_size", "steps",
-    "max_seconds", "seed", "device", "timestep_sampling", "lr_schedule", "ema_decay",
+    "T",
+    "beta_start",
+    "beta_end",
+    "schedule",
+    "width",
+    "parameterization",
+    "lr",
+    "batch_size",
+    "steps",
+    "max_seconds",
+    "seed",
+    "device",
+    "timestep_sampling",
+    "lr_schedule",
+    "ema_decay",
 ]
-ENUM_TEXT = ["sigmoid", "linear", "cosine", "paper", "tutorial", "all", "one", "constant", "LINEAR", "Paper", "bogus", ""]
+ENUM_TEXT = [
+    "sigmoid",
+    "linear",
+    "cosine",
+    "paper",
+    "tutorial",
+    "all",
+    "one",
+    "constant",
+    "LINEAR",
+    "Paper",
+    "bogus",
+    "",
+]
 DEVICE_TEXT = ["auto", "cpu", "cuda", "mps", "tpu", "CPU", ""]
 
 numbers = st.one_of(
@@ -35,11 +61,24 @@ texts = st.one_of(st.sampled_from(ENUM_TEXT + DEVICE_TEXT), st.text(max_size=8))
 
 # Numbers (and None where a field may be None) for numeric fields, text for the enum and device fields.
 numeric_value = {
-    "T": numbers, "beta_start": numbers, "beta_end": numbers, "width": numbers, "lr": numbers,
-    "batch_size": numbers, "steps": st.one_of(st.none(), numbers), "max_seconds": st.one_of(st.none(), numbers),
-    "seed": numbers, "ema_decay": numbers,
+    "T": numbers,
+    "beta_start": numbers,
+    "beta_end": numbers,
+    "width": numbers,
+    "lr": numbers,
+    "batch_size": numbers,
+    "steps": st.one_of(st.none(), numbers),
+    "max_seconds": st.one_of(st.none(), numbers),
+    "seed": numbers,
+    "ema_decay": numbers,
 }
-text_value = {"schedule": texts, "parameterization": texts, "timestep_sampling": texts, "lr_schedule": texts, "device": texts}
+text_value = {
+    "schedule": texts,
+    "parameterization": texts,
+    "timestep_sampling": texts,
+    "lr_schedule": texts,
+    "device": texts,
+}
 typed_changes = st.fixed_dictionaries({}, optional={**numeric_value, **text_value})
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -65,7 +104,13 @@ def test_validation_gives_config_error_or_a_valid_config(changes):
     assert DiffusionConfig.from_dict(config.to_dict()) == config
 
 
-any_value = st.one_of(numbers, texts, st.none(), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
+any_value = st.one_of(
+    numbers,
+    texts,
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
 
 
 @settings(max_examples=300, **SETTINGS)
@@ -140,7 +185,9 @@ def test_random_settings_train_to_a_finite_model_or_fail_clearly(changes):
     train_or_fail_clearly(changes)
 
 
-ordered_betas = st.tuples(st.floats(min_value=1e-8, max_value=0.99), st.floats(min_value=1e-8, max_value=0.99)).map(sorted)
+ordered_betas = st.tuples(st.floats(min_value=1e-8, max_value=0.99), st.floats(min_value=1e-8, max_value=0.99)).map(
+    sorted
+)
 moderate_configs = st.builds(
     lambda betas, **rest: {"beta_start": betas[0], "beta_end": betas[1], **rest},
     ordered_betas,

@@ -31,7 +31,9 @@ def test_default_schedule_numbers():
     assert s.betas[40] == pytest.approx(0.3, abs=2e-5)
     assert s.alpha_bar_T == pytest.approx(0.0064, rel=0.03)
     assert s.reaches_noise()
-    assert s.alpha_bar_T == pytest.approx(np.prod(1 - (expit(np.linspace(-18, 10, 40)) * (0.3 - 1e-5) + 1e-5)), rel=1e-12)
+    assert s.alpha_bar_T == pytest.approx(
+        np.prod(1 - (expit(np.linspace(-18, 10, 40)) * (0.3 - 1e-5) + 1e-5)), rel=1e-12
+    )
     # "most noise arrives in the last ~15 steps": after 20 steps nearly all the signal is still there.
     assert s.alpha_bars[20] > 0.95
     assert np.all(np.diff(s.betas[1:]) > 0)
@@ -84,8 +86,17 @@ def test_paper_schedule_is_one_over_linspace_with_fixed_beta_1(T):
 def test_derived_arrays_are_indexed_by_t(kind):
     s = schedule_for(kind)
     T = s.T
-    for name in ("betas", "alphas", "alpha_bars", "alpha_bars_prev", "posterior_variance",
-                 "posterior_log_variance", "posterior_coef_x0", "posterior_coef_xt", "snr"):
+    for name in (
+        "betas",
+        "alphas",
+        "alpha_bars",
+        "alpha_bars_prev",
+        "posterior_variance",
+        "posterior_log_variance",
+        "posterior_coef_x0",
+        "posterior_coef_xt",
+        "snr",
+    ):
         arr = getattr(s, name)
         assert arr.shape == (T + 1,) and arr.dtype == np.float64, name
     assert s.betas[0] == 0 and s.alpha_bars[0] == 1 and s.alpha_bars_prev[0] == 1

@@ -81,7 +81,9 @@ def test_step_returns_the_recorded_loss(make_config):
 def test_train_honours_should_stop_and_on_step(make_config):
     tr = Trainer(make_config(steps=1000))
     seen = []
-    tr.train(should_stop=lambda: tr.step_count >= 4, on_step=lambda trainer, loss: seen.append((trainer.step_count, loss)))
+    tr.train(
+        should_stop=lambda: tr.step_count >= 4, on_step=lambda trainer, loss: seen.append((trainer.step_count, loss))
+    )
     assert tr.step_count == 4
     assert seen == list(zip(range(1, 5), tr.history.loss))
     tr.train(should_stop=lambda: True)
@@ -321,8 +323,14 @@ def test_keep_freed_memory_stops_each_step_faulting_its_memory_back_in():
     starting value, 128 kB, so every large block is mapped and unmapped (2,911 faults per step, every
     run); keep_freed_memory's own settings must then take over."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
-    out = subprocess.run([sys.executable, "-c", STEP_FAULTS], check=True, capture_output=True, text=True, env=env,
-                         cwd=Path(__file__).resolve().parents[1]).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", STEP_FAULTS],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
     r = json.loads(out.splitlines()[-1])
     assert r["applied"] is True
     assert r["default"] > 1000, r  # each step maps its large blocks afresh

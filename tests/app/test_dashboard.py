@@ -25,6 +25,7 @@ def typed(value) -> np.ndarray:
 def app_module():
     """pages/_app.py, the pages' glue, imported as AppTest's script runs import it."""
     from pages import _app
+
     return _app
 
 
@@ -127,7 +128,9 @@ def test_bad_settings_give_the_engine_message_not_a_traceback(at):
 
 def test_garbage_upload_is_refused_and_the_model_kept(at):
     at.switch_page("pages/train.py").run()
-    at.file_uploader(key="upload").set_value(("garbage.pt", b"\x00not a checkpoint" * 50, "application/octet-stream")).run()
+    at.file_uploader(key="upload").set_value(
+        ("garbage.pt", b"\x00not a checkpoint" * 50, "application/octet-stream")
+    ).run()
     no_exceptions(at)
     assert any("Could not load garbage.pt" in e.value and "current model is kept" in e.value for e in at.error)
     assert "`default`" in status_text(at)
@@ -243,7 +246,10 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     assert first_model.id.startswith(f"job-{holder.uid}-") and first_model.pipeline.steps_trained == first.status().step
     table = at.table[0].value
     assert list(table[""]) == ["current", "earlier 1"] and list(table["width"]) == [16, 128]
-    assert list(table["steps"]) == [first_model.pipeline.steps_trained, at.session_state["earlier_models"][0].pipeline.steps_trained]
+    assert list(table["steps"]) == [
+        first_model.pipeline.steps_trained,
+        at.session_state["earlier_models"][0].pipeline.steps_trained,
+    ]
 
     at.number_input(key="width").set_value(24).run()
     at.button(key="start").click().run()
@@ -262,9 +268,13 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     assert ids()[1:] == ["default"] and at.session_state["app_state"].model.id not in ids()
     assert any("again the trained model" in m.value for m in at.success)
     # The Progress panel shows the current model, not the last run's (another one now).
-    assert any("The last run ended at step" in i.value and "the current model is another one" in i.value for i in at.info)
+    assert any(
+        "The last run ended at step" in i.value and "the current model is another one" in i.value for i in at.info
+    )
     (fig,) = charts(at)
-    assert f"Samples of this model ({first_model.pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
+    assert f"Samples of this model ({first_model.pipeline.steps_trained:,} steps)" in json.dumps(
+        fig["layout"]["annotations"]
+    )
     at.button(key="start").click().run()  # a new run: the message about the switch has had its day
     assert not any("again the trained model" in m.value for m in at.success)
     holder.job.stop(wait=True)
@@ -281,11 +291,15 @@ def test_the_bound_page_compares_k_with_the_earlier_models(at):
     assert list(table[""]) == ["current", "earlier 1"] and list(table["T"]) == [10, 40]
     for row, pipeline in zip(table["K, unit variance (bits)"], (current, default)):
         assert row == f"{pipeline.bound().bits_unit_variance:+.2f}"  # the same held-out points every time
-    assert float(at.metric[0].value) == float(table["K, unit variance (bits)"].iloc[0])  # the row of the model the page shows
+    assert float(at.metric[0].value) == float(
+        table["K, unit variance (bits)"].iloc[0]
+    )  # the row of the model the page shows
     samples = charts(at)[-1]  # each model's 5,000 samples, titled with its K
     assert [d["type"] for d in samples["data"]] == ["scatter", "heatmap"] * 2
     titles = [a["text"] for a in samples["layout"]["annotations"]]
-    assert titles[0].startswith(f"current: K {table['K, unit variance (bits)'].iloc[0]} bits") and titles[1].startswith("earlier 1: K")
+    assert titles[0].startswith(f"current: K {table['K, unit variance (bits)'].iloc[0]} bits") and titles[1].startswith(
+        "earlier 1: K"
+    )
     for heatmap, pipeline in zip(samples["data"][1::2], (current, default)):
         density = views.sample_density(pipeline.samples(5000, seed=0))
         np.testing.assert_array_equal(typed(heatmap["z"]).reshape(density.counts.shape), density.counts)
@@ -300,7 +314,9 @@ def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
         at.number_input(key="width").set_value(width).run()
         at.button(key="start").click().run()
         wait_for_job(at)
-    assert [m.pipeline.config.width for m in at.session_state["earlier_models"]] == [20, 16], "the oldest (the default) went"
+    assert [m.pipeline.config.width for m in at.session_state["earlier_models"]] == [20, 16], (
+        "the oldest (the default) went"
+    )
     monkeypatch.setattr(_app, "EARLIER_MODELS_BYTES", at.session_state["earlier_models"][0].pipeline.weight_bytes - 1)
     at.button(key="start").click().run()
     wait_for_job(at)
@@ -316,7 +332,9 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert job.status().state.value == "running" and "`training`" in status_text(at)
     assert len(at.sidebar.get("progress")) == 1  # elsewhere the sidebar shows the run's progress
     adopted = at.session_state["app_state"].model.pipeline.steps_trained
-    assert f"trained model · {adopted:,} steps" in " ".join(c.value for c in at.sidebar.caption)  # the model this page drew
+    assert f"trained model · {adopted:,} steps" in " ".join(
+        c.value for c in at.sidebar.caption
+    )  # the model this page drew
     at.switch_page("pages/train.py").run()
     holder = at.session_state["_job_holder"]
     assert holder.job is job  # the same run, not a new one
@@ -324,7 +342,9 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert " s left · " in progress_text(at) and "on average" not in progress_text(at)
     # The Train page redraws only its live panel between snapshots: the sidebar quotes no step
     # count that would fall behind, and Save offers the newest snapshot, not the one adopted.
-    assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(c.value for c in at.sidebar.caption)
+    assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(
+        c.value for c in at.sidebar.caption
+    )
     model = at.session_state["app_state"].model
     wait_until(lambda: job.status().snapshot_id > holder.adopted, 30, "no snapshot after the adopted one")
     newest = job.status()
@@ -335,8 +355,11 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     at.button(key="pause").click().run()
     assert job.status().state.value == "paused"
     assert not at.button(key="resume").disabled and at.button(key="pause").disabled
-    wait_until(lambda: job.status().pipeline is not None and job.status().pipeline.steps_trained == job.status().step,
-               30, "the paused model was not published")
+    wait_until(
+        lambda: job.status().pipeline is not None and job.status().pipeline.steps_trained == job.status().step,
+        30,
+        "the paused model was not published",
+    )
     step = job.status().step
     time.sleep(0.5)
     assert job.status().step == step  # paused means paused
@@ -345,7 +368,9 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert any(f"Current model: **trained** ({step:,} steps)" in m.value for m in at.markdown)
     at.button(key="resume").click().run()
     assert job.status().state.value == "running"
-    assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(c.value for c in at.sidebar.caption)
+    assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(
+        c.value for c in at.sidebar.caption
+    )
 
     at.button(key="stop").click().run()
     status = wait_for_job(at)
@@ -353,7 +378,9 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert status.state.value == "stopped" and 0 < status.step < 1_000_000
     assert any("Stopped at step" in i.value for i in at.info)
     # a run that is over has no time left to quote; its pace is the whole run's
-    assert "s left" not in progress_text(at) and f"{status.step / status.seconds:,.0f} it/s on average" in progress_text(at)
+    assert "s left" not in progress_text(
+        at
+    ) and f"{status.step / status.seconds:,.0f} it/s on average" in progress_text(at)
     assert "`trained`" in status_text(at)  # the model so far is kept and used
 
 
@@ -375,12 +402,16 @@ def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(a
     assert job.status().state.value == "running"
     assert reverse_views[-1][1:] == (300, 0)  # the page's N and seed
     snapshot = job.status().snapshot_id
-    wait_until(lambda: job.status().snapshot_id > snapshot + 1, 60, "no more snapshots")  # also passing: not built again
+    wait_until(
+        lambda: job.status().snapshot_id > snapshot + 1, 60, "no more snapshots"
+    )  # also passing: not built again
     assert len(reverse_views) == before + 1
     at.button(key="stop").click().run()
     wait_for_job(at)
     prefetched(at)
-    assert len(reverse_views) == before + 2 and reverse_views[-1][0] == job.status().pipeline.steps_trained  # and the final model
+    assert (
+        len(reverse_views) == before + 2 and reverse_views[-1][0] == job.status().pipeline.steps_trained
+    )  # and the final model
     at.switch_page("pages/reverse.py").run()
     assert len(reverse_views) == before + 2, "the Reverse page draws the view built ahead"
     no_exceptions(at)
@@ -474,7 +505,6 @@ def test_a_diverging_run_says_what_happened_and_keeps_finite_weights(at):
     no_exceptions(at)
     points = typed(charts(at)[0]["frames"][-1]["data"][1]["x"])
     assert np.isfinite(points).all()
-
 
 
 def test_bound_page_compares_the_model_with_its_schedules_ceiling(at):

@@ -27,8 +27,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 HEALTH_TIMEOUT_S = 90  # 0.8 s on an idle machine; generous for a busy 2-core one
 
 
@@ -39,17 +45,36 @@ def free_port() -> int:
 
 
 # `python -m streamlit`, plus: SIGUSR1 writes every thread's stack to the server's log (diagnostics).
-_LAUNCHER = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
-             "from streamlit.web.cli import main; main(prog_name='streamlit')")
+_LAUNCHER = (
+    "import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "from streamlit.web.cli import main; main(prog_name='streamlit')"
+)
 
 
-def start_server(log_path: Path | None = None, extra_args: tuple[str, ...] | list[str] = ()) -> tuple[subprocess.Popen, str]:
+def start_server(
+    log_path: Path | None = None, extra_args: tuple[str, ...] | list[str] = ()
+) -> tuple[subprocess.Popen, str]:
     """Start the app on 127.0.0.1:<free port> in a new process group; return (process, url) once healthy."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-c", _LAUNCHER, "run", str(ROOT / "dashboard.py"),
-           "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *extra_args]
+    cmd = [
+        sys.executable,
+        "-c",
+        _LAUNCHER,
+        "run",
+        str(ROOT / "dashboard.py"),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        *extra_args,
+    ]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     if log_path:
@@ -57,7 +82,9 @@ def start_server(log_path: Path | None = None, extra_args: tuple[str, ...] | lis
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode} before it was healthy (log: {log_path})")
+            raise RuntimeError(
+                f"streamlit exited with status {proc.returncode} before it was healthy (log: {log_path})"
+            )
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.read().strip() == b"ok":
@@ -152,7 +179,6 @@ def wait_for_fork_server(server: subprocess.Popen, timeout_s: float = 60.0) -> f
     """Block until the server's fork server (started by the first page) has imported torch: its
     CPU time stops growing. Every Start but the first few seconds of a fresh server finds it so;
     timings of a Start are taken from there. Returns the seconds waited."""
-    import psutil
 
     started = time.monotonic()
     deadline = started + timeout_s
@@ -197,8 +223,14 @@ def page(browser):
     pg.set_default_timeout(60_000)
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    pg.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text} ({msg.location.get('url', '')})")
-          if msg.type == "error" else None)
+    pg.on(
+        "console",
+        lambda msg: (
+            errors.append(f"console.{msg.type}: {msg.text} ({msg.location.get('url', '')})")
+            if msg.type == "error"
+            else None
+        ),
+    )
     pg.on("crash", lambda _: errors.append("the page crashed"))
     pg.js_errors = errors  # tests read and check them
     try:

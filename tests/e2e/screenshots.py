@@ -20,14 +20,40 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("DASHBOARD_PORT", "8599"))
 URL = f"http://127.0.0.1:{PORT}"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = [("overview", "/"), ("train", "/train"), ("forward", "/forward"), ("reverse", "/reverse"), ("bound", "/bound"),
-         ("settings_changed", "/forward?T=60&schedule=linear")]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = [
+    ("overview", "/"),
+    ("train", "/train"),
+    ("forward", "/forward"),
+    ("reverse", "/reverse"),
+    ("bound", "/bound"),
+    ("settings_changed", "/forward?T=60&schedule=linear"),
+]
 
 
 def start_server() -> subprocess.Popen:
-    cmd = [str(ROOT / ".venv/bin/streamlit"), "run", "dashboard.py", "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--server.port", str(PORT), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [
+        str(ROOT / ".venv/bin/streamlit"),
+        "run",
+        "dashboard.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(PORT),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -49,7 +75,9 @@ def wait_idle(page, timeout: float = 60.0) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else ROOT / "tests/artifacts/screenshots")
+    out = Path(
+        sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else ROOT / "tests/artifacts/screenshots"
+    )
     out.mkdir(parents=True, exist_ok=True)
     server = start_server()
     try:

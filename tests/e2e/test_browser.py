@@ -96,7 +96,8 @@ def pixel_stats(png: bytes, top: float = 0.0, bottom: float = 1.0) -> tuple[int,
 def assert_drawn(locator: Locator, what: str, min_pixels: int = 300, min_colours: int = 3) -> tuple[int, int]:
     pixels, colours = pixel_stats(locator.screenshot())
     assert pixels >= min_pixels and colours >= min_colours, (
-        f"{what} looks blank: {pixels} coloured pixels in {colours} colours")
+        f"{what} looks blank: {pixels} coloured pixels in {colours} colours"
+    )
     return pixels, colours
 
 
@@ -115,7 +116,8 @@ def stopwatch(page: Page, **conditions: str) -> None:
     `expect` polls up to 1 s apart, which would add up to a second to each timing; the test still
     waits with `expect`, then reads the precise time with `seen`. The app switches pages without
     reloading the document, so the stopwatch runs across page switches."""
-    page.evaluate("""conditions => {
+    page.evaluate(
+        """conditions => {
         const t0 = performance.now(), checks = Object.entries(conditions).map(([k, c]) => [k, new Function('main', 'return ' + c)]);
         window.__seen = {};
         window.__t0 = t0;  // for callers that time their own steps on the same clock
@@ -124,15 +126,21 @@ def stopwatch(page: Page, **conditions: str) -> None:
             for (const [k, f] of checks) if (!(k in window.__seen) && main && f(main)) window.__seen[k] = performance.now() - t0;
         };
         new MutationObserver(check).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-    }""", conditions)
+    }""",
+        conditions,
+    )
 
 
 # Conditions for `stopwatch` (JS; `main` is the page's main area)
 BAR_TEXT = "(main.querySelector('[data-testid=\"stProgress\"]')?.textContent || '')"  # the progress bar's text
 # the quality line of a run's snapshot (the current model's own line is there before the run)
-SNAPSHOT_PASSES = ("[...main.querySelectorAll('[data-testid=\"stAlert\"]')].some(e => e.textContent.includes('of the snapshot at step') "
-                   "&& e.textContent.includes('meets the quality bar'))")
-REVERSE_DRAWN = "main.querySelector('.st-key-reverse_chart .js-plotly-plot .slider-group') !== null"  # drawn, slider and all
+SNAPSHOT_PASSES = (
+    "[...main.querySelectorAll('[data-testid=\"stAlert\"]')].some(e => e.textContent.includes('of the snapshot at step') "
+    "&& e.textContent.includes('meets the quality bar'))"
+)
+REVERSE_DRAWN = (
+    "main.querySelector('.st-key-reverse_chart .js-plotly-plot .slider-group') !== null"  # drawn, slider and all
+)
 
 
 def seen(page: Page, name: str) -> float:
@@ -155,7 +163,9 @@ def test_a_shared_link_opens_its_page_with_its_settings(page: Page, app_url, art
     timings["first open of a shared link to Forward until its chart is in the page"] = time.perf_counter() - started
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("spinbutton", name="T (diffusion steps)")).to_have_value("20")
-    expect(sidebar.locator('[data-testid="stSidebarNav"] a')).to_have_count(5)  # our pages, not the pages/ folder's files
+    expect(sidebar.locator('[data-testid="stSidebarNav"] a')).to_have_count(
+        5
+    )  # our pages, not the pages/ folder's files
     expect(sidebar.get_by_text("settings changed")).to_be_visible()  # the shipped model has T = 40
     wait_idle(page)
     assert fwd.evaluate("g => g._fullLayout.sliders[0].steps.length") == 21  # t = 0..20
@@ -188,7 +198,9 @@ def test_overview_draws_figure1(page: Page, app_url, artifacts, timings):
     img = Image.open(io.BytesIO(png)).convert("RGB")
     assert len(img.getcolors(maxcolors=1 << 24) or []) > 50, "Figure 1 is (nearly) a single flat colour"
     top_pixels, top_colours = pixel_stats(png, top=0.06, bottom=0.33)
-    assert top_pixels > 1000 and top_colours > 20, f"Figure 1's q row has no coloured points: {top_pixels} px, {top_colours} colours"
+    assert top_pixels > 1000 and top_colours > 20, (
+        f"Figure 1's q row has no coloured points: {top_pixels} px, {top_colours} colours"
+    )
     drift_pixels, _ = pixel_stats(png, top=0.70, bottom=1.0)
     assert drift_pixels > 300, f"Figure 1's drift row is empty: {drift_pixels} px"
     full_shot(page, artifacts / "overview.png")
@@ -245,24 +257,34 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
     expect(resume).to_be_enabled(timeout=30_000)
     stopwatch(page, resumed=f"/running|finished/.test({BAR_TEXT})")
     resume.click()
-    expect(progress.filter(has_text="running").or_(progress.filter(has_text="finished"))).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+    expect(progress.filter(has_text="running").or_(progress.filter(has_text="finished"))).to_be_visible(
+        timeout=GENEROUS_CLICK_S * 1000
+    )
     resumed_at = time.perf_counter()
     timings["click Resume -> 'running' shown"] = seen(page, "resumed")
     # Running again, the page redraws only its live panel: the sidebar names no step count that
     # would fall behind, and Save offers the newest snapshot (one comes 2 s after Resume; the run
     # has 3 s or more to go).
-    expect(sidebar.get_by_text("trained model · the run's newest snapshot, shown under Progress")).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
-    expect(main(page).get_by_text(re.compile(r"Current model: trained \([\d,]+ steps, the run's newest snapshot\)"))).to_be_visible(timeout=30_000)
+    expect(sidebar.get_by_text("trained model · the run's newest snapshot, shown under Progress")).to_be_visible(
+        timeout=GENEROUS_CLICK_S * 1000
+    )
+    expect(
+        main(page).get_by_text(re.compile(r"Current model: trained \([\d,]+ steps, the run's newest snapshot\)"))
+    ).to_be_visible(timeout=30_000)
 
     expect(chart(page, "live_chart")).to_be_visible(timeout=60_000)
-    timings["Start -> first preview of samples (the pause not counted)"] = time.perf_counter() - started_training - (resumed_at - paused_at)
+    timings["Start -> first preview of samples (the pause not counted)"] = (
+        time.perf_counter() - started_training - (resumed_at - paused_at)
+    )
     full_shot(page, artifacts / "train_during.png")
 
     # -------- page switches while training (the run goes on in the background)
     clicked = nav(page, "Forward process")
     expect(chart(page, "forward_chart")).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
     elapsed = time.perf_counter() - clicked
-    training = page.locator('[data-testid="stSidebar"] [data-testid="stProgress"]').count() > 0  # shown while a run is active
+    training = (
+        page.locator('[data-testid="stSidebar"] [data-testid="stProgress"]').count() > 0
+    )  # shown while a run is active
     timings[f"switch to Forward ({'run in progress' if training else 'run over'}) -> its chart"] = elapsed
     wait_idle(page, 10)
     time.sleep(1.0)
@@ -322,7 +344,11 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
     full_shot(page, artifacts / "bound.png")
 
     # -------- a page switch once nothing has to be computed
-    stopwatch(page, title="main.textContent.includes('Reverse process p')", chart=f"main.textContent.includes('Reverse process p') && {REVERSE_DRAWN}")
+    stopwatch(
+        page,
+        title="main.textContent.includes('Reverse process p')",
+        chart=f"main.textContent.includes('Reverse process p') && {REVERSE_DRAWN}",
+    )
     nav(page, "Reverse process")
     expect(main(page).get_by_role("heading", name="Reverse process p")).to_be_visible(timeout=GENEROUS_SWITCH_S * 1000)
     expect(rev.locator(".slider-group")).to_have_count(1, timeout=GENEROUS_SWITCH_S * 1000)
@@ -346,11 +372,22 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     steps = main(page).get_by_label("Steps", exact=True)
     default_steps = steps.input_value()
     warm_server()  # a fresh server's first Start waits a few seconds for its fork server (torch import)
-    reverse_text = "main.textContent.includes('current model (trained') && main.textContent.includes('meets the quality bar')"
-    stopwatch(page, train=SNAPSHOT_PASSES, reverse=f"{REVERSE_DRAWN} && {reverse_text}", reverse_text=reverse_text, reverse_drawn=REVERSE_DRAWN)
+    reverse_text = (
+        "main.textContent.includes('current model (trained') && main.textContent.includes('meets the quality bar')"
+    )
+    stopwatch(
+        page,
+        train=SNAPSHOT_PASSES,
+        reverse=f"{REVERSE_DRAWN} && {reverse_text}",
+        reverse_text=reverse_text,
+        reverse_drawn=REVERSE_DRAWN,
+    )
     start.click()
-    page.wait_for_function(f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
-                           timeout=120_000, polling=100)
+    page.wait_for_function(
+        f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
+        timeout=120_000,
+        polling=100,
+    )
     meets = main(page).get_by_text("meets the quality bar")
     timings["Start (default settings) -> Train page shows a snapshot that meets the quality bar"] = seen(page, "train")
     nav(page, "Reverse process")
@@ -362,7 +399,10 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     # The page's caption (HTML, for its subscripts) and verdict show before its chart is drawn: the
     # code that renders HTML in markdown loads lazily, and the sidebar's model line loads it on the
     # Train page. Met first in the Reverse caption, it showed up to ~2 s late, after the chart.
-    assert seen(page, "reverse_text") <= seen(page, "reverse_drawn"), (seen(page, "reverse_text"), seen(page, "reverse_drawn"))
+    assert seen(page, "reverse_text") <= seen(page, "reverse_drawn"), (
+        seen(page, "reverse_text"),
+        seen(page, "reverse_drawn"),
+    )
     caption = main(page).get_by_text("Generated by the current model (trained")
     expect(caption).to_be_visible()
     wait_idle(page)
@@ -428,7 +468,9 @@ def test_a_replaced_model_can_be_made_current_again(page: Page, app_url):
     expect(table).to_contain_text("earlier 1")
     expect(table).to_contain_text("default · shipped with the app")
     page.get_by_role("button", name="Make it the current model").click()
-    expect(main(page).get_by_text("The current model is again the default model")).to_be_visible(timeout=GENEROUS_CLICK_S * 1000)
+    expect(main(page).get_by_text("The current model is again the default model")).to_be_visible(
+        timeout=GENEROUS_CLICK_S * 1000
+    )
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("spinbutton", name="T (diffusion steps)")).to_have_value("40")
     expect(sidebar.get_by_role("spinbutton", name="Network width")).to_have_value("128")
