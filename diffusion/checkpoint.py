@@ -20,8 +20,8 @@ from typing import BinaryIO
 import torch
 
 from .config import ConfigError, DiffusionConfig, resolve_device
+from .gaussian_diffusion import GaussianDiffusion
 from .pipeline import DiffusionPipeline
-from .process import GaussianDiffusion
 from .train import TrainingHistory, build_model
 
 FORMAT = "sohl2015-swissroll-checkpoint"

@@ -65,6 +65,10 @@ N_POINTS_MAX = 100_000
 PARAMETERS_MAX = 20_000_000
 
 
+# The fields a trained network depends on: change one and its weights no longer fit.
+MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization")
+
+
 @dataclass(frozen=True)
 class DiffusionConfig:
     """One run of the 2015 model. The defaults model what the dashboard trains out of the box.
@@ -152,7 +156,7 @@ class DiffusionConfig:
 
     def model_key(self) -> tuple:
         """The fields a trained model depends on: change one and the weights no longer fit."""
-        return (self.T, self.beta_start, self.beta_end, self.schedule.value, self.width, self.parameterization.value)
+        return tuple(getattr(getattr(self, name), "value", getattr(self, name)) for name in MODEL_FIELDS)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

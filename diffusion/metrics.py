@@ -19,9 +19,9 @@ import torch
 from scipy.spatial import cKDTree
 
 from .data import data_std, swiss_roll
+from .gaussian_diffusion import GaussianDiffusion
 from .losses import gaussian_entropy
 from .model import ReverseNet
-from .process import GaussianDiffusion
 
 LN2 = math.log(2.0)
 D = 2

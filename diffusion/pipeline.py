@@ -17,9 +17,9 @@ import torch
 
 from .config import DiffusionConfig, check_n_points, check_seed, resolve_device
 from .data import swiss_roll, swiss_roll_with_position
+from .gaussian_diffusion import GaussianDiffusion
 from .metrics import Bound, SampleQuality, likelihood_bound, sample_quality
 from .model import ReverseNet
-from .process import GaussianDiffusion
 from .train import TrainingHistory, build_model
 
 PLOT_EXTENT = 2.0  # the tutorial's figure uses axes [-2, 2]

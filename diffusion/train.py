@@ -24,8 +24,8 @@ import torch
 
 from .config import DiffusionConfig, LRSchedule, TimestepSampling, resolve_device
 from .data import swiss_roll_torch
+from .gaussian_diffusion import GaussianDiffusion
 from .model import ReverseNet
-from .process import GaussianDiffusion
 from .schedule import NoiseSchedule
 
 LR_FLOOR = 0.02  # cosine decay ends at 2% of the peak rate, not 0, so a longer run can resume

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .config import DiffusionConfig
+from .config import MODEL_FIELDS, DiffusionConfig
 from .data import swiss_roll_with_position
+from .gaussian_diffusion import GaussianDiffusion
 from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
-from .process import GaussianDiffusion
 from .schedule import NoiseSchedule
 
 MAX_FRAMES = 41  # T = 40 shows every step
@@ -204,9 +204,6 @@ def model_status(source: str, model_config: DiffusionConfig, settings: Diffusion
     if settings is None or settings.model_key() != model_config.model_key():
         return CHANGED
     return source
-
-
-MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization")
 
 
 def changed_fields(model_config: DiffusionConfig, settings: DiffusionConfig) -> list[str]:

@@ -17,8 +17,8 @@ if str(ROOT) not in sys.path:  # the package is used from the checkout, not inst
     sys.path.insert(0, str(ROOT))
 
 from diffusion.config import DiffusionConfig  # noqa: E402
+from diffusion.gaussian_diffusion import GaussianDiffusion  # noqa: E402
 from diffusion.pipeline import DiffusionPipeline  # noqa: E402
-from diffusion.process import GaussianDiffusion  # noqa: E402
 from diffusion.schedule import NoiseSchedule  # noqa: E402
 from diffusion.train import Trainer  # noqa: E402
 
@@ -31,7 +31,7 @@ ENGINE_TEST_FILES = {
     "test_data.py",
     "test_model.py",
     "test_losses.py",
-    "test_process.py",
+    "test_gaussian_diffusion.py",
     "test_train.py",
     "test_metrics.py",
     "test_pipeline.py",

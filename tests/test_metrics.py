@@ -12,6 +12,7 @@ from scipy.stats import wasserstein_distance
 
 from diffusion.config import DiffusionConfig
 from diffusion.data import data_std, swiss_roll
+from diffusion.gaussian_diffusion import GaussianDiffusion
 from diffusion.metrics import (
     L_NULL_BITS,
     LN2,
@@ -27,7 +28,6 @@ from diffusion.metrics import (
     unit_variance_offset_bits,
 )
 from diffusion.model import ReverseNet
-from diffusion.process import GaussianDiffusion
 from diffusion.schedule import NoiseSchedule
 
 

@@ -1,4 +1,4 @@
-"""diffusion/process.py: q and p against closed forms, Bayes' rule on a grid, and statistics."""
+"""diffusion/gaussian_diffusion.py: q and p against closed forms, Bayes' rule on a grid, and statistics."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from diffusion.config import DiffusionConfig, MeanParameterization
+from diffusion.gaussian_diffusion import GaussianDiffusion
 from diffusion.losses import normal_kl
 from diffusion.model import ReverseNet
-from diffusion.process import GaussianDiffusion
 from diffusion.schedule import NoiseSchedule
 
 
