@@ -94,28 +94,33 @@ def main() -> int:
         "default": DiffusionConfig(steps=None, max_seconds=args.seconds, device=args.device),
     }
     print(
-        f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, device {args.device}, "
-        f"budget {args.seconds:g} s of training per recipe; bar: sw1 <= {QUALITY_SW1}, chamfer <= {QUALITY_CHAMFER} "
-        f"on {args.samples} samples vs 5,000 roll points"
+        f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"device {args.device}, budget {args.seconds:g} s of training per recipe; "
+        f"bar: sw1 <= {QUALITY_SW1}, chamfer <= {QUALITY_CHAMFER} on {args.samples} samples vs 5,000 roll points"
     )
     results = [run(name, recipes[name], args.every, args.samples) for name in args.recipes.split(",")]
 
     print(
-        "| recipe | it/s | samples/s | first pass (s) | stable pass (s) | final sw1 | final chamfer | K bits | K bits, unit var |"
+        "| recipe | it/s | samples/s | first pass (s) | stable pass (s) | final sw1 | final chamfer "
+        "| K bits | K bits, unit var |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['recipe']} | {r['iterations_per_second']:.1f} | {r['samples_per_second']:,.0f} | {fmt(r['first_pass_seconds'])} | "
-            f"{fmt(r['stable_pass_seconds'])} | {r['final_sw1']:.4f} | {r['final_chamfer']:.4f} | {r['bound_bits']:+.2f} | "
-            f"{r['bound_bits_unit_variance']:+.2f} |"
+            f"| {r['recipe']} | {r['iterations_per_second']:.1f} | {r['samples_per_second']:,.0f} "
+            f"| {fmt(r['first_pass_seconds'])} | {fmt(r['stable_pass_seconds'])} "
+            f"| {r['final_sw1']:.4f} | {r['final_chamfer']:.4f} "
+            f"| {r['bound_bits']:+.2f} | {r['bound_bits_unit_variance']:+.2f} |"
         )
     by_name = {r["recipe"]: r for r in results}
     if {"tutorial", "default"} <= set(by_name):
         tut, ours = by_name["tutorial"], by_name["default"]
         if ours["stable_pass_seconds"] is not None:
             if tut["stable_pass_seconds"] is None:
-                ratio = f"> {args.seconds / ours['stable_pass_seconds']:.0f}x (the tutorial recipe never held the bar in {args.seconds:g} s)"
+                ratio = (
+                    f"> {args.seconds / ours['stable_pass_seconds']:.0f}x "
+                    f"(the tutorial recipe never held the bar in {args.seconds:g} s)"
+                )
             else:
                 ratio = f"{tut['stable_pass_seconds'] / ours['stable_pass_seconds']:.1f}x"
             print(f"time to stable quality, tutorial / ours: {ratio}")

@@ -1,6 +1,6 @@
 """Time the computations behind the dashboard's views, on the shipped default model.
 
-    python benchmarks/bench_ui_paths.py [--device cpu|cuda] [--repeats 7] [--figures-of REV]
+    python benchmarks/bench_ui_paths.py [--device cpu|cuda] [--repeats 7] [--threads 1]
 
 Prints the median and the fastest of --repeats runs (after one warm-up) for: the reverse trajectory
 of 5,000 points, the forward trajectory of 5,000 points, the drift field on a 25x25 grid at every t
@@ -9,8 +9,7 @@ quality metrics, and building the Plotly figures of the Forward, Reverse and Ove
 their view data (2,000 points; what a page waits for the first time it shows a setting or model),
 and serialising them as st.plotly_chart does at every script run (with plotly's JSON encoder and
 with orjson); the figure tables only where Plotly imports (a GPU machine may lack it).
-With --figures-of REV (a git revision) it times that revision's diffusion/figures.py on the same
-views in the same run, and prints the ratio. It measures and prints; it asserts nothing.
+It measures and prints; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +29,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from diffusion import views  # noqa: E402
+from diffusion.checkpoint import load_checkpoint  # noqa: E402
+from diffusion.metrics import sample_quality  # noqa: E402
 
 try:  # the figure tables need Plotly; the engine's timings do not (a GPU machine may lack it)
     import plotly.io
@@ -38,18 +39,6 @@ try:  # the figure tables need Plotly; the engine's timings do not (a GPU machin
     from diffusion import figures
 except ImportError:
     figures = None
-from revisions import module_at  # noqa: E402  (this folder is on sys.path: the script's own)
-
-from diffusion.checkpoint import load_checkpoint  # noqa: E402
-from diffusion.metrics import sample_quality  # noqa: E402
-
-TARGETS_MS = {
-    "reverse trajectory, 5,000 points": 50,
-    "forward trajectory, 5,000 points": 50,
-    "drift field 25x25, every t": 50,
-    "drift field 25x25, one t": 50,
-    "bound K, 20,000 points": 1000,
-}
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
@@ -90,7 +79,6 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--checkpoint", default=str(ROOT / "assets" / "default_model.pt"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (the dashboard's server uses 1)")
-    parser.add_argument("--figures-of", metavar="REV", help="also time this git revision's figures.py, in the same run")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,55 +95,42 @@ def main() -> int:
         "quality (sw1 + chamfer), 5,000 samples": lambda: sample_quality(samples),
     }
     print(f"# device {args.device}, {torch.get_num_threads()} torch threads, T={p.T}, width={p.config.width}")
-    print("| path | median ms | best ms | target ms |")
-    print("|---|---|---|---|")
+    print("| path | median ms | best ms |")
+    print("|---|---|---|")
     for name, fn in paths.items():
         median, best = timed(fn, 3 if "bound" in name else args.repeats)
-        target = TARGETS_MS.get(name)
-        print(f"| {name} | {median:.1f} | {best:.1f} | {target if target else '-'} |")
+        print(f"| {name} | {median:.1f} | {best:.1f} |")
 
     if figures is None:
         print("\nfigures: not timed (Plotly is not importable here)")
         return 0
-    baseline = module_at(args.figures_of, "figures") if args.figures_of else None
-    now = figure_builds(p, figures)
-    before = figure_builds(p, baseline) if baseline else {}
-    print(
-        f"\n| figure built | median ms now | best ms now |{f' median ms at {args.figures_of} | now / then |' if baseline else ''}"
-    )
-    print("|---|---|---|" + ("---|---|" if baseline else ""))
-    for name, fn in now.items():
-        # each figure now, then at REV right after it, so the two see the VM at nearly the same speed
+    builds = figure_builds(p, figures)
+    print("\n| figure built | median ms | best ms |")
+    print("|---|---|---|")
+    for name, fn in builds.items():
         median, best = timed(fn, args.repeats)
-        row = f"| {name} | {median:.0f} | {best:.0f} |"
-        if baseline:
-            then, _ = timed(before[name], args.repeats)
-            row += f" {then:.0f} | {median / then:.2f} |"
-        print(row)
-    serialised(now, before)
+        print(f"| {name} | {median:.0f} | {best:.0f} |")
+    serialised(builds)
     return 0
 
 
-def serialised(now: dict, before: dict, rounds: int = 15) -> None:
+def serialised(builds: dict, rounds: int = 15) -> None:
     """What st.plotly_chart does with a cached figure at every script run that draws it: to_dict(),
     then plotly.io.to_json, with plotly's own JSON encoder and with orjson (which plotly uses
-    whenever it is installed), each figure as built now and at REV. The variants of a figure run
-    in turn, `rounds` times, and the medians are printed: this VM's speed drifts within seconds."""
+    whenever it is installed). The encoders of a figure run in turn, `rounds` times, and the
+    medians are printed, so both see the machine at nearly the same speed."""
     engines = ["json"] + (["orjson"] if importlib.util.find_spec("orjson") else [])
-    variants = {"now": {name: fn() for name, fn in now.items()}}
-    if before:
-        variants["at REV"] = {name: fn() for name, fn in before.items()}
+    figs = {name: fn() for name, fn in builds.items()}
     print(
         "\n| figure serialised per script run (to_dict + to_json) | "
-        + " | ".join(f"{v}, {e} (ms)" for v in variants for e in engines)
+        + " | ".join(f"{e} (ms)" for e in engines)
         + " | JSON MB |"
     )
-    print("|---|" + "---|" * (len(variants) * len(engines) + 1))
-    for name in now:
-        cells = {(v, e): [] for v in variants for e in engines}
+    print("|---|" + "---|" * (len(engines) + 1))
+    for name, fig in figs.items():
+        cells = {e: [] for e in engines}
         for _ in range(rounds):
-            for (v, engine), times in cells.items():
-                fig = variants[v][name]
+            for engine, times in cells.items():
                 start = time.perf_counter()
                 plotly.io.to_json(
                     plotly.tools.return_figure_from_figure_or_data(fig, True), validate=False, engine=engine
@@ -164,7 +139,7 @@ def serialised(now: dict, before: dict, rounds: int = 15) -> None:
         print(
             f"| {name} | "
             + " | ".join(f"{statistics.median(t):.1f}" for t in cells.values())
-            + f" | {len(variants['now'][name].to_json()) / 1e6:.2f} |"
+            + f" | {len(fig.to_json()) / 1e6:.2f} |"
         )
 
 

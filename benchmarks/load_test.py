@@ -1,49 +1,33 @@
-"""Load test: many concurrent browser sessions train and animate at once on one server.
+"""Load test: many browser sessions train and animate at once on one server.
 
     .venv/bin/python benchmarks/load_test.py [--sessions 8] [--seconds 3 | --steps N] [--waves 1]
-                                             [--timeout 1200] [--stall 240] [--memory-bound-mb 300]
+                                             [--timeout 1200] [--stall 240]
 
-A separate command, not part of the default pytest run: on a 2-core machine one wave of 8 sessions
-takes several minutes (8-15 measured). Everything is on 127.0.0.1 and every wait is bounded.
+Everything is on 127.0.0.1 and every wait is bounded.
 
-1. Starts `streamlit run dashboard.py` on a free loopback port (the helper of tests/e2e/conftest.py,
-   which also lets SIGUSR1 dump the server's thread stacks to its log) in its own process group,
-   killed at the end whatever happens. `server.disconnectedSessionTTL` is set to --session-ttl
-   (20 s; Streamlit's default is 120 s), see 4.
-2. Warm-up: one browser session opens Overview and Train and trains 5 steps, then leaves. That
-   loads torch, the shipped model, the app's code and what the first training run imports (the
-   first Start on a fresh server pays it: see the printed time), as a real server's first visitor
-   would. The server's RSS (process and children, psutil), its threads and its Python threads by
-   kind (from the stack dump) are then "start".
-3. A wave: --sessions sessions at once (separate contexts of one headless chromium, asyncio
-   Playwright), each: open the app and wait for Figure 1; go to Train, set the training length
-   (--seconds of training through the UI's "seconds" mode, default 3, or --steps) and its own seed;
-   click Start; poll the progress bar until it says "finished" (the server trains at most one run
-   per core: the others first show "Server busy ... ahead of you", which is expected and
-   recorded); open Reverse, check it shows the session's trained model, press Play and wait for the
-   slider to move. Meanwhile a sampler records the server's RSS and threads every 0.25 s and the CPU
-   time used by the server, by the browsers and by the whole machine.
-4. All contexts and the browser close. The session's training thread ends at once (its
-   session-scoped cache is released); Streamlit keeps the closed session's state for the TTL so a
-   reconnecting tab resumes, and drops it at the next store operation: after the TTL one short
-   visit triggers that, as later traffic would on a real server. Then it waits (at most --settle s)
-   until RSS and threads are steady and takes "after". --waves repeats 3-4; growth from one wave to
-   the next would be a leak.
+1. Starts `streamlit run dashboard.py` on a free loopback port in its own process group (killed at
+   the end whatever happens), with `server.disconnectedSessionTTL` set to --session-ttl (20 s;
+   Streamlit's default is 120 s), see 4.
+2. Warm-up: one browser session opens Overview and Train, trains 5 steps and leaves, as a real
+   server's first visitor would (it loads torch, the shipped model and the fork server). The
+   server's RSS (process and children), its threads and its Python threads by kind (from a stack
+   dump) are then "start".
+3. A wave: --sessions sessions at once (contexts of one headless chromium, asyncio Playwright),
+   each: open the app and wait for Figure 1; on Train set the training length (--seconds of
+   training, or --steps) and its own seed; click Start; poll the progress bar until "finished"
+   (the server trains at most one run per core, so the others first show "Server busy ... ahead
+   of you"); open Reverse, check it shows the trained model, press Play and wait for the slider to
+   move. A sampler records the server's RSS and threads every 0.25 s and the CPU time of the
+   server, of the browsers and of the whole machine.
+4. The browser closes. Streamlit keeps a closed session's state for the TTL and drops it at the
+   next store operation, so after the TTL one short visit triggers that, as later traffic would.
+   Then it waits (at most --settle s) until RSS and threads are steady and takes "after".
+   --waves repeats 3-4; growth from one wave to the next would be a leak.
 
-Exit status 1 when a session failed or ran out of time (--timeout), when a running session's
-progress bar did not change for --stall s (to its user the page is frozen; the server's thread
-stacks at that moment are printed and saved), when a training or script thread is left
-after the sessions are gone, when there are more non-pool Python threads than at the start (idle
-workers of the web server's thread pools stay after a burst by design, and are reused), or when RSS
-after the sessions left is above start + --memory-bound-mb.
-
-Why 300 MB: what the server may keep after the sessions leave is bounded by its caches (per model
-id: the reverse animation, ~5 MB with its trajectories; Figure 1 and the bound numbers; each cache
-is capped at 24-64 entries), plus glibc's per-thread malloc arenas, which keep freed memory after a
-burst of ~40 threads. Measured: +69 to +93 MB after 2 sessions, +139 to +195 MB after 8, and
-+155 then +246 MB after two waves of 8. A leak of a
-training run per session (model, optimiser, history, previews) would grow with every session and
-every wave; 300 MB leaves room for the caches of 8 models and the arenas, not for unbounded growth.
+Prints, per session, its timings; per wave, the server's RSS and threads (start, peak, after), the
+training processes at most at once and left after, the CPU split, and what it noticed (a session
+that failed or stalled, processes or threads left behind). It measures and prints; it asserts
+nothing. A JSON report and the server's log go to runs/benchmarks/.
 """
 
 from __future__ import annotations
@@ -64,8 +48,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, training_processes  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _serve import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, training_processes  # noqa: E402
+from _serve import OUT as ARTIFACTS  # noqa: E402
 from playwright.async_api import Error as PlaywrightError  # noqa: E402
 from playwright.async_api import async_playwright, expect  # noqa: E402
 
@@ -290,7 +275,7 @@ async def one_session(
         if len(seen) < 3:
             raise RuntimeError(f"the reverse animation did not advance: {sorted(seen)}")
         r.ok = True
-    except Exception as exc:  # recorded, reported, and the exit status says it
+    except Exception as exc:  # recorded and reported with the session's row
         r.error = f"{phase}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         try:
             await page.screenshot(path=str(ARTIFACTS / f"load_session{index}_failed.png"), full_page=True)
@@ -301,7 +286,8 @@ async def one_session(
         await context.close()
     print(
         f"  session {index}: {'ok' if r.ok else 'FAILED ' + r.error} after {r.total_s:.1f} s "
-        f"(open {r.open_s:.1f}, Start -> running {r.started_s:.1f}, -> finished {r.finished_s:.1f}, reverse {r.reverse_s:.1f})",
+        f"(open {r.open_s:.1f}, Start -> running {r.started_s:.1f}, -> finished {r.finished_s:.1f}, "
+        f"reverse {r.reverse_s:.1f})",
         flush=True,
     )
     return r
@@ -357,7 +343,7 @@ POOL = "idle pool worker"  # anyio's / concurrent.futures' workers: kept after a
 
 
 def dump_stacks(server, log: Path) -> str:
-    """SIGUSR1 makes the server (started by conftest's launcher) write every Python thread's stack
+    """SIGUSR1 makes the server (started by _serve's launcher) write every Python thread's stack
     to its log (faulthandler); returns that dump."""
     before = log.stat().st_size
     server.send_signal(signal.SIGUSR1)
@@ -442,9 +428,9 @@ def main() -> int:
         "--stall",
         type=float,
         default=240,
-        help="a session fails when its progress bar (not queued) has not changed for this long: to its user the page is stuck",
+        help="a session is given up when its progress bar (not queued) has not changed for this long "
+        "(to its user the page is stuck)",
     )
-    ap.add_argument("--memory-bound-mb", type=float, default=300)
     ap.add_argument(
         "--session-ttl",
         type=int,
@@ -461,14 +447,15 @@ def main() -> int:
 
     server, url = start_server(log, ["--server.disconnectedSessionTTL", str(args.session_ttl)])
     ps = psutil.Process(server.pid)
-    failures: list[str] = []
+    noticed: list[str] = []  # what a user or the operator would call wrong
     report: dict = {"sessions": args.sessions, "run_length": run_length, "waves": []}
     try:
         cold_rss, cold_threads = server_usage(ps)
         t = time.perf_counter()
         first_run = asyncio.run(visit(url, train_steps=5))
         print(
-            f"warm-up session: {time.perf_counter() - t:.1f} s (its 5-step run, the server's first: {first_run:.1f} s Start -> finished)"
+            f"warm-up session: {time.perf_counter() - t:.1f} s "
+            f"(its 5-step run, the server's first: {first_run:.1f} s Start -> finished)"
         )
         start_rss, start_threads, _ = wait_settled(ps, 10**6, 30)  # until RSS is steady
         start_kinds = python_threads(server, log)
@@ -512,43 +499,48 @@ def main() -> int:
             after_training = len(training_processes(server))
 
             print(
-                f"{'#':>2} {'ok':>3} {'open':>6} {'->run':>6} {'busy':>5} {'->done':>7} {'steps':>5} {'trained':>7} {'reverse':>7} {'frames':>6} {'total':>6}"
+                f"{'#':>2} {'ok':>3} {'open':>6} {'->run':>6} {'busy':>5} {'->done':>7} {'steps':>5} "
+                f"{'trained':>7} {'reverse':>7} {'frames':>6} {'total':>6}"
             )
             for r in results:
                 print(
-                    f"{r.index:>2} {'yes' if r.ok else 'NO':>3} {r.open_s:6.1f} {r.started_s:6.1f} {'yes' if r.saw_busy_message else 'no':>5} "
-                    f"{r.finished_s:7.1f} {r.steps:5d} {r.trained_s:7.1f} {r.reverse_s:7.1f} {r.play_frames:6d} {r.total_s:6.1f}"
+                    f"{r.index:>2} {'yes' if r.ok else 'NO':>3} {r.open_s:6.1f} {r.started_s:6.1f} "
+                    f"{'yes' if r.saw_busy_message else 'no':>5} {r.finished_s:7.1f} {r.steps:5d} "
+                    f"{r.trained_s:7.1f} {r.reverse_s:7.1f} {r.play_frames:6d} {r.total_s:6.1f}"
                 )
                 if not r.ok:
-                    failures.append(f"wave {wave} session {r.index}: {r.error}")
+                    noticed.append(f"wave {wave} session {r.index}: {r.error}")
             for r in results:
                 for line in r.js_errors[:5]:
                     print(f"   session {r.index} browser: {line}")
             totals = [r.total_s for r in results]
             print(
-                "(seconds; open: until Figure 1; ->run / ->done: from the Start click; trained: the run's own step time)"
+                "(seconds; open: until Figure 1; ->run / ->done: from the Start click; "
+                "trained: the run's own step time)"
             )
             print(
-                f"time per session: median {statistics.median(totals):.1f} s, max {max(totals):.1f} s; wave wall {sampler.wall:.1f} s"
+                f"time per session: median {statistics.median(totals):.1f} s, max {max(totals):.1f} s; "
+                f"wave wall {sampler.wall:.1f} s"
             )
             print(
-                f"server RSS (MB): start {start_rss / MB:.0f}, peak {sampler.peak_rss / MB:.0f}, as the sessions closed "
-                f"{closing_rss / MB:.0f}, after they left {after_rss / MB:.0f} ({(after_rss - start_rss) / MB:+.0f} vs start; "
-                f"bound +{args.memory_bound_mb:.0f}; settled in {waited:.0f} s)"
+                f"server RSS (MB): start {start_rss / MB:.0f}, peak {sampler.peak_rss / MB:.0f}, "
+                f"as the sessions closed {closing_rss / MB:.0f}, after they left {after_rss / MB:.0f} "
+                f"({(after_rss - start_rss) / MB:+.0f} vs start; settled in {waited:.0f} s)"
             )
             print(
-                f"server threads: start {start_threads}, peak {sampler.peak_threads}, as the sessions closed {closing_threads}, "
-                f"after they left {after_threads}"
+                f"server threads: start {start_threads}, peak {sampler.peak_threads}, "
+                f"as the sessions closed {closing_threads}, after they left {after_threads}"
             )
             print(
                 f"training processes: at most {sampler.peak_training} at once (cap: {cores}, one per core), "
                 f"{after_training} after the sessions left"
             )
             print(
-                f"CPU meanwhile ({cores} cores x {sampler.wall:.0f} s = {cores * sampler.wall:.0f} core-s): server "
-                f"{sampler.server_cpu_s:.0f} ({sampler.server_cpu_s / sampler.wall:.2f} cores), browsers (chromium) "
-                f"{sampler.browser_cpu_s:.0f} ({sampler.browser_cpu_s / sampler.wall:.2f}), whole machine {sampler.machine_cpu_s:.0f} "
-                f"({sampler.machine_cpu_s / sampler.wall:.2f}; the rest is other work)"
+                f"CPU meanwhile ({cores} cores x {sampler.wall:.0f} s = {cores * sampler.wall:.0f} core-s): "
+                f"server {sampler.server_cpu_s:.0f} ({sampler.server_cpu_s / sampler.wall:.2f} cores), "
+                f"browsers (chromium) {sampler.browser_cpu_s:.0f} ({sampler.browser_cpu_s / sampler.wall:.2f}), "
+                f"whole machine {sampler.machine_cpu_s:.0f} ({sampler.machine_cpu_s / sampler.wall:.2f}; "
+                "the rest is other work)"
             )
             print("server Python threads by kind (start -> after):")
             for kind in sorted(set(start_kinds) | set(after_kinds)):
@@ -571,31 +563,28 @@ def main() -> int:
             )
 
         if after_kinds["training"] or after_kinds["script run"]:
-            failures.append(
+            noticed.append(
                 f"threads left running after every session closed: {after_kinds['training']} training, "
                 f"{after_kinds['script run']} script runs"
             )
         if after_training:
-            failures.append(f"{after_training} training processes left after every session closed")
+            noticed.append(f"{after_training} training processes left after every session closed")
         if report["waves"] and max(w["training_processes"]["peak"] for w in report["waves"]) > cores:
-            failures.append(f"more training processes at once than the cap of {cores}")
+            noticed.append(f"more training processes at once than the cap of {cores}")
         if others(after_kinds) > others(start_kinds):
-            failures.append(
-                f"threads did not come back: {others(after_kinds)} non-pool Python threads > {others(start_kinds)} at start"
-            )
-        if after_rss > start_rss + args.memory_bound_mb * MB:
-            failures.append(
-                f"RSS did not come back: {after_rss / MB:.0f} MB > start {start_rss / MB:.0f} + {args.memory_bound_mb:.0f} MB"
+            noticed.append(
+                f"threads did not come back: {others(after_kinds)} non-pool Python threads, "
+                f"{others(start_kinds)} at start"
             )
     finally:
         stop_server(server)
-        report["failures"] = failures
+        report["noticed"] = noticed
         (ARTIFACTS / "load_test.json").write_text(json.dumps(report, indent=1) + "\n")
 
     if STALL_DUMPS:
         print(
             "\na session looked stuck; what the server's training and script threads were doing then "
-            "(innermost frames of the app first; all stacks: tests/artifacts/load_stall_stacks.txt):"
+            f"(innermost frames of the app first; all stacks: {ARTIFACTS / 'load_stall_stacks.txt'}):"
         )
         for block in re.split(
             r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", STALL_DUMPS[0], flags=re.M
@@ -605,10 +594,10 @@ def main() -> int:
                 continue
             mine = [f"{Path(f).name}:{line} {fn}" for f, line, fn in frames if str(ROOT) in f and "/.venv/" not in f]
             print("  " + " <- ".join(mine[:4]))
-    for f in failures:
-        print("FAIL:", f)
-    print("load test:", "FAILED" if failures else "passed", f"(details in {ARTIFACTS / 'load_test.json'})")
-    return 1 if failures else 0
+    for line in noticed:
+        print("noticed:", line)
+    print(f"load test done, {len(noticed)} things noticed (details in {ARTIFACTS / 'load_test.json'})")
+    return 0
 
 
 if __name__ == "__main__":
