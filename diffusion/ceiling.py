@@ -8,7 +8,7 @@ first two moments of q(x_{t-1} | x_t) = E_{x_0 | x_t} q(x_{t-1} | x_t, x_0):
 and because the roll is a known 1-D curve, E[x_0 | x_t] is a weighted average over a dense grid of
 curve points (weights q(x_t | x_0)). So the smallest possible KL per t, and hence the largest K, is
 a Monte Carlo estimate with no training at all. A trained model's K can approach it, never pass it
-(up to the estimate's noise, about +-0.02 bits at the defaults).
+(up to the estimate's Monte Carlo noise, which shrinks as 1/sqrt(n)).
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ import math
 import numpy as np
 import torch
 
-from .data import ROLL_MAX, ROLL_MIN, data_std
-from .metrics import L_NULL_BITS, LN2, Bound
+from .data import ROLL_MAX, ROLL_MIN, roll_at
+from .metrics import L_NULL_BITS, LN2, Bound, entropy_terms_nats, unit_variance_offset_bits
 from .schedule import NoiseSchedule
 
 ROLL_LENGTH = 8.9  # arc length of the scaled roll, for choosing the grid spacing
-
-
-def _curve(n: int) -> np.ndarray:
-    s = np.linspace(ROLL_MIN, ROLL_MAX, n)
-    return np.stack([s * np.sin(s), -s * np.cos(s)], axis=1) / 10.0
 
 
 def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, chunk: int = 1000) -> np.ndarray:
@@ -40,14 +35,16 @@ def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, ch
         pv = schedule.posterior_variance[t]
         # Grid spacing a fifth of the noise scale of x_0 given x_t, so the weights are resolved.
         sigma = math.sqrt((1.0 - ab) / ab)
-        grid = torch.from_numpy(_curve(int(np.clip(ROLL_LENGTH / (0.2 * sigma), 2000, 40_000))))
+        grid = torch.from_numpy(
+            roll_at(np.linspace(ROLL_MIN, ROLL_MAX, int(np.clip(ROLL_LENGTH / (0.2 * sigma), 2000, 40_000))))
+        )
         scaled = math.sqrt(ab) * grid
         scaled_sq = (scaled * scaled).sum(1)
         total = 0.0
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             s = torch.from_numpy(rng.uniform(ROLL_MIN, ROLL_MAX, m))
-            x0 = torch.stack([s * torch.sin(s), -s * torch.cos(s)], dim=1) / 10.0
+            x0 = roll_at(s)
             xt = math.sqrt(ab) * x0 + math.sqrt(1.0 - ab) * torch.from_numpy(rng.standard_normal((m, 2)))
             d2 = (xt * xt).sum(1, keepdim=True) - 2.0 * xt @ scaled.T + scaled_sq
             w = torch.softmax(-d2 / (2.0 * (1.0 - ab)), dim=1)
@@ -64,14 +61,10 @@ def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, ch
 
 def best_possible_bound(schedule: NoiseSchedule, n: int = 2000, seed: int = 0) -> Bound:
     """The ceiling of K (eq. 14) for this schedule, in the same units as metrics.likelihood_bound."""
-    from .losses import gaussian_entropy
-
     kl = best_kl_per_t_nats(schedule, n=n, seed=seed)
-    entropy = (
-        gaussian_entropy(1.0 - schedule.alpha_bars[-1]) - gaussian_entropy(schedule.betas[1]) - gaussian_entropy(1.0)
-    )
+    entropy = entropy_terms_nats(schedule)
     bits = float((entropy - kl.sum()) / LN2)
-    unit = bits + float(np.log2(data_std()).sum())
+    unit = bits + unit_variance_offset_bits()
     return Bound(
         bits=bits,
         bits_unit_variance=unit,

@@ -139,7 +139,8 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
             raise CheckpointError(f"weight {name} has the wrong type")
         if tuple(got.shape) != tuple(want.shape):
             raise CheckpointError(
-                f"weight {name} has shape {tuple(got.shape)}, but T={config.T}, width={config.width} needs {tuple(want.shape)}"
+                f"weight {name} has shape {tuple(got.shape)}, "
+                f"but T={config.T}, width={config.width} needs {tuple(want.shape)}"
             )
         if not torch.isfinite(got).all():
             raise CheckpointError(f"weight {name} holds NaN or inf")

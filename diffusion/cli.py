@@ -125,11 +125,10 @@ def _train(args) -> int:
 
     from .checkpoint import save_checkpoint
     from .pipeline import DiffusionPipeline
-    from .train import Trainer, TrainingDiverged, keep_freed_memory
+    from .train import Trainer, TrainingDiverged
 
     config = _config_from_args(args)
     out = Path(args.out) / "model.pt"
-    keep_freed_memory()  # this process only trains
     trainer = Trainer(config)
     by_steps = config.steps is not None
     total = config.steps if by_steps else config.max_seconds

@@ -23,7 +23,7 @@ class BetaSchedule(str, Enum):
     SIGMOID = "sigmoid"  # the tutorial: sigmoid(linspace(-18, 10, T)) scaled into [beta_start, beta_end]
     LINEAR = "linear"  # linspace(beta_start, beta_end, T)
     COSINE = "cosine"  # Nichol & Dhariwal's alpha_bar; ignores the beta range like squaredcos_cap_v2
-    PAPER = "paper"  # 2015 paper: beta_t = 1/(T - t + 1), with a small fixed beta_1 = beta_start
+    PAPER = "paper"  # the authors' code: 1/linspace(T, 2, T), beta_T = 1/2; beta_1 = beta_start
 
 
 class MeanParameterization(str, Enum):

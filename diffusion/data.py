@@ -18,10 +18,18 @@ ROLL_MIN = 1.5 * math.pi
 ROLL_MAX = 4.5 * math.pi
 
 
+def roll_at(s):
+    """The roll's point r(s) = s (sin s, -cos s) / 10 for parameters s (numpy array or torch
+    tensor, any shape), shape (*s.shape, 2). sklearn's roll is (s cos s, ., s sin s); the tutorial
+    keeps its columns (z, -x) and divides by 10."""
+    if isinstance(s, torch.Tensor):
+        return torch.stack((s * torch.sin(s), -s * torch.cos(s)), dim=-1) / 10.0
+    return np.stack((s * np.sin(s), -s * np.cos(s)), axis=-1) / 10.0
+
+
 def swiss_roll(n: int, seed: int | None = 0) -> np.ndarray:
     """(n, 2) float32 points of the tutorial's roll, from sklearn (the reference generator)."""
-    x, _ = make_swiss_roll(n, noise=0.0, random_state=seed)
-    return (x[:, [2, 0]] / 10.0 * np.array([1.0, -1.0])).astype(np.float32)
+    return swiss_roll_with_position(n, seed)[0]
 
 
 def swiss_roll_with_position(n: int, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +54,7 @@ def swiss_roll_torch(
         n = shape[-1]
         u = (torch.arange(n, device=u.device, dtype=u.dtype) + u) / n
     s = ROLL_MIN + (ROLL_MAX - ROLL_MIN) * u
-    return torch.stack((s * torch.sin(s), -s * torch.cos(s)), dim=-1) / 10.0
+    return roll_at(s)
 
 
 _DATA_STD: np.ndarray | None = None

@@ -1,9 +1,9 @@
 """Every Plotly figure of the dashboard: pure functions from view data (numpy) to `go.Figure`.
 
 No Streamlit here, so the same figures go into the app, into a downloaded HTML file and into tests.
-Conventions (see ../shared/STREAMLIT.md): point clouds are Scattergl, every array is float32 (sent
-as base64 typed arrays: 41 frames x 2,000 points is ~0.9 MB), the data axes are fixed to the
-tutorial's [-2, 2] and square, and animations carry their own play/pause buttons and t slider.
+Conventions: point clouds are Scattergl, every array is float32 (sent as base64 typed arrays, half
+the bytes of float64), the data axes are fixed to the tutorial's [-2, 2] and square, and
+animations carry their own play/pause buttons and t slider.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ COLORSCALE = "Viridis"  # position along the roll: 0 (inner end) .. 1 (outer end
 DRIFT_COLOR = "#d62728"
 MARK_COLOR = "#d62728"
 TEMPLATE = "plotly_white"
-FRAME_MS = 110  # 41 frames play in about 4.5 s
+FRAME_MS = 110  # per frame: 41 frames are meant to play in about 4.5 s
 POINT_SIZE = 3
 FAINT_POINTS = 600
 
@@ -497,12 +497,11 @@ def live_training_figure(
     """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
     the snapshot's samples as a 2-D histogram image over the roll.
 
-    One figure and an image, not three figures and 2,000 WebGL markers: Streamlit rebuilds a chart
-    from scratch whenever its data changes (every snapshot), which in a browser without a GPU cost
-    794 ms of CPU per update for those three charts against 156 ms for this figure
-    (benchmarks/bench_live_chart.py). The axis ranges are set here and the margins are fixed: with
-    autorange and the template's automargin, plotly.js measures the tick labels and lays the
-    figure out again (229 ms per update in that benchmark's "auto layout").
+    One figure and an image, not three figures and thousands of WebGL markers: Streamlit rebuilds a
+    chart from scratch whenever its data changes (every snapshot), and a browser without a GPU
+    draws one image far more cheaply than thousands of markers. The axis ranges are set here and
+    the margins are fixed, so plotly.js need not measure the tick labels and lay the figure out
+    again at every update.
     """
     fig = make_subplots(
         rows=1,

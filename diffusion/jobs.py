@@ -1,96 +1,50 @@
-"""A training run in a child process, for a UI: start, pause, resume, stop, and read snapshots.
+"""A training run for a UI: start, pause, resume, stop, and read an immutable status.
 
-Why a process and not a thread in the server: the GIL. Every torch call releases and re-takes it,
-so a training thread beside a script thread busy in Python (building a figure, serialising it)
-waits up to the switch interval (5 ms) for each of the ~100 calls of a step. Measured with
-benchmarks/bench_gil.py (2 cores, one torch thread): 47 it/s alone, 0.4 it/s in a thread beside
-such a script thread, 40 it/s in a child process beside it. A child process also gives its memory
-back to the system when it ends, and a run that will not stop can be killed.
+`TrainingJob` is what a page holds. The training itself runs in a child process
+(`diffusion.worker`, started from the fork server in `diffusion.processes`), not in a thread of
+the server: a thread would share the GIL with every page the server draws, and a Streamlit script
+busy in Python holds it long enough at each of a step's torch calls to stall training. A process
+also gives its memory back when it ends, and a run that will not stop can be killed.
 
-The child comes from a fork server that has torch and this module imported already (a fresh
-interpreter would spend 2-5 s importing them at every Start). It sends what the UI shows through a
-pipe: progress about 5 times a second (step, losses since the last message, loss per t) and, every
-`snapshot_seconds`, the sampling weights with fresh samples and their quality (a snapshot). These are messages
-between this package's own processes, never user data. A monitor thread in the server receives
-them; `TrainingJob.status()` is an immutable view taken under the job's lock, and a server-wide
-`TrainingSlots` caps how many runs train at once (by default one per CPU core); a run started
-beyond the cap waits in line and its status says how many are ahead of it.
+A supervising thread in the server receives the worker's messages; `TrainingJob.status()` is a
+consistent view taken under the job's lock. A server-wide `TrainingSlots` caps how many runs
+train at once (by default one per CPU core); a run started beyond the cap waits in line, and its
+status says how many are ahead of it.
 """
 
 from __future__ import annotations
 
-import io
-import math
-import multiprocessing
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from multiprocessing import forkserver, popen_forkserver, spawn, util
-from multiprocessing.context import reduction, set_spawning_popen
 
 import numpy as np
 import torch
 
+from . import processes
 from .config import DiffusionConfig, resolve_device
-from .metrics import SampleQuality, sample_quality
-from .model import ReverseNet
+from .metrics import SampleQuality
 from .pipeline import DiffusionPipeline
-from .train import Trainer, TrainingDiverged, TrainingHistory, build_model, keep_freed_memory
+from .train import TrainingHistory, build_model
+from .worker import PREVIEW_POINTS, run_worker, to_numpy
 
-SNAPSHOT_SECONDS = 2.0  # how often the child publishes a model and fresh samples for the UI
-FIRST_SNAPSHOT_SECONDS = 1.0  # the first one sooner: the user sees the run take shape at once
-NEAR_BAR_FACTOR = 1.2  # a snapshot this close to the quality bar (and better than the last) brings the next one sooner
-PROGRESS_SECONDS = 0.2  # how often the child reports its step and losses
-STOP_GRACE_SECONDS = 10.0  # after Stop, a child that has not ended by then is terminated
-PREVIEW_POINTS = 5000  # also the sample-quality measurement of the snapshot (5,000 vs 5,000)
-# The training process yields the CPU to the pages (the server's script runs, and a browser on the
-# same machine drawing them): training is background work, a page switch or a click is not.
-TRAINING_NICENESS = 10
+SNAPSHOT_SECONDS = 2.0  # how often the worker publishes a model and fresh samples for the UI
+STOP_GRACE_SECONDS = 10.0  # after Stop, a worker that has not ended by then is killed
+warm_up = processes.warm_up
 
-# torch._dynamo: the first optimiser a process builds imports it (2 s); the fork server pays once.
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["torch", "torch._dynamo", "diffusion.jobs"])
-
-
-class _Popen(popen_forkserver.Popen):
-    """The fork server's launch (CPython 3.11's `_launch`), minus one step: multiprocessing makes
-    each child re-run the parent's `__main__` so that functions defined there can be found. Inside
-    Streamlit, `__main__` is the app script (dashboard.py): every child would run the app. Our
-    child's function lives in this module, so it needs no main module."""
-
-    def _launch(self, process_obj):
-        prep_data = spawn.get_preparation_data(process_obj._name)
-        prep_data.pop("init_main_from_path", None)
-        prep_data.pop("init_main_from_name", None)
-        buf = io.BytesIO()
-        set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, buf)
-            reduction.dump(process_obj, buf)
-        finally:
-            set_spawning_popen(None)
-        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
-        _parent_w = os.dup(w)  # the child watches it to notice a dead parent
-        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = forkserver.read_signed(self.sentinel)
-
-
-class _TrainingProcess(_CONTEXT.Process):
-    @staticmethod
-    def _Popen(process_obj):
-        return _Popen(process_obj)
-
-
-def warm_up() -> None:
-    """Start the fork server now (it imports torch in the background), so the first Start is quick."""
-    forkserver.ensure_running()
+__all__ = [
+    "DEFAULT_SLOTS",
+    "PREVIEW_POINTS",
+    "JobState",
+    "JobStatus",
+    "TrainingJob",
+    "TrainingSlots",
+    "warm_up",
+]
 
 
 class JobState(str, Enum):
@@ -326,10 +280,10 @@ class TrainingJob:
                 pass  # the child has ended; the supervisor reports how
 
     def _supervise(self) -> None:
-        weights = None if self._resume_from is None else _to_numpy(self._resume_from.model.state_dict())
-        receiver, child_end = _CONTEXT.Pipe(duplex=True)
-        process = _TrainingProcess(
-            target=_child_main,
+        weights = None if self._resume_from is None else to_numpy(self._resume_from.model.state_dict())
+        receiver, child_end = processes.pipe()
+        process = processes.TrainingProcess(
+            target=run_worker,
             name=f"training-{self._ticket}",
             daemon=True,
             args=(self.config, weights, child_end, self._snapshot_seconds, torch.get_num_threads()),
@@ -404,244 +358,6 @@ class TrainingJob:
         elif kind == "ended":
             return payload  # "finished" or "stopped"
         return None
-
-
-# ---------------------------------------------------------------------- the child process
-def autogroup(pid: int | str = "self") -> tuple[str, int] | None:
-    """The autogroup process `pid` is in, as (name, niceness), or None where it has none of its own.
-
-    None without autogroups (not Linux, no /proc) and also in the default autogroup: a process
-    whose ancestors never started a session since boot (CI's runner starts its jobs so) shares the
-    root task group with init, and the kernel leaves its /proc/PID/autogroup empty.
-    """
-    try:
-        with open(f"/proc/{pid}/autogroup") as f:
-            fields = f.read().split()  # "/autogroup-588 nice 0"
-    except OSError:
-        return None
-    if len(fields) != 3 or fields[1] != "nice":
-        return None
-    return fields[0], int(fields[2])
-
-
-def lower_priority(niceness: int = TRAINING_NICENESS) -> bool:
-    """Make this process background work: nice `niceness`, in a session and autogroup of its own.
-
-    Niceness only ranks threads within one autogroup. Linux with `sched_autogroup` (on by default
-    in most distributions' kernels, this VM's included) gives every session an autogroup and first
-    shares the CPU fairly between autogroups. A browser started from a desktop or by Playwright is
-    in another session than the server, so a training process at nice 10 in the server's session
-    still took half of the CPU from it. Here the process starts a session (so an autogroup) of its
-    own and gives the group the same niceness: it yields to the browser as well as to the server.
-    It still ends with the server: it polls its pipe after every step and stops at EOF. Returns
-    whether an autogroup took the niceness (False where none applies, see `autogroup`; the plain
-    niceness still does).
-    """
-    try:
-        os.setsid()
-    except OSError:
-        pass  # already a session leader
-    try:
-        os.nice(niceness)
-    except OSError:
-        pass  # not allowed here: train at the server's priority
-    for _ in range(3):
-        try:
-            with open("/proc/self/autogroup", "w") as f:
-                f.write(str(niceness))
-            return True
-        except BlockingIOError:
-            time.sleep(0.11)  # unprivileged writes are rate-limited to one per 0.1 s, machine-wide
-        except OSError:
-            return False  # no autogroups here (or init's default one, whose niceness is fixed)
-    return False
-
-
-class SnapshotClock:
-    """When the training process takes its next snapshot: `first` s into the run, then every
-    `interval` s; after a resume, `interval` s on (the paused snapshot is the newest model).
-
-    Sooner, `interval / 2` after a snapshot whose samples missed the quality bar by at most
-    NEAR_BAR_FACTOR on both numbers and beat the snapshot measured before it: the run is closing in
-    on the bar, so the first model that meets it shows up to half an interval sooner. With the
-    default 2 s the default run's snapshots at 1, 3, 5, 7 s met the bar at 5 s or, when the one at
-    5 s fell just short of it, at 7 s; a near miss now brings the next at +1 s (README, issue 4's
-    speed section, measures it). A run that hovers near the bar without getting better keeps the
-    full interval, so it is not measured twice as often for its whole length.
-
-    The training thread calls `due` and `taken`; the thread that measures a snapshot calls
-    `measured` (hence the lock). Times are `time.perf_counter()` seconds.
-    """
-
-    def __init__(self, interval: float, first: float, now: float):
-        self.interval, self._first = interval, min(first, interval)
-        self._lock = threading.Lock()
-        self._next = now + self._first
-        self._taken_at: float | None = None  # the newest snapshot's time
-        self._last_sw1 = math.inf  # the SW1 of the snapshot measured last
-
-    def due(self, now: float) -> bool:
-        with self._lock:
-            return now >= self._next
-
-    def taken(self, now: float) -> None:
-        """A snapshot was taken at `now` (its measurement follows)."""
-        with self._lock:
-            self._taken_at, self._next = now, now + self.interval
-
-    def measured(self, taken_at: float, quality: SampleQuality) -> None:
-        """The snapshot taken at `taken_at` measured `quality`: the next one comes sooner if the run
-        is closing in on the bar (and that snapshot is still the newest)."""
-        with self._lock:
-            closing_in = quality.near_bar(NEAR_BAR_FACTOR) and quality.sw1 < self._last_sw1
-            self._last_sw1 = quality.sw1
-            if closing_in and taken_at == self._taken_at:
-                self._next = min(self._next, taken_at + self.interval / 2)
-
-    def restart(self, now: float) -> None:
-        """Resumed after a pause: the next snapshot a full interval on (`first` s if none was taken)."""
-        with self._lock:
-            self._next = now + (self.interval if self._taken_at is not None else self._first)
-
-
-def _child_main(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
-    """Train and report through `conn` until done, stopped, or the server is gone."""
-    torch.set_num_threads(threads)
-    keep_freed_memory()
-    lower_priority()
-    try:
-        _child_train(config, weights, conn, snapshot_seconds)
-    except (BrokenPipeError, EOFError, ConnectionResetError):
-        pass  # the server went away: nobody to train for
-    finally:
-        conn.close()
-
-
-def _child_train(config, weights, conn, snapshot_seconds) -> None:
-    try:
-        model = None
-        if weights is not None:
-            model = ReverseNet(config.T, config.width)
-            model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-        trainer = Trainer(config, model=model)
-    except Exception as exc:
-        conn.send(("failed", f"training failed: {type(exc).__name__}: {exc}"))
-        return
-    conn.send(("started", None))
-    points: list[tuple[int, float, float]] = []  # every step since the last progress message
-    control = {"paused": False, "stop": False}
-    send_lock = threading.Lock()  # the training thread and the evaluating thread both send
-    # A snapshot's 5,000 samples and their quality (~0.3 s at one torch thread) are measured in a
-    # second thread while training goes on, one snapshot at a time; the final snapshot waits for
-    # it. bench_start_to_quality.py, interleaved runs: median 8.4-8.5 s from Start to a passing
-    # snapshot's reverse view, against 9.5-10.6 s with the measurement in the training thread.
-    evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
-    pending: list[Future] = []
-    frozen_at = {"step": -1}  # the step count of the newest snapshot
-    clock = SnapshotClock(snapshot_seconds, FIRST_SNAPSHOT_SECONDS, time.perf_counter())
-
-    def send(message) -> None:
-        with send_lock:
-            conn.send(message)
-
-    def read_control(timeout: float = 0.0) -> None:
-        while conn.poll(timeout):
-            command = conn.recv()
-            control["paused"] = {"pause": True, "resume": False}.get(command, control["paused"])
-            control["stop"] = control["stop"] or command == "stop"
-            timeout = 0.0
-
-    def progress() -> None:
-        send(
-            (
-                "progress",
-                {
-                    "points": points.copy(),
-                    "kl_per_t": list(trainer.history.kl_per_t),
-                    "step": trainer.step_count,
-                    "progress": trainer.progress,
-                    "seconds": trainer.train_seconds,
-                    "rate": trainer.iterations_per_second,
-                },
-            )
-        )
-        points.clear()
-
-    def publish(pipeline: DiffusionPipeline, taken_at: float) -> None:
-        # Measured here, in the training process, not in the server: there it would take the GIL
-        # from every other session's page for ~0.3 s per snapshot.
-        samples = pipeline.samples(PREVIEW_POINTS, seed=0)
-        quality = sample_quality(samples)
-        clock.measured(taken_at, quality)
-        send(
-            (
-                "snapshot",
-                {
-                    "weights": _to_numpy(pipeline.model.state_dict()),
-                    "history": pipeline.history.to_dict(),
-                    "steps": pipeline.steps_trained,
-                    "preview": samples,
-                    "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
-                },
-            )
-        )
-
-    def snapshot(background: bool) -> bool:
-        """Freeze the sampling weights now and publish them; False when the previous snapshot is
-        still being measured (tried again after the next step)."""
-        if background and pending and not pending[-1].done():
-            return False
-        progress()  # the status never shows a model newer than its step count
-        pipeline = DiffusionPipeline.from_trainer(trainer)  # a copy: training goes on
-        frozen_at["step"] = trainer.step_count
-        taken_at = time.perf_counter()
-        clock.taken(taken_at)
-        if pending:
-            pending.pop().result()  # in order; its errors (a server gone) surface here
-        if background:
-            pending.append(evaluator.submit(publish, pipeline, taken_at))
-        else:
-            publish(pipeline, taken_at)
-        return True
-
-    try:
-        next_progress = time.perf_counter() + PROGRESS_SECONDS
-        while True:
-            read_control()
-            if control["stop"] or trainer.done:
-                break
-            if control["paused"]:
-                if points:
-                    progress()  # the steps done before the pause, so the UI shows where it stopped
-                if 0 < trainer.step_count != frozen_at["step"]:
-                    snapshot(background=False)  # the paused model itself: what the pages show and save
-                read_control(timeout=0.5)  # EOF here when the server has gone
-                if not control["paused"]:
-                    # Resumed: the paused snapshot is the newest model, so the clock starts again
-                    # here rather than publishing a model one step newer at once.
-                    clock.restart(time.perf_counter())
-                continue
-            try:
-                loss = trainer.step()
-            except TrainingDiverged as exc:
-                snapshot(background=False)
-                send(("failed", str(exc)))
-                return
-            points.append((trainer.step_count, loss, trainer.train_seconds))
-            now = time.perf_counter()
-            if now >= next_progress:
-                progress()
-                next_progress = now + PROGRESS_SECONDS
-            if clock.due(now):
-                snapshot(background=True)  # or, while the last one is still being measured, after the next step
-        snapshot(background=False)
-        send(("ended", "finished" if trainer.done else "stopped"))
-    finally:
-        evaluator.shutdown(wait=False, cancel_futures=True)
-
-
-def _to_numpy(state: dict) -> dict:
-    return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
 
 
 def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> DiffusionPipeline:

@@ -22,6 +22,7 @@ from .data import data_std, swiss_roll
 from .gaussian_diffusion import GaussianDiffusion
 from .losses import gaussian_entropy
 from .model import ReverseNet
+from .schedule import NoiseSchedule
 
 LN2 = math.log(2.0)
 D = 2
@@ -54,9 +55,9 @@ class Bound:
         }
 
 
-def entropy_terms_nats(diffusion: GaussianDiffusion) -> float:
+def entropy_terms_nats(schedule: NoiseSchedule) -> float:
     """H_q(X_T | X_0) - H_q(X_1 | X_0) - H_p(X_T) of eq. 14, in nats per point."""
-    s = diffusion.schedule
+    s = schedule
     return gaussian_entropy(1.0 - s.alpha_bars[-1], D) - gaussian_entropy(s.betas[1], D) - gaussian_entropy(1.0, D)
 
 
@@ -92,7 +93,7 @@ def likelihood_bound(
 ) -> Bound:
     """The bound K of eq. 14 on held-out points x0 (N, 2) in data coordinates."""
     kl = kl_per_t_nats(diffusion, model, x0, seed=seed)
-    entropy = entropy_terms_nats(diffusion)
+    entropy = entropy_terms_nats(diffusion.schedule)
     k_nats = -kl.sum() + entropy
     bits = float(k_nats / LN2)
     unit = bits + unit_variance_offset_bits()
@@ -112,10 +113,9 @@ def sliced_wasserstein1(a: np.ndarray, b: np.ndarray, n_directions: int = 180) -
     compares quantiles on a common grid, so N and M may differ.
 
     Written with element-wise products and row sorts, which numpy runs without the GIL: a training
-    process measures its snapshots with this in a second thread, and `a @ directions.T` (an inner
-    dimension of 2, not BLAS) held the GIL and slowed the training thread beside it
-    (benchmarks/bench_gil.py measures both forms; tests/test_metrics.py checks this one against
-    scipy's exact 1-D W1).
+    process measures its snapshots with this in a second thread beside the training thread, and a
+    matrix product with an inner dimension of 2 (not BLAS) would hold the GIL (tests/test_metrics.py
+    checks this form against scipy's exact 1-D W1).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -132,7 +132,7 @@ def sliced_wasserstein1(a: np.ndarray, b: np.ndarray, n_directions: int = 180) -
 def _quantiles(sorted_columns: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Linear-interpolation quantiles q of each (already sorted) column; np.quantile's default rule.
 
-    Written out because np.quantile re-sorts every column, 3 s for 180 x 5,000 points.
+    Written out because np.quantile would sort every column again.
     """
     pos = q * (sorted_columns.shape[0] - 1)
     lo = np.floor(pos).astype(np.int64)
@@ -171,7 +171,7 @@ class SampleQuality:
 @functools.lru_cache(maxsize=4)
 def _reference_roll(n: int, seed: int) -> np.ndarray:
     """The reference points of sample_quality, made once per process: sklearn's generator holds
-    the GIL for its ~2 ms, which a training thread beside a snapshot's measurement waits out."""
+    the GIL, which a training thread beside a snapshot's measurement would wait for."""
     reference = swiss_roll(n, seed=seed)
     reference.setflags(write=False)
     return reference

@@ -1,4 +1,4 @@
-"""Training with the 2015 objective, one step at a time so a UI thread can drive, pause and stop it.
+"""Training with the 2015 objective, one step at a time, so that a caller can drive, pause and stop it.
 
 The loss is the paper's: sum over t of KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)), averaged.
 What makes it fast without leaving the model family (measured in benchmarks/bench_training.py):
@@ -6,14 +6,14 @@ What makes it fast without leaving the model family (measured in benchmarks/benc
   * the paper's parameterisation of the reverse kernel (`MeanParameterization.PAPER`);
   * stratified roll points: each row of a batch covers the roll in equal slices;
   * Adam with a cosine-decayed learning rate over the run and an exponential moving average of
-    the weights, which is what sampling and the bound use.
+    the weights, which is what sampling and the bound use;
+  * on a CPU, a network that skips the trunk's dead units (`diffusion.live_units`).
 The tutorial's recipe (one t per batch, raw mean and log-variance, constant lr) stays selectable.
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
 import math
 import time
 from collections.abc import Callable
@@ -25,6 +25,7 @@ import torch
 from .config import DiffusionConfig, LRSchedule, TimestepSampling, resolve_device
 from .data import swiss_roll_torch
 from .gaussian_diffusion import GaussianDiffusion
+from .live_units import LiveUnitsNet
 from .model import ReverseNet
 from .schedule import NoiseSchedule
 
@@ -34,27 +35,6 @@ ADAM_BETAS = (0.9, 0.999)
 # A KL of a million nats per point is no model of a unit-scale roll (a fresh network starts near
 # 10): the weights have blown up even if every number is still finite.
 DIVERGED_LOSS = 1e6
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the OS.
-
-    Every step frees and allocates the same tensors of up to a few MB (activations, gradients).
-    With glibc's defaults they are unmapped or trimmed away and each page faults back in on first
-    touch: hundreds of page faults per step of the default recipe, a few with this
-    (benchmarks/bench_step.py measures both, and the time per step). Process-wide, so it is for
-    processes that train (the dashboard's training child, the CLI); memory stays at its peak.
-    Returns False where it does not apply (not glibc, e.g. macOS).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    # Both or neither: a fixed trim threshold alone also fixes the mmap threshold at its 128 kB
-    # default, so every large tensor gets its own mapping (~8x the faults).
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
 
 
 class TrainingDiverged(RuntimeError):
@@ -114,7 +94,10 @@ class TrainingHistory:
 
 def build_model(config: DiffusionConfig, device: str | torch.device = "cpu") -> tuple[ReverseNet, GaussianDiffusion]:
     """A freshly initialised network (seeded by config.seed) and the diffusion maths for it."""
-    model = ReverseNet(config.T, config.width, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    # On a CPU the fast path that skips the trunk's dead units (diffusion/live_units.py); on a
+    # GPU finding them would wait for the device at every call.
+    network = LiveUnitsNet if torch.device(device).type == "cpu" else ReverseNet
+    model = network(config.T, config.width, generator=torch.Generator().manual_seed(config.seed)).to(device)
     diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, device)
     return model, diffusion
 
@@ -122,7 +105,8 @@ def build_model(config: DiffusionConfig, device: str | torch.device = "cpu") -> 
 class Trainer:
     """Trains one model. Call `step()` or `train(...)`; read `sampling_model`, `history`, `progress`.
 
-    Not thread-safe by itself: `diffusion.jobs.TrainingJob` runs it in a thread behind a lock.
+    Not thread-safe: one thread drives it (the CLI's, or the training process of
+    `diffusion.worker`, whose snapshot thread only reads copies made between steps).
     """
 
     def __init__(
@@ -146,8 +130,7 @@ class Trainer:
         self._last_good = [p.detach().clone() for p in self.model.parameters()]
         self._all_t = range(2, config.T + 1)
         # Our recipe covers the roll evenly in every row of a batch (stratified points: the same
-        # expected gradient, less noise); the tutorial's draws i.i.d. points. Public so that
-        # benchmarks/bench_steps_to_bar.py can compare the two on the same recipe.
+        # expected gradient, less noise); the tutorial's draws i.i.d. points.
         self.stratified = config.timestep_sampling is TimestepSampling.ALL
         self._rate_window: list[tuple[float, int]] = []
 
@@ -174,7 +157,7 @@ class Trainer:
 
     @property
     def iterations_per_second(self) -> float:
-        """Over the last ~2 s of stepping (pauses excluded)."""
+        """Over the last two seconds of stepping (pauses excluded)."""
         w = self._rate_window
         if len(w) < 2 or w[-1][0] <= w[0][0]:
             return 0.0

@@ -23,13 +23,14 @@ from diffusion.schedule import NoiseSchedule  # noqa: E402
 from diffusion.train import Trainer  # noqa: E402
 
 # On a 2-core machine shared with other work, torch's two intra-op threads spin against each other
-# and a 1-second run can take 30 (measured). The engine tests use one thread; other test files
+# and slow short runs many times over. The engine tests use one thread; other test files
 # (the lead's CLI and quality tests) keep torch's default.
 ENGINE_TEST_FILES = {
     "test_config.py",
     "test_schedule.py",
     "test_data.py",
     "test_model.py",
+    "test_live_units.py",
     "test_losses.py",
     "test_gaussian_diffusion.py",
     "test_train.py",

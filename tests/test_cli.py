@@ -1,4 +1,4 @@
-"""`python -m diffusion`: the contract of issue 2 (outputs, JSON keys, one-line errors)."""
+"""`python -m diffusion`: its contract (outputs, JSON keys, one-line errors)."""
 
 import json
 import subprocess

@@ -143,7 +143,7 @@ def test_reverse_animation_frames_play_from_noise_to_data():
     assert np.isnan(typed(s["frames"][-1]["data"][0]["x"])).all()  # t = 0: no arrows
     assert "identity" in s["frames"][-2]["layout"]["title"]["text"]
     assert s["layout"]["xaxis"]["range"] == [-2, 2] and s["layout"]["yaxis"]["range"] == [-2, 2]
-    # issue 4: 41 frames of 2,000 points in at most 2 MB on the wire, the arrow field included
+    # 41 frames of 2,000 points in at most 2 MB on the wire, the arrow field included
     # (the JSON as Streamlit sends it: plotly escapes '/', a third more than the raw base64)
     assert len(fig.to_json()) <= 2_000_000
 

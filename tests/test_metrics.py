@@ -43,7 +43,7 @@ def test_entropy_terms_closed_form(schedule):
     s = d.schedule
     two_pi_e = 2 * math.pi * math.e
     expected = math.log(two_pi_e * (1 - s.alpha_bars[-1])) - math.log(two_pi_e * s.betas[1]) - math.log(two_pi_e)
-    assert entropy_terms_nats(d) == pytest.approx(expected, rel=1e-12)
+    assert entropy_terms_nats(d.schedule) == pytest.approx(expected, rel=1e-12)
 
 
 def test_default_entropy_terms_value():
@@ -51,8 +51,8 @@ def test_default_entropy_terms_value():
     d = make_diffusion()
     # d/2 log(2 pi e (1 - ab_T)) - d/2 log(2 pi e beta_1) - d/2 log(2 pi e) with d = 2
     expected = math.log(1 - s.alpha_bar_T) - math.log(s.betas[1]) - math.log(2 * math.pi * math.e)
-    assert entropy_terms_nats(d) == pytest.approx(expected, rel=1e-12)
-    assert entropy_terms_nats(d) / LN2 == pytest.approx(12.51, abs=0.05)
+    assert entropy_terms_nats(d.schedule) == pytest.approx(expected, rel=1e-12)
+    assert entropy_terms_nats(d.schedule) / LN2 == pytest.approx(12.51, abs=0.05)
 
 
 def test_null_model_and_unit_variance_offset():
@@ -90,7 +90,8 @@ def exact_posterior_model(
             i = t - 2
             sb = math.sqrt(s.betas[t])
             if d.parameterization.value == "paper":
-                # mean = sqrt(a_t) x_t + sqrt(b_t) f  ->  f = (coef_xt - sqrt(a_t))/sqrt(b_t) x_t + coef_x0 x0/sqrt(b_t) + c
+                # mean = sqrt(a_t) x_t + sqrt(b_t) f
+                #   ->  f = (coef_xt - sqrt(a_t))/sqrt(b_t) x_t + coef_x0 x0/sqrt(b_t) + c
                 slope = (s.posterior_coef_xt[t] - math.sqrt(s.alphas[t])) / sb
                 intercept = [s.posterior_coef_x0[t] * x0_point[k] / sb + mean_offset[k] for k in range(2)]
                 # variance = sigmoid(z + logit(pv)); want pv e^d, so z = logit(pv e^d) - logit(pv)
@@ -135,7 +136,7 @@ def test_bound_is_entropy_when_p_is_the_exact_posterior(parameterization):
     assert kl.shape == (39,)
     np.testing.assert_allclose(kl, 0.0, atol=2e-4)
     bound = likelihood_bound(d, model, x0, seed=1)
-    assert bound.bits == pytest.approx(entropy_terms_nats(d) / LN2, abs=5e-3)
+    assert bound.bits == pytest.approx(entropy_terms_nats(d.schedule) / LN2, abs=5e-3)
 
 
 @pytest.mark.parametrize("parameterization", ["paper", "tutorial"])

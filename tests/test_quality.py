@@ -17,11 +17,8 @@ from diffusion.train import Trainer
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
-# About 4.5 s of training on an idle 2-core CPU at the default batch (~90 it/s, measured by
-# benchmarks/bench_training.py). The target is 3 s (~270 steps): benchmarks/
-# bench_steps_to_bar.py measured the bar met for good from a median of 270 steps over 12 seeds
-# (all by 420), and this run, seed 0, from 270: SW1 just under the bar there, 0.017-0.023 from 280
-# to 420. 400 steps guard that with a margin (SW1 0.019 there, against the bar's 0.025).
+# A few seconds of training on a 2-core CPU at the default batch. The default run, seed 0, meets
+# the bar for good from about 300 steps; 400 guard that with a margin.
 EARLY_STEPS = 400
 
 

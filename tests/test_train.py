@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -290,49 +285,3 @@ def test_a_run_that_finishes_without_error_gives_finite_samples(make_config, ema
     assert all(math.isfinite(v) for v in tr.history.loss)
     samples = DiffusionPipeline.from_trainer(tr).samples(500)
     assert np.isfinite(samples).all()
-
-
-STEP_FAULTS = """
-import json, resource, torch
-from diffusion.config import DiffusionConfig
-from diffusion.train import Trainer, keep_freed_memory
-torch.set_num_threads(1)
-trainer = Trainer(DiffusionConfig(device="cpu"))  # the default recipe: batch 2,048
-
-def faults_per_step():
-    for _ in range(10):  # warm up: after the switch the heap first grows to the steps' high-water mark
-        trainer.step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(20):
-        trainer.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20
-
-default = faults_per_step()
-applied = keep_freed_memory()
-print(json.dumps({"default": default, "applied": applied, "kept": faults_per_step()}))
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
-def test_keep_freed_memory_stops_each_step_faulting_its_memory_back_in():
-    """In a fresh interpreter (the setting is process-wide): the same steps before and after.
-
-    glibc raises its mmap threshold by itself as blocks are freed, so with its plain defaults a fresh
-    interpreter faulted 395-770 times per step in 7 of 8 runs here and 0.2 in the other (and 49 in
-    one CI run): no baseline to compare with. MALLOC_MMAP_THRESHOLD_ fixes the threshold at glibc's
-    starting value, 128 kB, so every large block is mapped and unmapped (2,911 faults per step, every
-    run); keep_freed_memory's own settings must then take over."""
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
-    out = subprocess.run(
-        [sys.executable, "-c", STEP_FAULTS],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-    ).stdout
-    r = json.loads(out.splitlines()[-1])
-    assert r["applied"] is True
-    assert r["default"] > 1000, r  # each step maps its large blocks afresh
-    # What is left are faults malloc does not cause (e.g. torch's code paged in): 0-35 here.
-    assert r["kept"] < 0.05 * r["default"], r

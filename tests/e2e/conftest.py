@@ -3,7 +3,7 @@
 `app_url` (session) starts `streamlit run dashboard.py` in its own process group, waits until
 `/_stcore/health` answers `ok`, yields the URL and kills the whole group at the end (the server's
 training threads die with it). `browser` (session) launches /usr/bin/chromium through Playwright
-(never `playwright install`: see ../shared/STREAMLIT.md). `page` gives each test a fresh context,
+(never `playwright install`: it downloads a browser of its own). `page` gives each test a fresh context,
 so each test is a new Streamlit session. The server's log goes to tests/artifacts/server.log.
 
 The helpers (`start_server`, `stop_server`, `launch_chromium`) are also used by
