@@ -1,14 +1,18 @@
 """Screenshot every page of the dashboard in headless Chromium (a look, not a test).
 
     .venv/bin/python tests/e2e/screenshots.py [out_dir] [--train]
+    .venv/bin/python tests/e2e/screenshots.py --docs
 
 Starts the app on loopback, opens each page, waits for its charts, saves a PNG per page, and stops
 the server. With --train it also starts a short run on the Train page and screenshots it live.
+With --docs it writes only docs/screenshot.png, the README's picture: the Overview page with the
+paper's Figure 1 for the shipped model, 1400x1000.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,8 +22,17 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = int(os.environ.get("DASHBOARD_PORT", "8599"))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORT = int(os.environ.get("DASHBOARD_PORT") or _free_port())
 URL = f"http://127.0.0.1:{PORT}"
+DOCS_SHOT = ROOT / "docs" / "screenshot.png"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -74,7 +87,33 @@ def wait_idle(page, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
+def docs_screenshot(browser) -> None:
+    """The README's picture: Overview at 1400x1000, scrolled so that Figure 1 is in view."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(URL + "/")
+    expect(page.locator('[data-testid="stSidebar"]')).to_be_visible(timeout=60_000)
+    wait_idle(page)
+    chart = page.locator(".st-key-figure1 .js-plotly-plot").first
+    expect(chart).to_be_visible(timeout=60_000)
+    page.get_by_role("heading", name="Figure 1 of the paper").evaluate("e => e.scrollIntoView({block: 'start'})")
+    time.sleep(2.0)  # WebGL draws after the element appears
+    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_SHOT))
+    print(f"wrote {DOCS_SHOT} ({DOCS_SHOT.stat().st_size / 1024:.0f} KB)")
+
+
 def main() -> None:
+    if "--docs" in sys.argv:
+        server = start_server()
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                docs_screenshot(browser)
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(10)
+        return
     out = Path(
         sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else ROOT / "tests/artifacts/screenshots"
     )
