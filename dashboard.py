@@ -3,13 +3,14 @@
 Builds the navigation over the files in pages/ (each registered explicitly), the sidebar that
 every page shares (model settings mirrored in the URL, the current model's status and device),
 and the banner that appears when the settings no longer match the model. Pages lay out widgets
-and call `diffusion/`; the shared Streamlit glue lives in pages/_app.py.
+and call `diffusion/`; the shared Streamlit glue is the package pages/_app/.
 """
 
 import os
 
-# Heavy imports at the top of the entry script: imported lazily from overlapping script threads,
-# they raced ("partially initialized module"), see ../shared/STREAMLIT.md.
+# Heavy imports at the top of the entry script: Streamlit runs scripts in threads that can
+# overlap, and a module first imported by two of them at once can be seen half initialised
+# ("partially initialized module"). Imported here, once, before any page runs.
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
@@ -19,12 +20,12 @@ import torch
 import diffusion.figures  # noqa: F401
 import diffusion.jobs
 import diffusion.views  # noqa: F401
-from pages import _app as app
+from pages._app import settings, status
 
 # One intra-op thread per torch call, in the server and in each training process (they inherit
 # it). At most one run per core trains at once (diffusion.jobs caps it) and the server serves views
-# beside them; torch's default of one thread per core per call made them fight: 150 training steps
-# took 43 s with 2 threads and 8 s with 1 on a busy 2-core machine.
+# beside them; torch's default of one thread per core per call made them fight over the cores
+# (benchmarks/bench_step.py --threads compares).
 TORCH_THREADS = int(os.environ.get("DASHBOARD_TORCH_THREADS", "1"))
 if torch.get_num_threads() != TORCH_THREADS:
     torch.set_num_threads(TORCH_THREADS)
@@ -40,13 +41,14 @@ PAGES = [
 ]
 
 pg = st.navigation(PAGES)
-app.sidebar_settings()
-state = app.app_state()
+settings.sidebar_settings()
+state = status.app_state()
 st.session_state["app_state"] = state
-app.sidebar_status(state, progress=pg.title != "Train")
-app.mismatch_banner(state)
+status.sidebar_status(state, progress=pg.title != "Train")
+status.mismatch_banner(state)
 pg.run()
 
-# Training runs in child processes forked from a server process that imports torch first (about
-# 5 s): start it once the page is drawn, so the first Start click finds it ready. Later: a no-op.
+# Training runs in child processes forked from a server process that imports torch first, which
+# takes a while: start it once the page is drawn, so the first Start click finds it ready. Later:
+# a no-op.
 diffusion.jobs.warm_up()

@@ -6,9 +6,9 @@ import streamlit as st
 
 from diffusion import figures, views
 from diffusion.metrics import L_NULL_BITS, PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS, QUALITY_CHAMFER, QUALITY_SW1
-from pages import _app as app
+from pages._app import caches, display, models, status
 
-state = app.page_state()
+state = status.page_state()
 model = state.model
 
 st.title("The bound K")
@@ -21,9 +21,9 @@ st.caption(
 
 with st.spinner(
     "Computing the bound on 20,000 held-out points…"
-):  # Streamlit shows it only after 0.5 s: not when built ahead
-    b = app.bound_numbers(model.id, model.pipeline)
-q = app.model_quality(model)
+):  # Streamlit shows it only if the call takes a while: not when built ahead
+    b = caches.bound_numbers(model.id, model.pipeline)
+q = caches.model_quality(model)
 
 
 def fmt(v: float) -> str:
@@ -46,7 +46,8 @@ c3.metric(
     help=f"Gain over a unit Gaussian, L_null = {L_NULL_BITS:.3f} bits for 2-D unit-variance data.",
 )
 st.caption(
-    f"Entropy terms H<sub>q</sub>(X<sub>T</sub>|X<sub>0</sub>) − H<sub>q</sub>(X<sub>1</sub>|X<sub>0</sub>) − H<sub>p</sub>(X<sub>T</sub>) "
+    "Entropy terms H<sub>q</sub>(X<sub>T</sub>|X<sub>0</sub>) − H<sub>q</sub>(X<sub>1</sub>|X<sub>0</sub>) "
+    "− H<sub>p</sub>(X<sub>T</sub>) "
     f"= {b.entropy_bits:.2f} bits; KL terms sum to {float(b.kl_per_t_bits.sum()):.2f} bits.",
     unsafe_allow_html=True,
 )
@@ -54,21 +55,23 @@ st.caption(
 show_ceiling = st.toggle(
     "Compare with the best possible model for this schedule",
     key="bound_ceiling",
-    help="Any p(x_{t-1}|x_t) that is Gaussian with a diagonal covariance has a smallest possible KL at each t; it can be "
-    "computed exactly from the known roll, without training (diffusion/ceiling.py, Monte Carlo on "
-    f"{app.CEILING_POINTS:,} points per t, about ±0.1 bits). No model of this family can pass it.",
+    help="Any p(x_{t-1}|x_t) that is Gaussian with a diagonal covariance has a smallest possible KL at each t; "
+    "it can be computed exactly from the known roll, without training (diffusion/ceiling.py, Monte Carlo on "
+    f"{caches.CEILING_POINTS:,} points per t, about ±0.1 bits). No model of this family can pass it.",
 )
 ceiling = None
 if show_ceiling:
-    best = app.ceiling_numbers(model.pipeline.config.model_key(), model.pipeline.diffusion.schedule)
+    best = caches.ceiling_numbers(model.pipeline.config.model_key(), model.pipeline.diffusion.schedule)
     ceiling = best.kl_per_t_bits
     st.info(
-        f"Ceiling for this schedule: K ≈ {best.bits_unit_variance:+.2f} bits at unit variance ({best.bits:+.2f} at data scale). "
-        f"This model is {best.bits_unit_variance - b.bits_unit_variance:.2f} bits below it. The paper's 2.35 bits came from a "
-        "different setup (its own schedule and learned betas); at the tutorial's defaults the ceiling itself is about 1.5 bits."
+        f"Ceiling for this schedule: K ≈ {best.bits_unit_variance:+.2f} bits at unit variance "
+        f"({best.bits:+.2f} at data scale). "
+        f"This model is {best.bits_unit_variance - b.bits_unit_variance:.2f} bits below it. "
+        "The paper's 2.35 bits came from a different setup (its own schedule and learned betas); "
+        "at the tutorial's defaults the ceiling itself is about 1.5 bits."
     )
 
-app.plot(
+display.plot(
     figures.kl_per_t_figure(
         b.kl_per_t_bits, unit="bits", title="Per-step KL terms of the bound (bits per point)", ceiling=ceiling
     ),
@@ -90,24 +93,24 @@ s2.metric(
     f"The samples {verdict} the quality bar (SW1 ≤ {QUALITY_SW1}, chamfer ≤ {QUALITY_CHAMFER})."
 )
 
-earlier = app.earlier_models()
+earlier = models.earlier_models()
 if earlier and st.toggle(
     "Compare with this session's earlier models",
     key="bound_earlier",
-    help="The models a run or an upload replaced (Train page), on the same 20,000 held-out points: what T, the schedule "
-    "and the width did to K. About a second per model the first time.",
+    help="The models a run or an upload replaced (Train page), on the same 20,000 held-out points: "
+    "what T, the schedule and the width did to K. About a second per model the first time.",
 ):
     with st.spinner("Computing the bound of the earlier models…"):
         rows, panels = [], []
         for role, m in [("current", model)] + [(f"earlier {i}", m) for i, m in enumerate(earlier, 1)]:
-            m_bound, m_quality = app.bound_numbers(m.id, m.pipeline), app.model_quality(m)  # cached per model
+            m_bound, m_quality = caches.bound_numbers(m.id, m.pipeline), caches.model_quality(m)  # cached per model
             rows.append(views.model_summary(role, m.name, m.pipeline, m_quality, m_bound))
             panels.append(
                 (
                     f"{role}: K {m_bound.bits_unit_variance:+.2f} bits, SW1 {m_quality.sw1:.3f}",
-                    views.sample_density(app.model_samples(m.id, m.pipeline)),
+                    views.sample_density(caches.model_samples(m.id, m.pipeline)),
                 )
             )
     st.table(rows)
     st.caption("Their samples (5,000 each, the ones their SW1 and chamfer measure) over the roll:")
-    app.plot(figures.samples_side_by_side(panels, views.roll_curve()), key="bound_earlier_samples")
+    display.plot(figures.samples_side_by_side(panels, views.roll_curve()), key="bound_earlier_samples")

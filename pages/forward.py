@@ -3,9 +3,10 @@
 import streamlit as st
 
 from diffusion import figures
-from pages import _app as app
+from diffusion.config import SEED_MAX
+from pages._app import caches, display, settings, status
 
-state = app.page_state()
+state = status.page_state()
 
 st.title("Forward process q: from the roll to noise")
 st.caption(
@@ -17,10 +18,16 @@ st.caption(
 
 c1, c2, _ = st.columns([1, 1, 3])
 n = c1.number_input(
-    "Points N", min_value=1, max_value=app.N_POINTS_UI_MAX, value=2000, step=500, key="fwd_n", persist_state="session"
+    "Points N",
+    min_value=1,
+    max_value=settings.N_POINTS_UI_MAX,
+    value=2000,
+    step=500,
+    key="fwd_n",
+    persist_state="session",
 )
 seed = c2.number_input(
-    "Seed", min_value=0, max_value=app.SEED_MAX, value=0, step=1, key="fwd_seed", persist_state="session"
+    "Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="fwd_seed", persist_state="session"
 )
 
 cfg = state.settings
@@ -28,7 +35,7 @@ if cfg is None:
     st.error(state.settings_error)
     st.stop()
 
-fig, view, sched = app.forward_figure(cfg.model_key(), int(n), int(seed), cfg)
+fig, view, sched = caches.forward_figure(cfg.model_key(), int(n), int(seed), cfg)
 if not sched.reaches_noise:
     st.warning(
         f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T**0.5:.0f}% "
@@ -39,7 +46,7 @@ else:
     st.caption(
         f"ᾱ<sub>T</sub> = {sched.alpha_bar_T:.3g}: x<sub>T</sub> is essentially N(0, I).", unsafe_allow_html=True
     )
-app.plot(fig, key="forward_chart")
+display.plot(fig, key="forward_chart")
 
 st.download_button(
     "Download this animation (HTML)",

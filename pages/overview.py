@@ -3,9 +3,9 @@
 import streamlit as st
 
 from diffusion.metrics import PAPER_K_BITS
-from pages import _app as app
+from pages._app import caches, display, status
 
-state = app.page_state()
+state = status.page_state()
 model = state.model
 
 st.title("Diffusion on a Swiss roll, as in 2015")
@@ -37,6 +37,6 @@ st.caption(
     "(for p: of the roll point nearest each final sample). At t = 0 no step leaves x₀ and the last step "
     "(t = 1) is the identity, so the drift panel of that column shows the last learned step, t = 2."
 )
-with st.spinner("Drawing Figure 1…"):  # Streamlit shows it only after 0.5 s: not when built ahead
-    fig = app.figure1(model.id, model.pipeline)
-app.plot(fig, key="figure1")
+with st.spinner("Drawing Figure 1…"):  # Streamlit shows it only if the call takes a while: not when built ahead
+    fig = caches.figure1(model.id, model.pipeline)
+display.plot(fig, key="figure1")

@@ -4,12 +4,20 @@ import streamlit as st
 
 from diffusion import views
 from diffusion.checkpoint import checkpoint_bytes
-from diffusion.config import LRSchedule, TimestepSampling, available_devices
+from diffusion.config import (
+    BATCH_MAX,
+    SECONDS_MAX,
+    SEED_MAX,
+    STEPS_MAX,
+    LRSchedule,
+    TimestepSampling,
+    available_devices,
+)
 from diffusion.jobs import JobState
-from pages import _app as app
+from pages._app import caches, display, models, settings, status, switching, training
 
-state = app.page_state()
-D = app.DEFAULTS
+state = status.page_state()
+D = settings.DEFAULTS
 
 st.title("Train a model")
 st.caption(
@@ -33,13 +41,13 @@ c1.number_input(
 c2.number_input(
     "Batch size (points per step)",
     min_value=1,
-    max_value=app.BATCH_MAX,
+    max_value=BATCH_MAX,
     value=D.batch_size,
     step=256,
     key="batch_size",
     persist_state="session",
 )
-c3.number_input("Seed", min_value=0, max_value=app.SEED_MAX, value=D.seed, step=1, key="seed", persist_state="session")
+c3.number_input("Seed", min_value=0, max_value=SEED_MAX, value=D.seed, step=1, key="seed", persist_state="session")
 devices = available_devices()
 c4.selectbox(
     "Device",
@@ -58,7 +66,7 @@ if mode == "steps":
     l2.number_input(
         "Steps",
         min_value=1,
-        max_value=app.STEPS_MAX,
+        max_value=STEPS_MAX,
         value=D.steps or 4000,
         step=500,
         key="steps",
@@ -68,7 +76,7 @@ else:
     l2.number_input(
         "Seconds",
         min_value=0.5,
-        max_value=app.SECONDS_MAX,
+        max_value=SECONDS_MAX,
         value=10.0,
         step=5.0,
         key="max_seconds",
@@ -105,12 +113,12 @@ with st.expander("Advanced training settings"):
         persist_state="session",
     )
 
-cfg, cfg_error = app.training_settings()
+cfg, cfg_error = settings.training_settings()
 if cfg_error:
     st.error(cfg_error)
 
 # ---------------------------------------------------------------- controls and live progress
-h = app.holder()
+h = training.holder()
 model = state.model
 can_continue = cfg is not None and model.pipeline.config.model_key() == cfg.model_key()
 full_run_status = h.status()  # the job as this full run saw it (the live panel reruns alone)
@@ -125,7 +133,7 @@ def controls(s) -> None:
     b1, b2, b3, b4, b5 = st.columns(5)
     b1.button(
         "▶ Start new run",
-        on_click=app.start_training,
+        on_click=training.start_training,
         key="start",
         type="primary",
         disabled=active or cfg is None,
@@ -134,20 +142,22 @@ def controls(s) -> None:
     )
     b2.button(
         "⤴ Continue this model",
-        on_click=app.start_training,
+        on_click=training.start_training,
         kwargs={"resume": True},
         key="continue",
         disabled=active or not can_continue,
         width="stretch",
         help="Keeps training the current model (its settings must match the sidebar's).",
     )
-    b3.button("❚❚ Pause", on_click=app.pause_training, key="pause", disabled=not running or h.stopping, width="stretch")
+    b3.button(
+        "❚❚ Pause", on_click=training.pause_training, key="pause", disabled=not running or h.stopping, width="stretch"
+    )
     b4.button(
-        "▶ Resume", on_click=app.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch"
+        "▶ Resume", on_click=training.resume_training, key="resume", disabled=not paused or h.stopping, width="stretch"
     )
     b5.button(
         "■ Stop",
-        on_click=app.stop_training,
+        on_click=training.stop_training,
         key="stop",
         disabled=not active or h.stopping,
         width="stretch",
@@ -158,8 +168,8 @@ def controls(s) -> None:
         st.error(message)
     if not active and model.source != views.DEFAULT:
         st.caption(
-            "Starting a new run replaces the current model once the new run publishes its first snapshot; the session keeps "
-            "it among its earlier models (below), and a download keeps it for good."
+            "Starting a new run replaces the current model once the new run publishes its first snapshot; "
+            "the session keeps it among its earlier models (below), and a download keeps it for good."
         )
 
 
@@ -199,19 +209,19 @@ def progress_panel(s) -> None:
             f"{before} Every page uses the current model ({model.source}, {model.note}); "
             "below, how it trained and 5,000 of its samples."
         )
-        app.quality_line(app.model_quality(model))
-        app.plot(app.model_chart(model.id, model.pipeline), key="model_chart")
+        display.quality_line(caches.model_quality(model))
+        display.plot(caches.model_chart(model.id, model.pipeline), key="model_chart")
         return
     if s.state is JobState.QUEUED and not h.stopping:
-        st.info(app.queue_message(s), icon=":material/hourglass_top:")
+        st.info(training.queue_message(s), icon=":material/hourglass_top:")
     total = f" / {s.total_steps:,}" if s.total_steps else ""
-    parts = [f"**{app.state_label(h, s)}**", f"step {s.step:,}{total}"]
+    parts = [f"**{training.state_label(h, s)}**", f"step {s.step:,}{total}"]
     if s.state.active:
         parts += [
             f"{s.iterations_per_second:,.0f} it/s",
             "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left",
         ]
-    elif s.seconds > 0:  # over: no time left to quote, and the pace of the whole run, not of its last 2 s
+    elif s.seconds > 0:  # over: no time left to quote, and the pace of the whole run, not its recent one
         parts.append(f"{s.step / s.seconds:,.0f} it/s on average")
     st.progress(min(1.0, s.progress), text=" · ".join(parts + [f"{s.seconds:,.1f} s trained"]))
     if s.state is JobState.FAILED and s.error:
@@ -223,22 +233,23 @@ def progress_panel(s) -> None:
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
     if s.quality is not None:  # above the chart: the browser shows it before it has drawn the chart
-        app.quality_line(s.quality, what=f"the snapshot at step {s.pipeline.steps_trained:,}")
-    chart = app.live_chart(h, s)
+        display.quality_line(s.quality, what=f"the snapshot at step {s.pipeline.steps_trained:,}")
+    chart = caches.live_chart(h, s)
     if chart is None:
         st.caption(
-            "The loss curve, the loss per t and fresh samples appear with the first snapshot, about a second into the run."
+            "The loss curve, the loss per t and fresh samples appear with the first snapshot, "
+            "about a second into the run."
         )
     else:
-        app.plot(chart, key="live_chart")
-    app.rerun_to_adopt(h, s)
-    app.rerun_when_ended(h, s)
+        display.plot(chart, key="live_chart")
+    training.rerun_to_adopt(h, s)
+    training.rerun_when_ended(h, s)
 
 
 def save(s) -> None:
     """In the live panel, so that while a run goes on it names and saves the newest snapshot."""
     st.subheader("Save and load")
-    p, source, note = app.model_to_save(h, s, model)
+    p, source, note = training.model_to_save(h, s, model)
     s1, _ = st.columns(2)
     s1.markdown(f"Current model: **{source}** ({note}), T = {p.T}, width {p.config.width}.")
     s1.download_button(
@@ -251,19 +262,20 @@ def save(s) -> None:
     )
 
 
-st.fragment(run_every=app.REFRESH_SECONDS if refreshing else None)(live_panel)()
+st.fragment(run_every=training.REFRESH_SECONDS if refreshing else None)(live_panel)()
 
 # ---------------------------------------------------------------- load
 load_column, _ = st.columns(2)
 with load_column:
     st.file_uploader(
-        f"Load a checkpoint (.pt, up to {app.UPLOAD_LIMIT_MB} MB)",
+        f"Load a checkpoint (.pt, up to {switching.UPLOAD_LIMIT_MB} MB)",
         type=["pt", "pth"],
         key="upload",
-        on_change=app.on_upload,
-        max_upload_size=app.UPLOAD_LIMIT_MB,
+        on_change=switching.on_upload,
+        max_upload_size=switching.UPLOAD_LIMIT_MB,
         disabled=refreshing,
-        help="Checked before use: never unpickled, settings and weight shapes verified. A bad file leaves the current model in place.",
+        help="Checked before use: never unpickled, settings and weight shapes verified. "
+        "A bad file leaves the current model in place.",
     )
     upload_message = st.session_state.get("upload_message")
     if upload_message:
@@ -271,18 +283,22 @@ with load_column:
         (st.error if kind == "error" else st.success)(text)
 
 # ---------------------------------------------------------------- earlier models
-earlier = app.earlier_models()
+earlier = models.earlier_models()
 if earlier:
     st.subheader("Models in this session")
     st.caption(
-        f"A new run or an upload replaces the current model; the session keeps up to {app.EARLIER_MODELS_MAX} earlier ones "
-        f"({app.EARLIER_MODELS_BYTES // 2**20} MB of weights) to compare and to go back to. They go when the tab closes: "
-        "download a model to keep it."
+        "A new run or an upload replaces the current model; "
+        f"the session keeps up to {models.EARLIER_MODELS_MAX} earlier ones "
+        f"({models.EARLIER_MODELS_BYTES // 2**20} MB of weights) to compare and to go back to. "
+        "They go when the tab closes: download a model to keep it."
     )
     # During a run its live panel shows the current model; a row here would fall behind it.
-    rows = [] if refreshing else [views.model_summary("current", model.name, model.pipeline, app.model_quality(model))]
+    rows = (
+        [] if refreshing else [views.model_summary("current", model.name, model.pipeline, caches.model_quality(model))]
+    )
     rows += [
-        views.model_summary(f"earlier {i}", m.name, m.pipeline, app.model_quality(m)) for i, m in enumerate(earlier, 1)
+        views.model_summary(f"earlier {i}", m.name, m.pipeline, caches.model_quality(m))
+        for i, m in enumerate(earlier, 1)
     ]
     st.table(rows)
     e1, e2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -293,7 +309,7 @@ if earlier:
     e1.selectbox("Earlier model", options=list(labels), format_func=labels.get, key="earlier_choice")
     e2.button(
         "Make it the current model",
-        on_click=app.use_earlier_model,
+        on_click=switching.use_earlier_model,
         key="use_earlier",
         disabled=refreshing,
         width="stretch",

@@ -9,6 +9,7 @@ from app_helpers import DASHBOARD, PAGES, ROOT, progress_text, start_tiny_run, s
 from streamlit.testing.v1 import AppTest
 
 from diffusion import views
+from pages._app import models, training
 
 
 def charts(app) -> list[dict]:
@@ -22,18 +23,18 @@ def typed(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def app_module():
-    """pages/_app.py, the pages' glue, imported as AppTest's script runs import it."""
-    from pages import _app
-
-    return _app
-
-
 def no_exceptions(app) -> None:
     assert not app.exception, [e.value for e in app.exception]
 
 
 # ---------------------------------------------------------------------- rendering
+def test_the_shared_glue_is_no_page():
+    """Streamlit's legacy scan (the first request of a fresh server) takes every pages/*.py as a
+    page: the files there are exactly the pages dashboard.py registers, the glue is a package."""
+    assert sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")) == sorted(PAGES)
+    assert (ROOT / "pages" / "_app" / "__init__.py").is_file()
+
+
 def test_every_page_renders_on_the_default_model(at):
     no_exceptions(at)
     assert "`default`" in status_text(at)
@@ -241,9 +242,9 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     first.stop(wait=True)
     at.run()
     ids = lambda: [m.id for m in at.session_state["earlier_models"]]  # noqa: E731
-    assert ids() == ["default"], "the shipped model, replaced by the run's first snapshot"
+    assert ids() == [models.SHIPPED_ID], "the shipped model, replaced by the run's first snapshot"
     first_model = at.session_state["app_state"].model
-    assert first_model.id.startswith(f"job-{holder.uid}-") and first_model.pipeline.steps_trained == first.status().step
+    assert first_model.id.of_run(holder.uid) and first_model.pipeline.steps_trained == first.status().step
     table = at.table[0].value
     assert list(table[""]) == ["current", "earlier 1"] and list(table["width"]) == [16, 128]
     assert list(table["steps"]) == [
@@ -258,14 +259,14 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     second.stop(wait=True)
     status = wait_for_job(at)
     assert status.step > 0 and at.session_state["app_state"].model.pipeline.config.width == 24
-    assert ids() == [first_model.id, "default"], "newest first"
+    assert ids() == [first_model.id, models.SHIPPED_ID], "newest first"
 
     at.selectbox(key="earlier_choice").set_value(first_model.id).run()
     at.button(key="use_earlier").click().run()
     no_exceptions(at)
     assert at.session_state["app_state"].model is first_model
     assert at.session_state["width"] == 16 and "`trained`" in status_text(at), "the sidebar takes its settings"
-    assert ids()[1:] == ["default"] and at.session_state["app_state"].model.id not in ids()
+    assert ids()[1:] == [models.SHIPPED_ID] and at.session_state["app_state"].model.id not in ids()
     assert any("again the trained model" in m.value for m in at.success)
     # The Progress panel shows the current model, not the last run's (another one now).
     assert any(
@@ -306,8 +307,7 @@ def test_the_bound_page_compares_k_with_the_earlier_models(at):
 
 
 def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
-    _app = app_module()
-    monkeypatch.setattr(_app, "EARLIER_MODELS_MAX", 2)
+    monkeypatch.setattr(models, "EARLIER_MODELS_MAX", 2)
     start_tiny_run(at, steps=5)  # width 16
     wait_for_job(at)
     for width in (20, 24):
@@ -317,7 +317,7 @@ def test_earlier_models_are_capped_in_number_and_in_bytes(at, monkeypatch):
     assert [m.pipeline.config.width for m in at.session_state["earlier_models"]] == [20, 16], (
         "the oldest (the default) went"
     )
-    monkeypatch.setattr(_app, "EARLIER_MODELS_BYTES", at.session_state["earlier_models"][0].pipeline.weight_bytes - 1)
+    monkeypatch.setattr(models, "EARLIER_MODELS_BYTES", at.session_state["earlier_models"][0].pipeline.weight_bytes - 1)
     at.button(key="start").click().run()
     wait_for_job(at)
     assert at.session_state["earlier_models"] == [], "a model over the byte budget is not kept"
@@ -348,7 +348,7 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     model = at.session_state["app_state"].model
     wait_until(lambda: job.status().snapshot_id > holder.adopted, 30, "no snapshot after the adopted one")
     newest = job.status()
-    pipeline, source, note = app_module().model_to_save(holder, newest, model)
+    pipeline, source, note = training.model_to_save(holder, newest, model)
     assert pipeline is newest.pipeline and pipeline.steps_trained > model.pipeline.steps_trained
     assert (source, note) == ("trained", f"{pipeline.steps_trained:,} steps, the run's newest snapshot")
 

@@ -1,0 +1,169 @@
+"""The views of a model that the pages show, cached, and built ahead while a run trains.
+
+Keyed on the model's `ModelId` (or, for views of the settings alone, the config's model key):
+sessions with the same model share, others never collide. The pipeline arguments start with an
+underscore, so Streamlit does not hash them: the id names them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+from diffusion import figures, views
+from diffusion.config import DiffusionConfig
+from diffusion.jobs import PREVIEW_POINTS, JobStatus
+from diffusion.metrics import Bound, SampleQuality, sample_quality
+from diffusion.pipeline import DiffusionPipeline
+from pages._app.models import ModelId, ModelRef
+
+if TYPE_CHECKING:
+    from pages._app.training import JobHolder
+
+CEILING_POINTS = 1000
+
+
+@st.cache_resource(max_entries=24, show_spinner="Drawing the forward process…")
+def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig):
+    view = views.forward_view(_config, n, seed)
+    sched = views.schedule_view(_config)
+    return figures.forward_animation(view, sched), view, sched
+
+
+# No spinners of their own (reverse_figure, figure1, bound_numbers): ViewPrefetch calls them from a
+# thread that has no page to show one on; the pages wrap their calls in st.spinner.
+@st.cache_resource(max_entries=24, show_spinner=False)
+def reverse_figure(model_id: ModelId, n: int, seed: int, _pipeline: DiffusionPipeline):
+    view = views.reverse_view(_pipeline, n, seed)
+    return figures.reverse_animation(view), view
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def figure1(model_id: ModelId, _pipeline: DiffusionPipeline):
+    return figures.figure1(views.figure1_view(_pipeline))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def bound_numbers(model_id: ModelId, _pipeline: DiffusionPipeline) -> Bound:
+    return _pipeline.bound()
+
+
+# No spinner: only ever called inside another cached function, where Streamlit shows none.
+@st.cache_data(max_entries=16, show_spinner=False)
+def model_samples(model_id: ModelId, _pipeline: DiffusionPipeline) -> np.ndarray:
+    """The model's 5,000 samples at seed 0: what its quality line measures and what the Train page
+    draws before a run, so both show the same points."""
+    return _pipeline.samples(PREVIEW_POINTS, seed=0)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _quality_numbers(model_id: ModelId, _pipeline: DiffusionPipeline) -> SampleQuality:
+    return sample_quality(model_samples(model_id, _pipeline))
+
+
+def model_quality(model: ModelRef) -> SampleQuality:
+    """SW1 and chamfer of the model's 5,000 samples: a snapshot brings them (computed in its
+    training process); otherwise computed here once per model."""
+    return model.quality if model.quality is not None else _quality_numbers(model.id, model.pipeline)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.go.Figure:
+    """The Train page's live figure for a model that is not training: its loss curve and loss per t
+    as its checkpoint recorded them, and its samples. Shown before a run, so a user sees what the
+    current model is (and the browser has loaded its charting code before a run needs it)."""
+    h = _pipeline.history
+    return figures.live_training_figure(
+        np.asarray(h.steps, np.int64),
+        np.asarray(h.loss, np.float32),
+        np.asarray(h.kl_per_t, np.float32),
+        views.sample_density(model_samples(model_id, _pipeline)),
+        views.roll_curve(),
+        f"Samples of this model ({_pipeline.steps_trained:,} steps)",
+    )
+
+
+def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
+    """The Train page's live panels (loss curve, loss per t, the snapshot's samples), rebuilt once
+    per snapshot, not at every redraw of the panel: between snapshots the chart is unchanged, and
+    building and serialising it again would only cost the server time. Kept on the session's job
+    holder, as only that session shows it."""
+    if s.pipeline is None or s.preview is None or s.pipeline.steps_trained == 0:
+        return None
+    key = ModelId.of_snapshot(h.uid, s.snapshot_id)
+    cached = h.chart
+    if cached is None or cached[0] != key:
+        steps, loss = s.losses
+        # all 5,000 samples of the snapshot, the ones its quality line measures
+        cached = h.chart = (
+            key,
+            figures.live_training_figure(
+                steps,
+                loss,
+                s.kl_per_t,
+                views.sample_density(s.preview),
+                views.roll_curve(),
+                f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}",
+            ),
+        )
+    return cached[1]
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows (about 15 s)…")
+def ceiling_numbers(model_key: tuple, _schedule) -> Bound:
+    """The ceiling depends only on the schedule (T and the betas), so it is cached on the model key."""
+    from diffusion.ceiling import best_possible_bound
+
+    return best_possible_bound(_schedule, n=CEILING_POINTS, seed=0)
+
+
+class ViewPrefetch:
+    """A run's `on_update` hook (diffusion.jobs): builds views ahead, so that opening a page only
+    has to draw it. Each build runs in a thread of its own, started the moment the snapshot
+    arrives, whichever page the user is on (built from the Train page's redraw instead, it started
+    later and held up the page switch that followed):
+
+    - the run's first snapshot that meets the quality bar: its Reverse animation (where a user
+      goes next, with the N and seed they left on that page);
+    - the final model: its Reverse animation, then its bound on 20,000 points (what the Bound page
+      waits for) and its Figure 1 (the Overview's), the pages a user opens after a run.
+
+    Not for every snapshot: each build costs the server time (benchmarks/bench_ui_paths.py), and
+    the pages take the newest snapshot when they open."""
+
+    def __init__(self, uid: str, n: int, seed: int):
+        self.uid, self.n, self.seed = uid, n, seed  # the Reverse page's N and seed when the run started
+        self._lock = threading.Lock()
+        self._started: set[str] = set()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, s: JobStatus) -> None:
+        if s.pipeline is None or s.pipeline.steps_trained == 0 or s.snapshot_id == 0:
+            return
+        ended = not s.state.active
+        if not ended and (s.quality is None or not s.quality.passes):
+            return
+        which = "final" if ended else "first passing"
+        with self._lock:
+            if which in self._started:
+                return
+            self._started.add(which)
+            thread = threading.Thread(
+                target=self._build, args=(s, ended), name=f"view-prefetch-{self.uid}", daemon=True
+            )
+            self.threads.append(thread)
+        thread.start()
+
+    def _build(self, s: JobStatus, final: bool) -> None:
+        model_id = ModelId.of_snapshot(self.uid, s.snapshot_id)
+        builds = [lambda: reverse_figure(model_id, self.n, self.seed, s.pipeline)]
+        if final:
+            builds += [lambda: bound_numbers(model_id, s.pipeline), lambda: figure1(model_id, s.pipeline)]
+        for build in builds:
+            try:
+                build()
+            except Exception:
+                pass  # only a head start: the page builds it itself and says what went wrong

@@ -1,0 +1,22 @@
+"""How the pages draw what the caches built: charts, and a model's quality line."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, SampleQuality
+
+
+def plot(fig, key: str | None = None) -> None:
+    """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
+    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+
+
+def quality_line(q: SampleQuality, what: str = "this model") -> None:
+    """One line: the model's sample quality against the bar, green when it meets it."""
+    verdict = "meets the quality bar" if q.passes else "does not meet the quality bar yet"
+    text = (
+        f"Sample quality of {what}: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
+        f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**."
+    )
+    (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")

@@ -1,0 +1,158 @@
+"""The settings in session state: the sidebar's model settings (mirrored in the URL) and the Train
+page's training settings, read as a validated config, and written back from a model's config."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from diffusion.config import T_MAX, WIDTH_MAX, BetaSchedule, ConfigError, DiffusionConfig, MeanParameterization
+from pages._app.models import current_model
+
+DEFAULTS = DiffusionConfig()
+REVERSE_N, REVERSE_SEED = 2000, 0  # the Reverse page's default number of points and seed
+N_POINTS_UI_MAX = 10_000  # an animation of 41 frames x 10,000 points is ~4.5 MB: the browser's limit here
+
+# Log-spaced choices for the betas (1-2-5 steps); the defaults are always among them.
+_BETA_START = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+_BETA_END = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99, 0.999]
+BETA_START_OPTIONS = sorted(set(_BETA_START) | {DEFAULTS.beta_start})
+BETA_END_OPTIONS = sorted(set(_BETA_END) | {DEFAULTS.beta_end})
+
+SCHEDULE_LABELS = {
+    BetaSchedule.SIGMOID.value: "sigmoid (tutorial)",
+    BetaSchedule.LINEAR.value: "linear",
+    BetaSchedule.COSINE.value: "cosine (ignores the β range)",
+    BetaSchedule.PAPER.value: "paper: 1/(T−t+1) (β start sets β₁)",
+}
+
+
+def fmt_beta(v: float) -> str:
+    return f"{v:g}"
+
+
+def model_settings() -> tuple[DiffusionConfig | None, str | None]:
+    """The sidebar's model settings as a config (with training defaults), or the error message."""
+    ss = st.session_state
+    try:
+        cfg = DEFAULTS.replace(
+            T=ss.get("T", DEFAULTS.T),
+            beta_start=ss.get("beta_start", DEFAULTS.beta_start),
+            beta_end=ss.get("beta_end", DEFAULTS.beta_end),
+            schedule=ss.get("schedule", DEFAULTS.schedule.value),
+            width=ss.get("width", DEFAULTS.width),
+            parameterization=ss.get("parameterization", DEFAULTS.parameterization.value),
+        )
+        return cfg.validate(check_device=False), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def training_settings() -> tuple[DiffusionConfig | None, str | None]:
+    """Sidebar model settings plus the Train page's training settings, validated like the CLI."""
+    ss = st.session_state
+    base, error = model_settings()
+    if base is None:
+        return None, error
+    by_seconds = ss.get("length_mode", "steps") == "seconds"
+    try:
+        cfg = base.replace(
+            lr=ss.get("lr", DEFAULTS.lr),
+            batch_size=ss.get("batch_size", DEFAULTS.batch_size),
+            steps=None if by_seconds else ss.get("steps", DEFAULTS.steps or 4000),
+            max_seconds=ss.get("max_seconds", 10.0) if by_seconds else None,
+            seed=ss.get("seed", DEFAULTS.seed),
+            device=ss.get("device", DEFAULTS.device),
+            timestep_sampling=ss.get("timestep_sampling", DEFAULTS.timestep_sampling.value),
+            lr_schedule=ss.get("lr_schedule", DEFAULTS.lr_schedule.value),
+            ema_decay=ss.get("ema_decay", DEFAULTS.ema_decay),
+        )
+        return cfg.validate(), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def apply_model_settings(cfg: DiffusionConfig) -> list[str]:
+    """Set the sidebar to `cfg`'s model settings (in a callback); returns fields it could not set."""
+    ss = st.session_state
+    skipped = []
+    ss["T"] = cfg.T
+    ss["width"] = cfg.width
+    ss["schedule"] = cfg.schedule.value
+    ss["parameterization"] = cfg.parameterization.value
+    for key, options in (("beta_start", BETA_START_OPTIONS), ("beta_end", BETA_END_OPTIONS)):
+        value = getattr(cfg, key)
+        if value in options:
+            ss[key] = value
+        else:
+            skipped.append(f"{key} = {value:g}")
+    return skipped
+
+
+def restore_model_settings() -> None:
+    """Button callback: put the current model's settings back in the sidebar."""
+    skipped = apply_model_settings(current_model().pipeline.config)
+    if skipped:
+        st.session_state["train_message"] = (
+            "Could not set " + ", ".join(skipped) + " in the sidebar (not among its choices)."
+        )
+
+
+def sidebar_settings() -> None:
+    """The model settings every page shares, mirrored in the URL (a link reproduces them)."""
+    st.sidebar.header("Model settings")
+    st.sidebar.number_input(
+        "T (diffusion steps)",
+        min_value=2,
+        max_value=T_MAX,
+        value=DEFAULTS.T,
+        step=1,
+        key="T",
+        bind="query-params",
+        help="Number of steps of the forward and reverse chains.",
+    )
+    st.sidebar.select_slider(
+        "β start (log scale)",
+        options=BETA_START_OPTIONS,
+        value=DEFAULTS.beta_start,
+        key="beta_start",
+        format_func=fmt_beta,
+        bind="query-params",
+        help="β₁, the noise added at the first step.",
+    )
+    st.sidebar.select_slider(
+        "β end (log scale)",
+        options=BETA_END_OPTIONS,
+        value=DEFAULTS.beta_end,
+        key="beta_end",
+        format_func=fmt_beta,
+        bind="query-params",
+        help="β_T, the noise added at the last step.",
+    )
+    st.sidebar.selectbox(
+        "Schedule",
+        options=[s.value for s in BetaSchedule],
+        index=[s.value for s in BetaSchedule].index(DEFAULTS.schedule.value),
+        key="schedule",
+        format_func=lambda v: SCHEDULE_LABELS.get(v, v),
+        bind="query-params",
+    )
+    st.sidebar.number_input(
+        "Network width",
+        min_value=1,
+        max_value=WIDTH_MAX,
+        value=DEFAULTS.width,
+        step=16,
+        key="width",
+        bind="query-params",
+        help="Hidden units of the trunk and of each per-t head.",
+    )
+    with st.sidebar.expander("Advanced"):
+        params = [p.value for p in MeanParameterization]
+        st.selectbox(
+            "Reverse-mean parameterisation",
+            options=params,
+            index=params.index(DEFAULTS.parameterization.value),
+            key="parameterization",
+            bind="query-params",
+            help="paper: μ = x√(1−β) + f√β (fast to train); tutorial: the network outputs μ and log σ² directly.",
+        )

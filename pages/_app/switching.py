@@ -1,0 +1,63 @@
+"""Callbacks that make another model the current one: an uploaded checkpoint, or one of the
+session's earlier models. Both are refused while a run trains (its snapshots would replace the
+model again), and both set the sidebar to the new model's settings."""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from diffusion import views
+from diffusion.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
+from pages._app.models import ModelId, ModelRef, earlier_models, set_current_model
+from pages._app.settings import apply_model_settings
+from pages._app.training import holder
+
+UPLOAD_LIMIT_MB = MAX_CHECKPOINT_BYTES // 2**20
+
+
+def on_upload() -> None:
+    """Checkpoint uploader changed: validate (never unpickled); on any problem keep the current model."""
+    up = st.session_state.get("upload")
+    st.session_state["upload_message"] = st.session_state["earlier_message"] = None
+    if up is None:
+        return
+    if holder().active():
+        st.session_state["upload_message"] = ("error", "Stop or finish the training run before loading another model.")
+        return
+    data = up.getvalue()
+    try:
+        pipeline = load_checkpoint(data, device="cpu")
+    except CheckpointError as exc:
+        st.session_state["upload_message"] = ("error", f"Could not load {up.name}: {exc}. The current model is kept.")
+        return
+    model_id = ModelId.of_upload(hashlib.sha1(data).hexdigest()[:16])
+    set_current_model(ModelRef(pipeline, model_id, views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps"))
+    skipped = apply_model_settings(pipeline.config)
+    note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
+    st.session_state["upload_message"] = (
+        "success",
+        f"Loaded {up.name}: T = {pipeline.T}, width {pipeline.config.width}, "
+        f"{pipeline.steps_trained:,} steps. The sidebar now shows its settings{note}.",
+    )
+
+
+def use_earlier_model() -> None:
+    """Button callback: the model chosen in `earlier_choice` becomes the current one again, and the
+    sidebar takes its settings; the current one joins the earlier models."""
+    chosen = st.session_state.get("earlier_choice")
+    ref = next((m for m in earlier_models() if m.id == chosen), None)
+    if ref is None:
+        return
+    if holder().active():
+        st.session_state["earlier_message"] = ("error", "Stop or finish the training run before switching models.")
+        return
+    set_current_model(ref)
+    st.session_state["upload_message"] = None  # about a model that is no longer the current one
+    skipped = apply_model_settings(ref.pipeline.config)
+    note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
+    st.session_state["earlier_message"] = (
+        "success",
+        f"The current model is again the {ref.source} model ({ref.note}); the sidebar shows its settings{note}.",
+    )
