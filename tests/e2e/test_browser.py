@@ -158,7 +158,7 @@ def seen(page: Page, name: str) -> float:
 def test_a_shared_link_opens_its_page_with_its_settings(page: Page, app_url, artifacts, timings):
     """A link to a page with settings in the URL. First in this file on purpose: as the first
     request of a fresh server it is the case Streamlit's legacy pages/ mode got wrong (the page
-    ran without dashboard.py and failed; see pages/_app.py, page_state)."""
+    ran without dashboard.py and failed; see pages/_app/status.py, page_state)."""
     started = time.perf_counter()
     page.goto(app_url + "/forward?T=20&beta_end=0.5")
     expect(page.get_by_role("heading", name="Forward process q")).to_be_visible(timeout=SLOW_S)
