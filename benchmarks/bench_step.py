@@ -60,7 +60,8 @@ def main() -> int:
     runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     for _ in range(args.rounds):
         for name in VARIANTS:
-            cmd = [sys.executable, __file__, "--child", name, "--steps", str(args.steps), "--threads", str(args.threads)]
+            cmd = [sys.executable, __file__, "--child", name, "--steps", str(args.steps)]
+            cmd += ["--threads", str(args.threads)]
             result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
             runs[name].append(result)
             print(f"{name:10s} {result['ms']:6.2f} ms/step, last loss {result['loss']:.4f}", flush=True)
