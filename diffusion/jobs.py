@@ -116,10 +116,10 @@ class JobStatus:
     """What the UI shows; taken under the job's lock, so it is consistent."""
 
     state: JobState
-    step: int
-    total_steps: int | None
-    progress: float  # 0..1
-    seconds: float  # training time so far (pauses excluded)
+    step: int  # the model's steps in all: a continued run counts on from the model it continues
+    total_steps: int | None  # the step this run ends at (start_step + the configured steps)
+    progress: float  # 0..1, of this run's configured length
+    seconds: float  # the model's training time in all (pauses excluded)
     iterations_per_second: float
     eta_seconds: float | None  # training time left, while running or paused; None before and after
     losses: tuple[np.ndarray, np.ndarray]  # (steps, loss in nats per point)
@@ -132,6 +132,7 @@ class JobStatus:
     snapshot_id: int  # increases with each published model
     error: str | None
     queue_position: int  # 1 = next to start when a slot frees; 0 = not waiting
+    start_step: int = 0  # the steps of the model this run continues (0 for a fresh one)
 
 
 class TrainingJob:
@@ -170,11 +171,18 @@ class TrainingJob:
         self._preview: np.ndarray | None = None
         self._quality: SampleQuality | None = None
         self._snapshot_id = 0
-        # what the child last reported
+        # what the child last reported; a continued run starts from its model's count and curve
         self._history = TrainingHistory(kl_per_t=[float("nan")] * (self.config.T - 1))
-        self._step = 0
+        self._start_step, self._start_seconds = 0, 0.0
+        if resume_from is not None:
+            self._history = TrainingHistory.from_dict(resume_from.history.to_dict())
+            if len(self._history.kl_per_t) != self.config.T - 1:
+                self._history.kl_per_t = [float("nan")] * (self.config.T - 1)
+            self._start_step = int(resume_from.steps_trained)
+            self._start_seconds = self._history.seconds[-1] if self._history.seconds else 0.0
+        self._step = self._start_step
         self._progress = 0.0
-        self._seconds = 0.0
+        self._seconds = self._start_seconds
         self._rate = 0.0
 
     # ------------------------------------------------------------------ control
@@ -225,11 +233,13 @@ class TrainingJob:
             return JobStatus(
                 state=self._state,
                 step=self._step,
-                total_steps=self.config.steps,
+                total_steps=None if self.config.steps is None else self._start_step + self.config.steps,
                 progress=self._progress,
                 seconds=self._seconds,
                 iterations_per_second=self._rate,
-                eta_seconds=_eta(self.config, self._step, self._seconds, self._rate)
+                eta_seconds=_eta(
+                    self.config, self._step - self._start_step, self._seconds - self._start_seconds, self._rate
+                )
                 if self._state in _TRAINING
                 else None,
                 losses=(np.asarray(h.steps, dtype=np.int64), np.asarray(h.loss, dtype=np.float32)),
@@ -240,6 +250,7 @@ class TrainingJob:
                 snapshot_id=self._snapshot_id,
                 error=self._error,
                 queue_position=self._slots.position(self._ticket) if self._state is JobState.QUEUED else 0,
+                start_step=self._start_step,
             )
 
     # ------------------------------------------------------------------ supervisor (a thread in the server)
@@ -280,13 +291,19 @@ class TrainingJob:
                 pass  # the child has ended; the supervisor reports how
 
     def _supervise(self) -> None:
-        weights = None if self._resume_from is None else to_numpy(self._resume_from.model.state_dict())
+        resume = None
+        if self._resume_from is not None:
+            resume = {
+                "weights": to_numpy(self._resume_from.model.state_dict()),
+                "history": self._resume_from.history.to_dict(),
+                "steps": int(self._resume_from.steps_trained),
+            }
         receiver, child_end = processes.pipe()
         process = processes.TrainingProcess(
             target=run_worker,
             name=f"training-{self._ticket}",
             daemon=True,
-            args=(self.config, weights, child_end, self._snapshot_seconds, torch.get_num_threads()),
+            args=(self.config, resume, child_end, self._snapshot_seconds, torch.get_num_threads()),
         )
         process.start()
         self.pid = process.pid

@@ -110,8 +110,14 @@ class Trainer:
     """
 
     def __init__(
-        self, config: DiffusionConfig, model: ReverseNet | None = None, history: TrainingHistory | None = None
+        self,
+        config: DiffusionConfig,
+        model: ReverseNet | None = None,
+        history: TrainingHistory | None = None,
+        steps_trained: int = 0,
     ):
+        """`model`, `history` and `steps_trained` continue a model trained before: its step count
+        and loss curve go on from where they ended (the history is copied, never changed in place)."""
         self.config = config.validate()
         self.device = torch.device(resolve_device(config.device))
         fresh, self.diffusion = build_model(config, self.device)
@@ -124,9 +130,25 @@ class Trainer:
         )
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self._t_sampler = np.random.default_rng(config.seed + 2)  # the tutorial's one-t-per-batch draw
-        self.history = history or TrainingHistory(kl_per_t=[math.nan] * (config.T - 1))
-        self.step_count = 0
-        self.train_seconds = 0.0  # time spent in step(), pauses and evaluation excluded
+        if history is None or len(history.kl_per_t) != config.T - 1:
+            kl_per_t = [math.nan] * (config.T - 1)
+        else:
+            kl_per_t = list(history.kl_per_t)
+        if history is None:
+            self.history = TrainingHistory(kl_per_t=kl_per_t)
+        else:
+            self.history = TrainingHistory.from_dict({**history.to_dict(), "kl_per_t": kl_per_t})
+            self.history.max_points = history.max_points
+        # A continued run counts on from the model's own steps and seconds: `step_count` and the
+        # history (in its snapshots and a checkpoint) are the model's in all. `run_steps` and
+        # `train_seconds` are this run's alone, and so are the run's length, its learning-rate
+        # warm-up and cosine decay and the moving average's warm-up: Adam's moments start afresh
+        # with every run, so a continued run needs its own warm-up, and a run of N more steps
+        # decays over those N.
+        self.start_step = int(steps_trained)
+        self.start_seconds = self.history.seconds[-1] if self.history.seconds else 0.0
+        self.run_steps = 0  # this run's steps; `step_count` is the model's in all
+        self.train_seconds = 0.0  # this run's time in step(), pauses and evaluation excluded
         self._last_good = [p.detach().clone() for p in self.model.parameters()]
         self._all_t = range(2, config.T + 1)
         # Our recipe covers the roll evenly in every row of a batch (stratified points: the same
@@ -141,12 +163,26 @@ class Trainer:
         return self.ema_model if self.ema_model is not None else self.model
 
     @property
+    def step_count(self) -> int:
+        """The model's steps in all: those before this run and this run's."""
+        return self.start_step + self.run_steps
+
+    @step_count.setter
+    def step_count(self, value: int) -> None:
+        self.run_steps = value - self.start_step
+
+    @property
+    def seconds_trained(self) -> float:
+        """The model's training time in all, as its history records it."""
+        return self.start_seconds + self.train_seconds
+
+    @property
     def progress(self) -> float:
         """Fraction of the configured length done, by steps or seconds, whichever is further."""
         c = self.config
         parts = []
         if c.steps is not None:
-            parts.append(self.step_count / c.steps)
+            parts.append(self.run_steps / c.steps)
         if c.max_seconds is not None:
             parts.append(self.train_seconds / c.max_seconds)
         return min(1.0, max(parts))
@@ -165,7 +201,7 @@ class Trainer:
 
     def learning_rate(self) -> float:
         c = self.config
-        warm = min(1.0, (self.step_count + 1) / WARMUP_STEPS)
+        warm = min(1.0, (self.run_steps + 1) / WARMUP_STEPS)
         if c.lr_schedule is LRSchedule.CONSTANT:
             return c.lr * warm
         cos = 0.5 * (1.0 + math.cos(math.pi * self.progress))
@@ -219,20 +255,20 @@ class Trainer:
             self._update_ema()
         self.optimizer.step()
 
-        self.step_count += 1
+        self.run_steps += 1
         now = time.perf_counter()
         self.train_seconds += now - started
         self._rate_window.append((self.train_seconds, self.step_count))
         while len(self._rate_window) > 2 and self._rate_window[-1][0] - self._rate_window[0][0] > 2.0:
             self._rate_window.pop(0)
-        self.history.record(self.step_count, loss_value, self.train_seconds)
+        self.history.record(self.step_count, loss_value, self.seconds_trained)
         self.history.update_kl_per_t(kl_per_row.detach().cpu().numpy(), np.arange(t.start - 2, t.stop - 2))
         return loss_value
 
     def _update_ema(self) -> None:
         # Warm-up form of the decay: early on the average follows the weights closely, so the
         # sampling model is useful after a few dozen steps instead of a few thousand.
-        n = self.step_count
+        n = self.run_steps
         decay = min(self.config.ema_decay, (1.0 + n) / (10.0 + n))
         ema_params = list(self.ema_model.parameters())
         torch._foreach_lerp_(ema_params, self._last_good, 1.0 - decay)

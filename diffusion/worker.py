@@ -26,7 +26,7 @@ import torch
 from .config import DiffusionConfig, resolve_device
 from .metrics import sample_quality
 from .pipeline import DiffusionPipeline
-from .train import Trainer, TrainingDiverged, build_model
+from .train import Trainer, TrainingDiverged, TrainingHistory, build_model
 
 FIRST_SNAPSHOT_SECONDS = 1.0  # sooner than the interval: the user sees the run take shape at once
 PROGRESS_SECONDS = 0.2  # how often the worker reports its step and losses
@@ -35,16 +35,17 @@ PREVIEW_POINTS = 5000  # a snapshot's samples, which its quality measures (5,000
 TRAINING_NICENESS = 10
 
 
-def run_worker(config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
+def run_worker(config: DiffusionConfig, resume: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
     """Entry point of the training process: train and report through `conn` until done, stopped,
-    or the server is gone."""
+    or the server is gone. `resume` continues a model: {"weights": numpy state dict, "history":
+    TrainingHistory.to_dict(), "steps": its steps_trained}, or None for a fresh one."""
     torch.set_num_threads(threads)
     try:
         os.nice(TRAINING_NICENESS)
     except OSError:
         pass  # not allowed here: train at the server's priority
     try:
-        TrainingWorker(config, weights, conn, snapshot_seconds).run()
+        TrainingWorker(config, resume, conn, snapshot_seconds).run()
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the server went away: nobody to train for
     finally:
@@ -64,12 +65,12 @@ class TrainingWorker:
     before the run reports its end.
     """
 
-    def __init__(self, config: DiffusionConfig, weights: dict | None, conn, snapshot_seconds: float):
+    def __init__(self, config: DiffusionConfig, resume: dict | None, conn, snapshot_seconds: float):
         self.config = config
         self.conn = conn
         self.snapshot_seconds = snapshot_seconds
         self.trainer: Trainer | None = None
-        self._weights = weights
+        self._resume = resume
         self.paused = False
         self.stopping = False
         self._send_lock = threading.Lock()  # the training thread and the measuring thread both send
@@ -111,15 +112,16 @@ class TrainingWorker:
             self._measuring.shutdown(wait=False, cancel_futures=True)
 
     def _build_trainer(self) -> Trainer:
-        model = None
-        if self._weights is not None:
-            model, _ = build_model(self.config, resolve_device(self.config.device))
-            model.load_state_dict({k: torch.from_numpy(v) for k, v in self._weights.items()})
-        return Trainer(self.config, model=model)
+        if self._resume is None:
+            return Trainer(self.config)
+        model, _ = build_model(self.config, resolve_device(self.config.device))
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in self._resume["weights"].items()})
+        history = TrainingHistory.from_dict(self._resume["history"])
+        return Trainer(self.config, model=model, history=history, steps_trained=self._resume["steps"])
 
     def _step(self) -> None:
         loss = self.trainer.step()
-        self._points.append((self.trainer.step_count, loss, self.trainer.train_seconds))
+        self._points.append((self.trainer.step_count, loss, self.trainer.seconds_trained))
         now = time.perf_counter()
         if now >= self._next_progress:
             self._progress()
@@ -131,7 +133,7 @@ class TrainingWorker:
     def _while_paused(self) -> None:
         if self._points:
             self._progress()  # the steps done before the pause, so the UI shows where it stopped
-        if 0 < self.trainer.step_count != self._snapshot_step:
+        if self.trainer.run_steps > 0 and self.trainer.step_count != self._snapshot_step:
             self._snapshot(background=False)  # the paused model itself: what the pages show and save
         self._read_commands(timeout=0.5)  # EOF here when the server has gone
         if not self.paused:
@@ -159,7 +161,7 @@ class TrainingWorker:
             "kl_per_t": list(t.history.kl_per_t),
             "step": t.step_count,
             "progress": t.progress,
-            "seconds": t.train_seconds,
+            "seconds": t.seconds_trained,
             "rate": t.iterations_per_second,
         }
         self._send(("progress", payload))

@@ -415,9 +415,52 @@ def test_resume_from_a_pipeline(jobs, tiny_pipeline):
     # and training started from its weights: the first loss is the resumed model's, not a fresh one's
     resumed = Trainer(config, model=copy.deepcopy(tiny_pipeline.model).requires_grad_(True).train())
     fresh = Trainer(config)
-    first = float(st.losses[1][0])
+    first = float(st.losses[1][tiny_pipeline.steps_trained])  # the curve goes on after the model's own
     assert first == pytest.approx(resumed.step(), rel=1e-5)
     assert first != pytest.approx(fresh.step(), rel=1e-3)
+
+
+def test_a_continued_run_counts_on_from_the_models_steps_and_history(jobs, tiny_pipeline, tmp_path):
+    """A model of 20 steps continued for 5 is a model of 25 steps, its loss curve the old one
+    followed by the new steps: in the status, in every snapshot and in its checkpoint."""
+    from diffusion.checkpoint import load_checkpoint, save_checkpoint
+
+    old = tiny_pipeline.history
+    config = tiny_pipeline.config.replace(steps=5, device="cpu")
+    seen = []
+    job = jobs(config, resume_from=tiny_pipeline, slots=TrainingSlots(1), on_update=seen.append)
+    st = job.status()
+    assert (st.step, st.start_step, st.total_steps, st.progress) == (20, 20, 25, 0.0)
+    assert st.seconds == old.seconds[-1] and list(st.losses[0]) == old.steps
+    job.start().join(60)
+    st = job.status()
+    assert st.state is JobState.FINISHED and st.progress == 1.0
+    assert (st.step, st.start_step, st.total_steps) == (25, 20, 25)
+    steps, losses = st.losses
+    np.testing.assert_array_equal(steps, np.arange(1, 26))
+    np.testing.assert_array_equal(losses[:20], np.asarray(old.loss, dtype=np.float32))
+    assert st.seconds > old.seconds[-1]
+    for s in seen:  # every snapshot: the model's count, its curve from the first step
+        assert s.pipeline.steps_trained > 20 and s.pipeline.history.steps == list(
+            range(1, s.pipeline.steps_trained + 1)
+        )
+    p = st.pipeline
+    assert p.steps_trained == 25 and p.history.steps == list(range(1, 26)) and p.history.loss[:20] == old.loss
+    assert p.history.seconds[:20] == old.seconds and p.history.seconds[20] > old.seconds[-1]
+    loaded = load_checkpoint(save_checkpoint(p, tmp_path / "model.pt"), device="cpu")
+    assert loaded.steps_trained == 25 and loaded.history.steps == list(range(1, 26))
+    assert tiny_pipeline.steps_trained == 20 and len(tiny_pipeline.history.steps) == 20  # untouched
+
+
+def test_a_continued_runs_eta_counts_only_its_own_steps(jobs, tiny_pipeline):
+    job = jobs(
+        tiny_pipeline.config.replace(steps=LONG, device="cpu"), resume_from=tiny_pipeline, slots=TrainingSlots(1)
+    )
+    job.start()
+    wait_until(lambda: job.status().step >= 25, what="five steps")
+    st = job.status()
+    assert st.total_steps == 20 + LONG and 0 < st.progress < 1
+    assert st.eta_seconds == pytest.approx((LONG - (st.step - 20)) / st.iterations_per_second, rel=1e-6)
 
 
 # ---------------------------------------------------------------------- TrainingSlots alone

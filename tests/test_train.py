@@ -168,6 +168,31 @@ def test_resume_from_given_weights(make_config):
     assert not same(params(second.model), start)
 
 
+def test_a_continued_run_counts_on_from_the_models_steps_and_history(make_config):
+    first = Trainer(make_config(steps=12, seed=2)).train()
+    before = TrainingHistory.from_dict(first.history.to_dict())
+    config = make_config(steps=5, seed=2)
+    second = Trainer(config, model=first.model, history=first.history, steps_trained=first.step_count)
+    assert second.step_count == 12 and second.run_steps == 0 and second.progress == 0.0
+    # the schedule is per run: the warm-up starts again, as in a fresh run of this config
+    assert second.learning_rate() == pytest.approx(Trainer(config).learning_rate())
+    second.train()
+    assert second.step_count == 17 and second.run_steps == 5 and second.done
+    h = second.history
+    assert h.steps == list(range(1, 18)) and h.loss[:12] == before.loss and len(h.loss) == 17
+    assert h.seconds[:12] == before.seconds and h.seconds[12] > before.seconds[-1]
+    assert np.all(np.diff(h.seconds) >= 0) and h.seconds[-1] == pytest.approx(before.seconds[-1] + second.train_seconds)
+    assert first.history.steps == before.steps  # the model's own history is copied, not changed
+    p = DiffusionPipeline.from_trainer(second)
+    assert p.steps_trained == 17 and p.history.steps == h.steps
+
+
+def test_a_continued_run_of_another_T_starts_a_fresh_kl_per_t(make_config):
+    history = TrainingHistory(steps=[1], loss=[1.0], seconds=[0.1], kl_per_t=[0.5] * 5)
+    tr = Trainer(make_config(T=10, steps=1), history=history, steps_trained=1)
+    assert len(tr.history.kl_per_t) == 9
+
+
 # ---------------------------------------------------------------------- divergence
 def test_huge_learning_rate_diverges_with_a_clear_error_and_keeps_finite_weights(make_config):
     tr = Trainer(make_config(lr=10.0, lr_schedule="constant", ema_decay=0.0, steps=200))
