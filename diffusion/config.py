@@ -23,7 +23,23 @@ class BetaSchedule(str, Enum):
     SIGMOID = "sigmoid"  # the tutorial: sigmoid(linspace(-18, 10, T)) scaled into [beta_start, beta_end]
     LINEAR = "linear"  # linspace(beta_start, beta_end, T)
     COSINE = "cosine"  # Nichol & Dhariwal's alpha_bar; ignores the beta range like squaredcos_cap_v2
-    PAPER = "paper"  # the authors' code: 1/linspace(T, 2, T), beta_T = 1/2; beta_1 = beta_start
+    # Sohl-Dickstein et al.'s code: beta_t = 1/(T - (t - 1)(T - 2)/(T - 1)) = 1/linspace(T, 2, T) for
+    # t = 2..T (beta_T = 1/2), beta_1 = min(beta_start, 1/T); beta_end is not used.
+    PAPER = "paper"
+
+
+# The beta-range fields each schedule reads; the UI disables the controls a schedule ignores.
+_SCHEDULE_USES = {
+    BetaSchedule.SIGMOID: frozenset({"beta_start", "beta_end"}),
+    BetaSchedule.LINEAR: frozenset({"beta_start", "beta_end"}),
+    BetaSchedule.COSINE: frozenset(),
+    BetaSchedule.PAPER: frozenset({"beta_start"}),
+}
+
+
+def schedule_uses(schedule: BetaSchedule | str) -> set[str]:
+    """The fields of ("beta_start", "beta_end") that `schedule` reads; the rest have no effect on it."""
+    return set(_SCHEDULE_USES[BetaSchedule(schedule)])
 
 
 class MeanParameterization(str, Enum):

@@ -16,7 +16,10 @@ from .config import BetaSchedule, DiffusionConfig
 
 
 def make_betas(schedule: BetaSchedule, T: int, beta_start: float, beta_end: float) -> np.ndarray:
-    """beta_1..beta_T as a float64 array of shape (T,)."""
+    """beta_1..beta_T as a float64 array of shape (T,).
+
+    paper: beta_t = 1/linspace(T, 2, T)_t for t = 2..T and beta_1 = min(beta_start, 1/T) (see paper_betas).
+    """
     schedule = BetaSchedule(schedule)
     if schedule is BetaSchedule.SIGMOID:
         # The tutorial: almost no noise for the first ~25 steps, most of it in the last ~15.
@@ -32,13 +35,31 @@ def make_betas(schedule: BetaSchedule, T: int, beta_start: float, beta_end: floa
         f = np.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
         return np.clip(1.0 - f[1:] / f[:-1], 0.0, 0.999)
     if schedule is BetaSchedule.PAPER:
-        # Sohl-Dickstein et al.: "destroy a constant fraction of the remaining signal per step",
-        # beta_t = 1/(T - t + 1) as in the authors' code (1/linspace(T, 2, T), so beta_T = 1/2,
-        # not 1), with a small fixed beta_1. The beta range sets only beta_1 = beta_start.
-        betas = 1.0 / np.linspace(T, 2.0, T)
-        betas[0] = beta_start
-        return betas
+        return paper_betas(T, beta_start)
     raise ValueError(f"unknown schedule {schedule!r}")  # pragma: no cover - enum is exhaustive
+
+
+def paper_betas(T: int, beta_start: float) -> np.ndarray:
+    """Sohl-Dickstein et al.'s fixed schedule, float64 of shape (T,):
+
+        beta_t = 1 / (T - (t - 1) (T - 2) / (T - 1)),  t = 2..T   (1/linspace(T, 2, T): beta_T = 1/2)
+        beta_1 = min(beta_start, 1/T)
+
+    The paper's footnote writes beta_t = 1/(T - t + 1), which ends at beta_T = 1; we take the authors'
+    code instead (Diffusion-Probabilistic-Models, model.py, generate_beta_arr: "NOTE 2 below means a
+    fraction ~1/T of the variance will be left"), because beta_T = 1 makes alpha_bar_T and SNR_T
+    exactly 0: the SNR plot's log axis and the ceiling's E[x_0 | x_T] grid (spacing ~ sqrt(1/alpha_bar))
+    have no value there. The two differ only near t = T and their ceilings agree to 0.02 bits at T = 40.
+
+    beta_1: the authors add a small step1_beta to their beta_1 = 1/T; we use beta_start, capped at
+    1/T so that beta_1 <= beta_2. A small beta_1 costs the bound nothing: below beta_2, a factor in
+    beta_1 costs its log in the t = 2 KL and gains the same log in -H_q(X_1|X_0) (ceiling at T = 40,
+    unit variance: -2.3 bits for beta_1 = 1e-5 or 1e-7, -3.6 bits for beta_1 = 1/T); what limits K is
+    beta_2 ~ 1/T, which the t = 2 Gaussian must undo on a curved roll. beta_end is not used.
+    """
+    betas = 1.0 / np.linspace(T, 2.0, T)
+    betas[0] = min(beta_start, 1.0 / T)
+    return betas
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from diffusion.config import BetaSchedule, DiffusionConfig
+from diffusion.config import BetaSchedule, DiffusionConfig, schedule_uses
 from diffusion.schedule import NoiseSchedule, make_betas
 
 SCHEDULES = list(BetaSchedule)
@@ -69,7 +69,7 @@ def test_cosine_schedule_follows_nichol_dhariwal_alpha_bar(T):
 
 
 @pytest.mark.parametrize("T", [2, 3, 40, 100])
-def test_paper_schedule_is_one_over_linspace_with_fixed_beta_1(T):
+def test_paper_schedule_is_one_over_linspace_with_beta_1_from_beta_start(T):
     b = make_betas("paper", T, 1e-5, 0.3)
     expected = 1.0 / np.linspace(T, 2, T)
     assert b[0] == 1e-5
@@ -80,6 +80,50 @@ def test_paper_schedule_is_one_over_linspace_with_fixed_beta_1(T):
         assert np.all(np.diff(b) > 0)
     # beta_end plays no part
     np.testing.assert_array_equal(b, make_betas("paper", T, 1e-5, 0.9))
+
+
+def test_paper_schedule_by_hand():
+    # T = 3: linspace(3, 2, 3) = (3, 5/2, 2); T = 5: (5, 17/4, 7/2, 11/4, 2).
+    np.testing.assert_allclose(make_betas("paper", 3, 1e-5, 0.3), [1e-5, 2 / 5, 1 / 2], rtol=1e-12)
+    np.testing.assert_allclose(make_betas("paper", 5, 1e-3, 0.3), [1e-3, 4 / 17, 2 / 7, 4 / 11, 1 / 2], rtol=1e-12)
+    # beta_1 is capped at the formula's own 1/T, so the schedule never starts above beta_2.
+    np.testing.assert_allclose(make_betas("paper", 3, 0.9, 0.95), [1 / 3, 2 / 5, 1 / 2], rtol=1e-12)
+    np.testing.assert_allclose(make_betas("paper", 5, 0.25, 0.3)[0], 1 / 5, rtol=1e-12)
+
+
+@pytest.mark.parametrize("T", [2, 3, 10, 40, 1000])
+@pytest.mark.parametrize("beta_start", [1e-8, 1e-5, 0.3, 0.99])
+def test_paper_schedule_starts_at_or_below_beta_2(T, beta_start):
+    b = make_betas("paper", T, beta_start, 0.995)
+    assert 0 < b[0] <= b[1] and b[0] == min(beta_start, 1.0 / T)
+
+
+def test_paper_ceiling_rises_as_beta_1_falls():
+    """The docstring's claim: a small beta_1 costs the ceiling nothing (t = 2's KL is repaid by
+    -H_q(X_1|X_0)), while beta_1 at the formula's 1/T loses more than a bit."""
+    from diffusion.ceiling import best_possible_bound
+
+    def ceiling(beta_start: float) -> float:
+        s = NoiseSchedule.from_betas(make_betas("paper", 40, beta_start, 0.3), BetaSchedule.PAPER)
+        return best_possible_bound(s, n=500, seed=0).bits_unit_variance
+
+    tiny, small, large = ceiling(1e-7), ceiling(1e-5), ceiling(1.0)
+    assert abs(tiny - small) < 0.2
+    assert small > large + 0.8  # measured 1.3 bits; the n = 500 estimate spreads about 0.2
+
+
+@pytest.mark.parametrize("kind", SCHEDULES)
+def test_schedule_uses_names_exactly_the_fields_that_change_the_betas(kind):
+    uses = schedule_uses(kind)
+    assert uses <= {"beta_start", "beta_end"}
+    base = make_betas(kind, 40, 1e-4, 0.2)
+    changed = {
+        "beta_start": make_betas(kind, 40, 1e-3, 0.2),
+        "beta_end": make_betas(kind, 40, 1e-4, 0.3),
+    }
+    for field, betas in changed.items():
+        assert (not np.array_equal(betas, base)) == (field in uses), field
+    assert schedule_uses(BetaSchedule(kind).value) == uses
 
 
 @pytest.mark.parametrize("kind", SCHEDULES)
