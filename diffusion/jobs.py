@@ -133,6 +133,10 @@ class JobStatus:
     error: str | None
     queue_position: int  # 1 = next to start when a slot frees; 0 = not waiting
     start_step: int = 0  # the steps of the model this run continues (0 for a fresh one)
+    # The run's loss blew up (state FAILED): `pipeline` holds its last good weights, which may still
+    # be far worse than the model the run started from; compare `quality` with
+    # `diffusion.metrics.better_model` before making it the current model.
+    diverged: bool = False
 
 
 class TrainingJob:
@@ -167,6 +171,7 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._state = JobState.QUEUED
         self._error: str | None = None
+        self._diverged = False
         self._pipeline: DiffusionPipeline | None = resume_from
         self._preview: np.ndarray | None = None
         self._quality: SampleQuality | None = None
@@ -251,6 +256,7 @@ class TrainingJob:
                 error=self._error,
                 queue_position=self._slots.position(self._ticket) if self._state is JobState.QUEUED else 0,
                 start_step=self._start_step,
+                diverged=self._diverged,
             )
 
     # ------------------------------------------------------------------ supervisor (a thread in the server)
@@ -367,10 +373,11 @@ class TrainingJob:
                 self._quality = SampleQuality(**payload["quality"])
                 self._snapshot_id += 1
             self._notify()
-        elif kind == "failed":
+        elif kind in ("failed", "diverged"):
             with self._lock:
                 self._state = JobState.FAILED
                 self._error = payload
+                self._diverged = kind == "diverged"
             return "failed"
         elif kind == "ended":
             return payload  # "finished" or "stopped"

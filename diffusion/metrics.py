@@ -33,6 +33,9 @@ PAPER_K_MINUS_NULL_BITS = 6.45
 # The quality bar: samples a viewer cannot tell from the tutorial's figure (5,000 vs 5,000 points).
 QUALITY_SW1 = 0.025
 QUALITY_CHAMFER = 0.08
+# Two draws of 5,000 samples from the same perfect model differ in SW1 by about a sixth of the bar;
+# a model is only worse than another when its score (in bars) is higher by more than this.
+QUALITY_NOISE_BARS = 0.25
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,32 @@ class SampleQuality:
         """Misses the bar, but by at most `factor` times on both numbers (factor >= 1)."""
         return not self.passes and self.sw1 <= factor * QUALITY_SW1 and self.chamfer <= factor * QUALITY_CHAMFER
 
+    @property
+    def score(self) -> float:
+        """How far from the data, in bars: the larger of sw1 / QUALITY_SW1 and chamfer / QUALITY_CHAMFER
+        (at most 1 passes; inf for samples that are not finite)."""
+        return max(self.sw1 / QUALITY_SW1, self.chamfer / QUALITY_CHAMFER)
+
+    def worse_than(self, other: SampleQuality) -> bool:
+        """Clearly worse than `other`: misses the bar and scores more than the noise of a
+        measurement above it. Samples that are not finite are worse than any finite ones."""
+        if not math.isfinite(self.score):
+            return math.isfinite(other.score)
+        return not self.passes and self.score > other.score + QUALITY_NOISE_BARS
+
     def to_dict(self) -> dict:
         return {"sw1": self.sw1, "chamfer": self.chamfer, "passes_quality_bar": self.passes}
+
+
+def better_model(candidate: SampleQuality | None, current: SampleQuality | None) -> bool:
+    """Whether a run's model (quality `candidate`) may replace the current one (`current`) without
+    asking: it is not clearly worse. A run with no measured model never replaces one; any measured
+    model replaces none (`current` None)."""
+    if candidate is None:
+        return False
+    if current is None:
+        return True
+    return not candidate.worse_than(current)
 
 
 @functools.lru_cache(maxsize=4)

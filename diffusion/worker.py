@@ -8,7 +8,8 @@ Messages to the server, each a (kind, payload) tuple:
     ("snapshot", {...})           the sampling weights, their history, 5,000 fresh samples and
                                   their quality: after FIRST_SNAPSHOT_SECONDS, then every
                                   snapshot interval, when paused, and at the end
-    ("failed", message)           the run diverged (a snapshot of the last good weights came first)
+    ("diverged", message)         the run diverged (a snapshot of the last good weights came first)
+    ("failed", message)           the trainer could not be built
     ("ended", "finished"|"stopped")
 Commands from the server: "pause", "resume", "stop". These are messages between this package's own
 processes, never user data.
@@ -104,7 +105,7 @@ class TrainingWorker:
                     self._step()
                 except TrainingDiverged as exc:
                     self._snapshot(background=False)
-                    self._send(("failed", str(exc)))
+                    self._send(("diverged", str(exc)))
                     return
             self._snapshot(background=False)
             self._send(("ended", "finished" if self.trainer.done else "stopped"))

@@ -16,6 +16,7 @@ import torch
 
 from diffusion.config import ConfigError, DiffusionConfig
 from diffusion.jobs import PREVIEW_POINTS, JobState, TrainingJob, TrainingSlots
+from diffusion.metrics import better_model
 from diffusion.train import Trainer
 from diffusion.worker import FIRST_SNAPSHOT_SECONDS, TRAINING_NICENESS
 
@@ -65,7 +66,7 @@ def test_job_runs_to_finished_and_publishes_a_pipeline(jobs):
     job.join(60)
     assert not job.alive
     st = job.status()
-    assert st.state is JobState.FINISHED and st.error is None
+    assert st.state is JobState.FINISHED and st.error is None and not st.diverged
     assert st.step == 15 and st.total_steps == 15 and st.progress == 1.0 and st.queue_position == 0
     steps, losses = st.losses
     np.testing.assert_array_equal(steps, np.arange(1, 16))
@@ -382,7 +383,7 @@ def test_divergence_fails_the_job_and_keeps_finite_weights(jobs):
     job.join(60)
     st = job.status()
     assert st.state is JobState.FAILED and not st.state.active
-    assert "diverged" in st.error and "learning rate" in st.error
+    assert "diverged" in st.error and "learning rate" in st.error and st.diverged
     assert st.pipeline is not None and all_finite(st.pipeline.model)
     assert st.step < 200
 
@@ -392,7 +393,7 @@ def test_an_unexpected_error_fails_the_job_with_a_message(jobs, tiny_pipeline):
     job = jobs(job_config(T=12), resume_from=tiny_pipeline, slots=TrainingSlots(1)).start()
     job.join(60)
     st = job.status()
-    assert st.state is JobState.FAILED and st.error.startswith("training failed:")
+    assert st.state is JobState.FAILED and st.error.startswith("training failed:") and not st.diverged
     assert st.pipeline is tiny_pipeline  # the model the session had stays
 
 
@@ -461,6 +462,22 @@ def test_a_continued_runs_eta_counts_only_its_own_steps(jobs, tiny_pipeline):
     st = job.status()
     assert st.total_steps == 20 + LONG and 0 < st.progress < 1
     assert st.eta_seconds == pytest.approx((LONG - (st.step - 20)) / st.iterations_per_second, rel=1e-6)
+
+
+def test_a_bad_run_says_so_and_is_no_better_model_than_a_trained_one(jobs, trained_pipeline):
+    """A run that diverges, or one stopped after a handful of steps, ends with last weights far
+    worse than a trained model: its status carries what a page needs to keep the trained one."""
+    current = trained_pipeline.quality()
+    diverged = jobs(job_config(lr=100.0, lr_schedule="constant", ema_decay=0.0, steps=200), slots=TrainingSlots(1))
+    diverged.start().join(60)
+    short = jobs(job_config(steps=LONG), slots=TrainingSlots(1)).start()
+    wait_until(lambda: short.status().step >= 3, what="three steps")
+    short.stop(wait=True, timeout=10)
+    for job, diverged_flag in ((diverged, True), (short, False)):
+        st = job.status()
+        assert st.diverged is diverged_flag and st.quality is not None
+        assert not better_model(st.quality, current), st.quality
+        assert better_model(current, st.quality)
 
 
 # ---------------------------------------------------------------------- TrainingSlots alone

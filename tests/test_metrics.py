@@ -17,8 +17,10 @@ from diffusion.metrics import (
     L_NULL_BITS,
     LN2,
     QUALITY_CHAMFER,
+    QUALITY_NOISE_BARS,
     QUALITY_SW1,
     SampleQuality,
+    better_model,
     chamfer_distance,
     entropy_terms_nats,
     kl_per_t_nats,
@@ -271,6 +273,38 @@ def test_sample_quality_of_roll_points_passes_and_a_blob_fails():
 )
 def test_near_bar_is_a_miss_by_at_most_the_factor_on_both_numbers(sw1, chamfer, near):
     assert SampleQuality(sw1=sw1, chamfer=chamfer).near_bar(1.2) is near
+
+
+def test_score_is_the_larger_miss_in_bars():
+    assert SampleQuality(sw1=QUALITY_SW1, chamfer=0.5 * QUALITY_CHAMFER).score == pytest.approx(1.0)
+    assert SampleQuality(sw1=QUALITY_SW1, chamfer=3 * QUALITY_CHAMFER).score == pytest.approx(3.0)
+    assert SampleQuality(sw1=math.inf, chamfer=math.inf).score == math.inf
+
+
+def q(score_sw1: float, score_chamfer: float = 0.0) -> SampleQuality:
+    return SampleQuality(sw1=score_sw1 * QUALITY_SW1, chamfer=score_chamfer * QUALITY_CHAMFER)
+
+
+@pytest.mark.parametrize(
+    "candidate, current, replaces",
+    [
+        (q(4.0), q(1.5), False),  # a run stopped after a handful of steps, against a trained model
+        (q(1.5), q(4.0), True),  # better
+        (q(1.5 + QUALITY_NOISE_BARS / 2), q(1.5), True),  # worse by less than a measurement's noise
+        (q(1.5 + 2 * QUALITY_NOISE_BARS), q(1.5), False),
+        (q(0.9), q(0.2), True),  # both pass the bar: no one could tell them apart in the figure
+        (q(1.0, 2.0), q(1.0, 1.0), False),  # chamfer counts as much as SW1
+        (q(math.inf, math.inf), q(50.0), False),  # samples that are not finite never replace a model
+        (q(50.0), q(math.inf, math.inf), True),
+        (q(math.inf, math.inf), q(math.inf, math.inf), True),  # nothing to lose
+        (None, q(3.0), False),  # a run that never published a measured model
+        (q(3.0), None, True),  # no model to lose
+    ],
+)
+def test_better_model_keeps_a_model_from_being_replaced_by_a_clearly_worse_one(candidate, current, replaces):
+    assert better_model(candidate, current) is replaces
+    if candidate is not None and current is not None:
+        assert candidate.worse_than(current) is not replaces
 
 
 def test_sample_quality_compares_with_the_held_out_reference_every_time():
