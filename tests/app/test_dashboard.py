@@ -46,10 +46,13 @@ def test_every_page_renders_on_the_default_model(at):
         at.switch_page(page).run()
         no_exceptions(at)
         assert not at.error, [e.value for e in at.error]
-    # The Bound page shows K beside the paper's value.
+    # The Bound page shows K and its protocol.
     labels = {m.label: m.value for m in at.metric}
     assert float(labels["K at unit variance (bits)"]) > 0
-    assert "2.35" in at.metric[0].proto.delta
+    # ... labelled with its protocol, the paper's value as context and not as a race it loses
+    assert not at.metric[0].proto.delta
+    protocol = next(i.value for i in at.info if "Protocol" in i.value)
+    assert "tutorial" in protocol and "2.35" in protocol and "β₁" in protocol
 
 
 def test_before_a_run_the_train_page_shows_the_current_model(at):
