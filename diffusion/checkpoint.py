@@ -1,6 +1,9 @@
 """One checkpoint file: config, weights and training history. Loading never executes anything.
 
-The file is a `torch.save` of plain containers, numbers, strings and tensors, read back with
+The file is a `torch.save` (a zip archive) of plain containers, numbers, strings and tensors. Before
+anything is unpacked, the archive's index is read and a file that would unpack to more than the
+largest model the app allows needs is refused: torch allocates each member's declared size, so a
+small deflated file could otherwise claim gigabytes. Then it is read back with
 `torch.load(..., weights_only=True)`, whose unpickler refuses every other type (so a pickle with a
 code payload raises instead of running). Then everything is checked: the format tag, the config
 (the same validation as the CLI), every weight's name, shape and finiteness against a fresh model of
@@ -14,12 +17,13 @@ import io
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
 import torch
 
-from .config import ConfigError, DiffusionConfig, resolve_device
+from .config import PARAMETERS_MAX, ConfigError, DiffusionConfig, resolve_device
 from .gaussian_diffusion import GaussianDiffusion
 from .pipeline import DiffusionPipeline
 from .train import TrainingHistory, build_model
@@ -27,6 +31,10 @@ from .train import TrainingHistory, build_model
 FORMAT = "sohl2015-swissroll-checkpoint"
 VERSION = 1
 MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the default model is ~2.7 MB; the largest allowed (20 M weights) ~80 MB
+# What a checkpoint of the largest model the app allows unpacks to: its float32 weights, plus room
+# for the pickled config and a full history (three curves of TrainingHistory.max_points numbers
+# and T_MAX per-t losses take well under a megabyte) and the archive's small records.
+MAX_UNPACKED_BYTES = PARAMETERS_MAX * 4 + 16 * 2**20
 
 
 class CheckpointError(ValueError):
@@ -66,6 +74,7 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, device: str = "auto")
     `device` replaces the device saved in the config (a file made on a GPU loads on a laptop).
     """
     data = _read_bytes(source)
+    _check_archive(data)
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler's refusals and zip errors come in many types
@@ -107,6 +116,22 @@ def _read_bytes(source: str | Path | bytes | BinaryIO) -> bytes:
     if len(data) == 0:
         raise CheckpointError("the checkpoint file is empty")
     return data
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse a file that is not a zip archive, or whose members would unpack to more than
+    MAX_UNPACKED_BYTES, from the archive's index alone (nothing is decompressed)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise CheckpointError("not a checkpoint of this lab (not a zip archive, or a truncated one)") from None
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNPACKED_BYTES:
+        raise CheckpointError(
+            f"checkpoint would unpack to {total / 2**20:,.1f} MB; the largest model this lab allows needs "
+            f"at most {MAX_UNPACKED_BYTES / 2**20:,.0f} MB"
+        )
 
 
 def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:

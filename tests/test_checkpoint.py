@@ -110,8 +110,79 @@ def test_a_zip_that_is_not_a_checkpoint(tmp_path):
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr("hello.txt", "not a model")
     assert_rejected(buffer.getvalue())
-    assert_rejected(b"PK\x03\x04" + b"\x00" * 100)
-    assert_rejected(b"just some text\n" * 50)
+    assert_rejected(b"PK\x03\x04" + b"\x00" * 100, "not a zip archive")
+    assert_rejected(b"just some text\n" * 50, "not a checkpoint of this lab (not a zip archive")
+    assert_rejected(pickle.dumps({"format": FORMAT}), "not a zip archive")
+
+
+# ---------------------------------------------------------------------- sizes, before anything is unpacked
+def declare_size(data: bytes, member_suffix: str, size: int) -> bytes:
+    """The zip `data` with the uncompressed size of the member ending in `member_suffix` replaced by
+    `size`, in its local header and the central directory, as a deflate bomb would declare it."""
+    out = bytearray(data)
+    name_of = {}
+    at = 0
+    while (at := out.find(b"PK\x01\x02", at)) >= 0:  # central directory headers
+        n = int.from_bytes(out[at + 28 : at + 30], "little")
+        name = bytes(out[at + 46 : at + 46 + n]).decode()
+        name_of[name] = at
+        at += 46
+    [name] = [k for k in name_of if k.endswith(member_suffix)]
+    central = name_of[name]
+    local = int.from_bytes(out[central + 42 : central + 46], "little")
+    out[central + 24 : central + 28] = size.to_bytes(4, "little")
+    out[local + 22 : local + 26] = size.to_bytes(4, "little")
+    return bytes(out)
+
+
+@pytest.fixture
+def torch_load_never_called(monkeypatch):
+    calls = []
+
+    def fail(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("torch.load was called on a file that declares too much")
+
+    monkeypatch.setattr(ckpt.torch, "load", fail)
+    yield
+    assert not calls, "torch.load was called (the loader's error handling hid it)"
+
+
+def test_a_member_that_declares_gigabytes_is_refused_before_torch_load(tiny_pipeline, torch_load_never_called):
+    bomb = declare_size(checkpoint_bytes(tiny_pipeline), "data/0", 2 * 2**30)  # 2 GB, in a ~30 KB file
+    assert zipfile.ZipFile(io.BytesIO(bomb)).getinfo("archive/data/0").file_size == 2 * 2**30
+    message = assert_rejected(bomb, "2,048.0 MB")
+    assert f"{ckpt.MAX_UNPACKED_BYTES / 2**20:,.0f} MB" in message
+
+
+def test_a_deflate_bomb_is_refused_before_torch_load(tiny_pipeline, monkeypatch, torch_load_never_called):
+    """A real deflated member: 8 MB of zeros that compress to a few kilobytes, against a cap
+    lowered to 4 MB. The whole archive's unpacked size counts, member by member."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(checkpoint_bytes(tiny_pipeline))) as src:
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, src.read(info))
+            dst.writestr("archive/data/99", bytes(8 * 2**20))
+    data = buffer.getvalue()
+    assert len(data) < 200_000
+    monkeypatch.setattr(ckpt, "MAX_UNPACKED_BYTES", 4 * 2**20)
+    assert_rejected(data, "would unpack to 8.0 MB")
+
+
+def test_the_unpacked_size_limit_fits_the_largest_model_allowed(tiny_pipeline):
+    assert ckpt.MAX_UNPACKED_BYTES >= ckpt.PARAMETERS_MAX * 4 + 2**20
+    members = zipfile.ZipFile(io.BytesIO(checkpoint_bytes(tiny_pipeline))).infolist()
+    weights = sum(v.numel() * 4 for v in tiny_pipeline.model.state_dict().values())
+    # what a checkpoint unpacks to beyond its weights is far under the limit's margin
+    assert sum(m.file_size for m in members) - weights < 2**20
+    # and a deflated copy of a good checkpoint still loads: only sizes are refused, not compression
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(checkpoint_bytes(tiny_pipeline))) as src:
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, src.read(info))
+    assert load_checkpoint(buffer.getvalue(), device="cpu").steps_trained == tiny_pipeline.steps_trained
 
 
 def test_file_over_the_size_limit(tiny_pipeline, tmp_path, monkeypatch):
@@ -190,8 +261,11 @@ def test_malicious_pickle_never_runs(tiny_pipeline, tmp_path, monkeypatch, wrap)
         data = to_bytes(payload)
     path = tmp_path / "evil.pt"
     path.write_bytes(data)
-    assert_rejected(path, "never loaded")
-    assert_rejected(data, "never loaded")
+    # a bare pickle is no zip archive and is refused as such; one inside torch's zip is unpickled
+    # with torch's restricted unpickler, which refuses it
+    expected = "not a zip archive" if wrap.startswith(("raw", "pickle")) else "never loaded"
+    assert_rejected(path, expected)
+    assert_rejected(data, expected)
     assert not marker.exists()
     assert env not in os.environ
 
