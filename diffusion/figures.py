@@ -337,9 +337,9 @@ def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise 
 def _reverse_title(title: str, t: int, scale: float) -> str:
     if t <= 1:
         note = (
-            "no drift: no step leaves x₀, and the last step (t = 1) is the identity"
+            "no drift: no step leaves x₀, and the last step (t = 1) is fixed"
             if t == 0
-            else "drift 0: the last step (t = 1) is the identity"
+            else "the last step (t = 1) is fixed: x₀ ~ N(√α₁ x₁, β₁ I)"
         )
     else:
         note = f"arrows: f<sub>μ</sub>(x, t) − x × {scale:.3g}"

@@ -3,9 +3,11 @@
 Notation follows the paper: x_0 is data, x_T is (close to) N(0, I),
     q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I),
     p(x_{t-1} | x_t) = N(f_mu(x_t, t), diag f_Sigma(x_t, t)),  t = 2..T,
-and the last reverse step (t = 1) is the identity, as in the tutorial (beta_1 ~ 1e-5 is below
-anything the plots can show). Trajectories are arrays of shape (T + 1, N, 2) indexed by t, so
-`traj[t]` is x_t for both directions; generation runs from traj[T] down to traj[0].
+    p(x_0 | x_1) = N(sqrt(alpha_1) x_1, beta_1 I)  (fixed, not learned),
+the last step being the one the bound K of eq. 14 assumes: its -H_q(X_1|X_0) term is this kernel's
+entropy. (The tutorial copies x_1 to x_0; at beta_1 = 1e-5 the two differ by ~0.003.)
+Trajectories are arrays of shape (T + 1, N, 2) indexed by t, so `traj[t]` is x_t for both
+directions; generation runs from traj[T] down to traj[0].
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class GaussianDiffusion:
 
     @torch.no_grad()
     def p_sample_trajectory(self, model: ReverseNet, n: int, seed: int = 0) -> torch.Tensor:
-        """Generate: x_T ~ N(0, I), then x_{t-1} ~ p(x_{t-1} | x_t) down to x_0 = x_1.
+        """Generate: x_T ~ N(0, I), x_{t-1} ~ p(x_{t-1} | x_t) for t = T..2, x_0 ~ N(sqrt(alpha_1) x_1, beta_1 I).
 
         Returns (T + 1, n, 2) float32 indexed by t. Noise comes from a CPU generator seeded with
         `seed`, so the same model and seed give the same samples on any device.
@@ -138,14 +140,20 @@ class GaussianDiffusion:
             mean, logvar = self.p_mean_variance(model, x, t)
             x = mean + torch.exp(0.5 * logvar) * noise[t - 1]
             traj[t - 1] = x
-        traj[0] = x  # the last step, t = 1, is the identity
+        traj[0] = self.sqrt_alphas[1] * x + self.sqrt_betas[1] * noise[0]  # p(x_0 | x_1), as in the bound
         return traj
 
     @torch.no_grad()
     def drift(self, model: ReverseNet, points: torch.Tensor, t: int) -> torch.Tensor:
-        """The paper's Figure 1 drift f_mu(x, t) - x at points (M, 2), shape (M, 2). Zero at t = 1."""
-        if t <= 1:
+        """The paper's Figure 1 drift f_mu(x, t) - x at points (M, 2), shape (M, 2).
+
+        At t = 1 the mean is fixed, sqrt(alpha_1) x, so the drift is (sqrt(alpha_1) - 1) x; no step
+        leaves x_0, so it is zero at t = 0.
+        """
+        if t <= 0:
             return torch.zeros_like(points)
+        if t == 1:
+            return (self.sqrt_alphas[1] - 1.0) * points
         mean, _ = self.p_mean_variance(model, points, t)
         return mean - points
 

@@ -6,7 +6,7 @@
 The tutorial keeps the heads in a ModuleList and so can only run one t per batch. Here the heads'
 weights are stacked into (T-1, H, H) and (T-1, H, 4) tensors, so a batch laid out as (K, n, 2)
 with one t per row runs every head at once in two batched matmuls. The tutorial also allocates a
-head for t = 1 that it never calls (the last reverse step is the identity); we leave it out, so
+head for t = 1 that it never calls (the last reverse step is fixed, not learned); we leave it out, so
 a batch of every t uses the stacked tensors whole, with no gather and no scatter in backward.
 
 `diffusion.live_units.LiveUnitsNet` is the same network with a faster path for CPU training; it

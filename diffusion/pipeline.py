@@ -84,8 +84,8 @@ class DiffusionPipeline:
     def drift_field(self, grid_n: int = 25, extent: float = PLOT_EXTENT) -> tuple[np.ndarray, np.ndarray]:
         """Grid (grid_n^2, 2) on [-extent, extent]^2 and drift f_mu(x, t) - x, (T + 1, grid_n^2, 2).
 
-        Entry t is the drift of the step that produces x_{t-1} from x_t; entries 0 and 1 are zero
-        (no step leaves x_0, and the last step t = 1 is the identity).
+        Entry t is the drift of the step that produces x_{t-1} from x_t; entry 0 is zero (no step
+        leaves x_0) and entry 1 is (sqrt(alpha_1) - 1) x, the fixed last step p(x_0 | x_1).
         """
         axis = np.linspace(-extent, extent, grid_n, dtype=np.float32)
         gx, gy = np.meshgrid(axis, axis)
@@ -96,6 +96,7 @@ class DiffusionPipeline:
             h = points.unsqueeze(0).expand(self.T - 1, -1, -1)
             mean, _ = self.diffusion.p_mean_variance_grouped(self.model, h, range(2, self.T + 1))
             out[2:] = (mean - h).cpu().numpy()
+        out[1] = (np.sqrt(self.diffusion.schedule.alphas[1]) - 1.0) * grid
         return grid, out
 
     def bound(self, n: int = 20_000, seed: int = HELD_OUT_SEED) -> Bound:

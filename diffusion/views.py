@@ -129,8 +129,8 @@ class Figure1View:
 def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid_n: int = 17) -> Figure1View:
     T = pipeline.T
     cols = (0, T // 2, T)
-    # No step leaves x_0 and the last step (t = 1) is the identity, so the t = 0 column shows the
-    # last learned step, t = 2 (the figure says so).
+    # No step leaves x_0 and the last step (t = 1) is fixed, N(sqrt(alpha_1) x_1, beta_1 I), so the
+    # t = 0 column shows the last learned step, t = 2 (the figure says so).
     drift_cols = tuple(max(2, t) for t in cols)
     q_traj, q_pos = pipeline.forward_trajectory(n, seed)
     p_traj = pipeline.reverse_trajectory(n, seed)

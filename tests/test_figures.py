@@ -141,7 +141,7 @@ def test_reverse_animation_frames_play_from_noise_to_data():
     arrows = typed(s["frames"][0]["data"][0]["x"])
     assert arrows.size == 3 * views.DRIFT_GRID**2 and np.isnan(arrows[2::3]).all() and np.isfinite(arrows[0::3]).all()
     assert np.isnan(typed(s["frames"][-1]["data"][0]["x"])).all()  # t = 0: no arrows
-    assert "identity" in s["frames"][-2]["layout"]["title"]["text"]
+    assert "is fixed" in s["frames"][-2]["layout"]["title"]["text"]
     assert s["layout"]["xaxis"]["range"] == [-2, 2] and s["layout"]["yaxis"]["range"] == [-2, 2]
     # 41 frames of 2,000 points in at most 2 MB on the wire, the arrow field included
     # (the JSON as Streamlit sends it: plotly escapes '/', a third more than the raw base64)
@@ -290,7 +290,9 @@ def test_views_from_a_small_pipeline_are_float32_and_shaped():
     rev = views.reverse_view(DiffusionPipeline.untrained(cfg), n=100, seed=3, grid_n=5)
     assert rev.t.tolist() == [6, 5, 4, 3, 2, 1, 0]
     assert rev.points.shape == (7, 100, 2) and rev.drift.shape == (7, 25, 2) and rev.grid.shape == (25, 2)
-    assert np.all(rev.drift[-2:] == 0)  # t = 1 and t = 0
+    assert np.all(rev.drift[-1] == 0)  # no step leaves x_0
+    # t = 1 is the fixed step N(sqrt(alpha_1) x_1, beta_1 I): drift (sqrt(alpha_1) - 1) x, about -beta_1 x / 2
+    np.testing.assert_allclose(rev.drift[-2], (np.sqrt(1 - cfg.beta_start) - 1) * rev.grid, rtol=1e-3, atol=1e-9)
     csv = views.samples_csv(rev.points[-1]).decode().splitlines()
     assert csv[0] == "x,y" and len(csv) == 101
 

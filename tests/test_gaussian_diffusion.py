@@ -233,16 +233,24 @@ def test_kl_terms_match_normal_kl_of_q_and_p(randomize):
     assert torch.all(kl >= 0)
 
 
-def test_reverse_trajectory_shape_seed_and_identity_last_step(default_diffusion, randomize):
+def test_reverse_trajectory_shape_seed_and_fixed_last_step(default_diffusion, randomize):
     model = ReverseNet(40, 8)
     randomize(model, seed=15, scale=0.1)
     traj = default_diffusion.p_sample_trajectory(model, 33, seed=4)
     assert traj.shape == (41, 33, 2) and traj.dtype == torch.float32
     assert torch.isfinite(traj).all()
-    assert torch.equal(traj[0], traj[1])  # t = 1 is the identity
+    noise = torch.randn((41, 33, 2), generator=torch.Generator().manual_seed(4))
+    s = default_diffusion.schedule
+    # t = 1: x_0 = sqrt(alpha_1) x_1 + sqrt(beta_1) z_0, the kernel the bound's -H_q(X_1|X_0) assumes
+    torch.testing.assert_close(
+        traj[0].double(),
+        math.sqrt(s.alphas[1]) * traj[1].double() + math.sqrt(s.betas[1]) * noise[0].double(),
+        rtol=0,
+        atol=1e-6,
+    )
+    assert 0 < (traj[0] - traj[1]).abs().max() < 10 * math.sqrt(s.betas[1])
     assert torch.equal(traj, default_diffusion.p_sample_trajectory(model, 33, seed=4))
     assert not torch.equal(traj[0], default_diffusion.p_sample_trajectory(model, 33, seed=5)[0])
-    noise = torch.randn((41, 33, 2), generator=torch.Generator().manual_seed(4))
     assert torch.equal(traj[40], noise[40])  # x_T ~ N(0, I) from the seed
 
 
@@ -256,10 +264,35 @@ def test_reverse_trajectory_of_zero_readout_model_is_the_gaussian_chain(default_
     for t in range(40, 1, -1):
         x = math.sqrt(s.alphas[t]) * x + math.sqrt(s.posterior_variance[t]) * z[t - 1]
         torch.testing.assert_close(traj[t - 1], x, rtol=1e-4, atol=1e-5)
+    x = math.sqrt(s.alphas[1]) * x + math.sqrt(s.betas[1]) * z[0]
     torch.testing.assert_close(traj[0], x, rtol=1e-4, atol=1e-5)
 
 
-def test_drift_is_mean_minus_x_and_zero_at_the_identity_step(default_diffusion, randomize):
+def test_sampler_is_the_chain_the_bound_scores():
+    """T = 2, beta = (beta_1, 1), data the point x_0 = 0: q(x_1 | x_2, x_0) = N(0, beta_1 I) does not
+    depend on x_2, and the zero-readout network's p(x_1 | x_2) is exactly that, so every KL term is 0
+    and K = -H_q(X_1|X_0) = -log(2 pi e beta_1) nats. The sampler must draw from the chain with the
+    last step N(sqrt(alpha_1) x_1, beta_1 I) that K assumes: x_0 ~ N(0, beta_1 (2 - beta_1) I), whose
+    log-density at the data, -log(2 pi beta_1 (2 - beta_1)), K must not exceed. (With the identity
+    as the last step x_0 would be N(0, beta_1 I).)"""
+    from diffusion.metrics import likelihood_bound
+
+    beta_1 = 0.01
+    d = GaussianDiffusion(NoiseSchedule.from_betas(np.array([beta_1, 1.0])), "paper", "cpu")
+    model = ReverseNet(2, 8)
+    bound = likelihood_bound(d, model, np.zeros((1000, 2), dtype=np.float32))
+    k_nats = -math.log(2 * math.pi * math.e * beta_1)
+    assert bound.bits == pytest.approx(k_nats / math.log(2), abs=1e-4)
+    assert np.abs(bound.kl_per_t_bits).max() < 1e-5
+
+    x0 = d.p_sample_trajectory(model, 100_000, seed=3)[0].double()
+    variance = beta_1 * (2 - beta_1)
+    assert x0.mean(0).abs().max() < 5 * math.sqrt(variance / 100_000)
+    np.testing.assert_allclose(x0.var(0).numpy(), variance, rtol=0.02)
+    assert k_nats <= -math.log(2 * math.pi * variance)
+
+
+def test_drift_is_mean_minus_x_and_fixed_at_t_1(default_diffusion, randomize):
     model = ReverseNet(40, 8)
     randomize(model, seed=16)
     points = torch.randn(12, 2)
@@ -268,8 +301,11 @@ def test_drift_is_mean_minus_x_and_zero_at_the_identity_step(default_diffusion, 
         drift = default_diffusion.drift(model, points, t)
         assert drift.shape == (12, 2)
         torch.testing.assert_close(drift, mean - points)
-    for t in (0, 1):
-        assert torch.equal(default_diffusion.drift(model, points, t), torch.zeros(12, 2))
+    assert torch.equal(default_diffusion.drift(model, points, 0), torch.zeros(12, 2))
+    alpha_1 = default_diffusion.schedule.alphas[1]
+    torch.testing.assert_close(
+        default_diffusion.drift(model, points, 1).double(), (math.sqrt(alpha_1) - 1) * points.double()
+    )
     # zero readout, paper parameterisation: drift = (sqrt(alpha_t) - 1) x, pulling toward the origin
     s = default_diffusion.schedule
     fresh = ReverseNet(40, 8)
