@@ -7,8 +7,9 @@ small deflated file could otherwise claim gigabytes. Then it is read back with
 `torch.load(..., weights_only=True)`, whose unpickler refuses every other type (so a pickle with a
 code payload raises instead of running). Then everything is checked: the format tag, the config
 (the same validation as the CLI), every weight's name, shape and finiteness against a fresh model of
-that config, and the history's types. Any failure is a `CheckpointError` with a one-line message.
-Saving writes a temporary file and renames it, so a killed process never leaves a half file.
+that config, and every field of the history and the step count against its range. Any failure is
+a `CheckpointError` with a one-line message. Saving writes a temporary file and renames it, so a
+killed process never leaves a half file.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typing import BinaryIO
 
 import torch
 
-from .config import PARAMETERS_MAX, ConfigError, DiffusionConfig, resolve_device
+from .config import PARAMETERS_MAX, SECONDS_MAX, STEPS_MAX, ConfigError, DiffusionConfig, resolve_device
 from .gaussian_diffusion import GaussianDiffusion
 from .pipeline import DiffusionPipeline
-from .train import TrainingHistory, build_model
+from .train import DIVERGED_LOSS, TrainingHistory, build_model
 
 FORMAT = "sohl2015-swissroll-checkpoint"
 VERSION = 1
@@ -35,6 +36,14 @@ MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the default model is ~2.7 MB; the la
 # for the pickled config and a full history (three curves of TrainingHistory.max_points numbers
 # and T_MAX per-t losses take well under a megabyte) and the archive's small records.
 MAX_UNPACKED_BYTES = PARAMETERS_MAX * 4 + 16 * 2**20
+PAYLOAD_FIELDS = ("format", "version", "config", "state_dict", "history", "steps_trained")
+HISTORY_FIELDS = ("steps", "loss", "seconds", "kl_per_t", "stride")
+# A model may be continued many times, each run up to the config's limits.
+STEPS_TRAINED_MAX = 100 * STEPS_MAX
+SECONDS_TRAINED_MAX = 100 * SECONDS_MAX
+HISTORY_POINTS_MAX = TrainingHistory.max_points  # the curve halves itself before it reaches this
+STRIDE_MAX = 2**30  # the curve's stride doubles each time it halves: far more than STEPS_TRAINED_MAX needs
+LOSS_MAX = DIVERGED_LOSS  # a step with a larger loss counts as diverged and is never recorded
 
 
 class CheckpointError(ValueError):
@@ -118,6 +127,69 @@ def _read_bytes(source: str | Path | bytes | BinaryIO) -> bytes:
     return data
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_steps_trained(steps) -> int:
+    if not _is_int(steps) or not 0 <= steps <= STEPS_TRAINED_MAX:
+        raise CheckpointError(
+            f"checkpoint's step count {_short(steps)} is malformed; need a whole number from 0 to {STEPS_TRAINED_MAX:,}"
+        )
+    return steps
+
+
+def _check_history(raw, config: DiffusionConfig, steps_trained: int) -> TrainingHistory:
+    """Every field of the saved history, range-checked, before anything is built from it."""
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint's training history is malformed: {what}")
+
+    if not isinstance(raw, dict):
+        raise bad("not a mapping")
+    unknown = sorted(map(str, set(raw) - set(HISTORY_FIELDS)))
+    missing = sorted(set(HISTORY_FIELDS) - set(raw) - {"stride"})  # files without a stride have stride 1
+    if unknown or missing:
+        raise bad(f"unknown field(s) {', '.join(unknown)[:60]}" if unknown else f"missing {', '.join(missing)}")
+    curves = {name: raw[name] for name in ("steps", "loss", "seconds", "kl_per_t")}
+    for name, values in curves.items():
+        if not isinstance(values, list):
+            raise bad(f"{name} is not a list")
+        if len(values) > HISTORY_POINTS_MAX:
+            raise bad(f"{name} has {len(values):,} points; at most {HISTORY_POINTS_MAX:,}")
+    steps, loss, seconds, kl_per_t = curves["steps"], curves["loss"], curves["seconds"], curves["kl_per_t"]
+    if not len(steps) == len(loss) == len(seconds):
+        raise bad(f"steps, loss and seconds have {len(steps)}, {len(loss)} and {len(seconds)} points")
+    if len(kl_per_t) != config.T - 1:
+        raise bad(f"kl_per_t has {len(kl_per_t)} values; T={config.T} needs {config.T - 1}")
+    if not all(_is_int(v) and 1 <= v <= steps_trained for v in steps):
+        raise bad(f"steps must be whole numbers from 1 to the step count {steps_trained:,}")
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise bad("steps do not increase")
+    if not all(_is_number(v) and math.isfinite(v) and abs(v) <= LOSS_MAX for v in loss):
+        raise bad(f"a loss is not a finite number of at most {LOSS_MAX:g} nats")
+    if not all(_is_number(v) and math.isfinite(v) and 0 <= v <= SECONDS_TRAINED_MAX for v in seconds):
+        raise bad(f"seconds must be numbers from 0 to {SECONDS_TRAINED_MAX:,.0f}")
+    if any(b < a for a, b in zip(seconds, seconds[1:])):
+        raise bad("seconds decrease")
+    # NaN marks a t that has not been measured yet (a fresh model's); inf is never recorded.
+    if not all(_is_number(v) and (math.isnan(v) or abs(v) <= LOSS_MAX) for v in kl_per_t):
+        raise bad(f"a KL per t is not NaN or a finite number of at most {LOSS_MAX:g} nats")
+    stride = raw.get("stride", 1)
+    if not _is_int(stride) or not 1 <= stride <= STRIDE_MAX or stride & (stride - 1):
+        raise bad(f"stride {_short(stride)} is not a power of 2 from 1 to {STRIDE_MAX:,}")
+    return TrainingHistory.from_dict(raw)
+
+
 def _check_archive(data: bytes) -> None:
     """Refuse a file that is not a zip archive, or whose members would unpack to more than
     MAX_UNPACKED_BYTES, from the archive's index alone (nothing is decompressed)."""
@@ -137,6 +209,9 @@ def _check_archive(data: bytes) -> None:
 def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError("not a checkpoint of this app (format tag missing)")
+    unknown = sorted(map(str, set(payload) - set(PAYLOAD_FIELDS)))
+    if unknown:
+        raise CheckpointError(f"checkpoint has unknown field(s) {', '.join(unknown)[:80]}")
     if payload.get("version") != VERSION:
         raise CheckpointError(
             f"unsupported checkpoint version {payload.get('version')!r}; this app reads version {VERSION}"
@@ -171,19 +246,8 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
             raise CheckpointError(f"weight {name} holds NaN or inf")
     model.load_state_dict(state)
 
-    try:
-        history = TrainingHistory.from_dict(payload.get("history") or {})
-        if len(history.kl_per_t) != config.T - 1 or not (
-            len(history.steps) == len(history.loss) == len(history.seconds)
-        ):
-            raise ValueError("lengths")
-        if not all(math.isfinite(v) for v in history.loss):
-            raise ValueError("non-finite loss")
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError("checkpoint's training history is malformed") from None
-    steps = payload.get("steps_trained", 0)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise CheckpointError("checkpoint's step count is malformed")
+    steps = _check_steps_trained(payload.get("steps_trained"))
+    history = _check_history(payload.get("history"), config, steps)
 
     device = resolve_device(config.device)
     if device != "cpu":

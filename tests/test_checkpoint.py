@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import io
+import math
 import os
 import pickle
 import zipfile
@@ -353,6 +354,68 @@ def test_tampered_contents(tiny_pipeline, tamper, match):
     payload = payload_of(tiny_pipeline)
     tamper(payload)
     assert_rejected(to_bytes(payload), match)
+
+
+def _set(field: str, value):
+    return lambda p: p["history"].__setitem__(field, value)
+
+
+def _set_at(field: str, index: int, value):
+    return lambda p: p["history"][field].__setitem__(index, value)
+
+
+@pytest.mark.parametrize(
+    "tamper, match",
+    [
+        (lambda p: p.update(steps_trained=10**30), "step count 1000000000000000000000000000000 is malformed"),
+        (lambda p: p.update(steps_trained=float("nan")), "step count nan"),
+        (lambda p: p.update(steps_trained="20"), "step count '20'"),
+        (lambda p: p.pop("steps_trained"), "step count None"),
+        (lambda p: p.update(surprise=1), "unknown field(s) surprise"),
+        (_set("loss", [1.0] * 1_000_000), "loss has 1,000,000 points; at most 5,000"),
+        (_set("extra", 1), "unknown field(s) extra"),
+        (lambda p: p["history"].pop("seconds"), "missing seconds"),
+        (_set_at("loss", 3, float("inf")), "a loss is not a finite number"),
+        (_set_at("loss", 3, 1e30), "a loss is not a finite number"),
+        (_set_at("loss", 3, "1.0"), "a loss is not a finite number"),
+        (_set_at("steps", 3, 10**30), "steps must be whole numbers from 1 to the step count 20"),
+        (_set_at("steps", -1, 21), "steps must be whole numbers from 1 to the step count 20"),
+        (_set_at("steps", 0, 0), "steps must be whole numbers"),
+        (_set_at("steps", 3, 3.0), "steps must be whole numbers"),
+        (_set_at("steps", 3, True), "steps must be whole numbers"),
+        (_set_at("steps", 3, 3), "steps do not increase"),
+        (_set_at("seconds", 3, -1.0), "seconds must be numbers from 0"),
+        (_set_at("seconds", 3, float("nan")), "seconds must be numbers from 0"),
+        (_set_at("seconds", -1, 1e30), "seconds must be numbers from 0"),
+        (_set_at("seconds", 3, 0.0), "seconds decrease"),
+        (_set_at("kl_per_t", 0, float("inf")), "KL per t is not NaN or a finite number"),
+        (_set_at("kl_per_t", 0, None), "KL per t"),
+        (_set("stride", 3), "stride 3 is not a power of 2"),
+        (_set("stride", 0), "stride 0"),
+        (_set("stride", 2**40), "stride 1099511627776"),
+        (_set("stride", 2.0), "stride 2.0"),
+    ],
+)
+def test_every_loaded_field_is_range_checked(tiny_pipeline, tamper, match):
+    payload = payload_of(tiny_pipeline)
+    tamper(payload)
+    message = assert_rejected(to_bytes(payload), match)
+    assert len(message) < 200
+
+
+def test_a_history_in_range_loads(tiny_pipeline):
+    """The edges of every range load: NaN for an unmeasured t, a stride, a curve thinned by it, a
+    step count of a model continued many times."""
+    payload = payload_of(tiny_pipeline)
+    h = payload["history"]
+    h["kl_per_t"][0] = float("nan")
+    h.update(steps=h["steps"][1::2], loss=h["loss"][1::2], seconds=h["seconds"][1::2], stride=2)
+    payload["steps_trained"] = ckpt.STEPS_TRAINED_MAX
+    loaded = load_checkpoint(to_bytes(payload), device="cpu")
+    assert loaded.steps_trained == ckpt.STEPS_TRAINED_MAX and loaded.history.stride == 2
+    assert loaded.history.steps == list(range(2, 21, 2)) and math.isnan(loaded.history.kl_per_t[0])
+    del h["stride"]  # a file without one has stride 1
+    assert load_checkpoint(to_bytes(payload), device="cpu").history.stride == 1
 
 
 @pytest.mark.parametrize("obj", [torch.zeros(3), [1, 2], "hello", 42, None, {"a": torch.ones(2)}])
