@@ -189,8 +189,24 @@ def _evaluate(args) -> int:
     result.update(pipeline.quality(args.n, args.seed).to_dict())
     result["steps_trained"] = pipeline.steps_trained
     result["config"] = pipeline.config.to_dict()
+    result.update(_schedule_facts(pipeline))
     print(json.dumps(result))
     return 0
+
+
+def _schedule_facts(pipeline) -> dict:
+    """What the bound is measured against: the data's scale, the schedule, beta_1 (K's -H_q(X_1|X_0)
+    term) and the ceiling, the best K any model of this family reaches on this schedule."""
+    from .ceiling import best_possible_bound
+    from .data import DATA_SCALE
+
+    schedule = pipeline.diffusion.schedule
+    return {
+        "data_scale": DATA_SCALE,
+        "schedule": pipeline.config.schedule.value,
+        "beta_1": float(schedule.betas[1]),
+        "ceiling_bits_unit_variance": best_possible_bound(schedule, n=1000).bits_unit_variance,
+    }
 
 
 def _figure(args) -> int:

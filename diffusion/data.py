@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from sklearn.datasets import make_swiss_roll
 
+# How the roll is scaled: "tutorial" is sklearn's roll divided by 10, the only scale so far.
+DATA_SCALE = "tutorial"
 ROLL_MIN = 1.5 * math.pi
 ROLL_MAX = 4.5 * math.pi
 

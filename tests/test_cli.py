@@ -53,6 +53,16 @@ def test_evaluate_prints_one_json_object_with_the_bound_and_quality(checkpoint):
         assert np.isfinite(data[key]), key
     assert len(data["kl_per_t_bits"]) == 10 - 1
     assert data["bound_minus_null_bits"] == pytest.approx(data["bound_bits_unit_variance"] + np.log2(2 * np.pi * np.e))
+    # what the bound is measured against: the data's scale, the model's own schedule and its ceiling
+    from diffusion.ceiling import best_possible_bound
+
+    pipeline = load_checkpoint(checkpoint, device="cpu")
+    assert data["data_scale"] == "tutorial"
+    assert data["schedule"] == pipeline.config.schedule.value == data["config"]["schedule"]
+    assert data["beta_1"] == pytest.approx(pipeline.diffusion.schedule.betas[1], rel=1e-12)
+    ceiling = best_possible_bound(pipeline.diffusion.schedule, n=1000).bits_unit_variance
+    assert data["ceiling_bits_unit_variance"] == pytest.approx(ceiling, abs=1e-9)
+    assert data["bound_bits_unit_variance"] < data["ceiling_bits_unit_variance"]
 
 
 def test_figure_writes_self_contained_html(checkpoint, tmp_path):
