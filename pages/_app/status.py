@@ -25,6 +25,8 @@ from pages._app.training import (
     sync_job,
 )
 
+PAUSED = "paused"  # the sidebar's status while the session's run is paused
+
 
 @dataclass(frozen=True)
 class AppState:
@@ -33,7 +35,7 @@ class AppState:
     settings_error: str | None
     job: JobStatus | None
     training: bool
-    status: str  # views.model_status(...)
+    status: str  # views.model_status(...), or PAUSED
 
 
 def app_state() -> AppState:
@@ -42,6 +44,8 @@ def app_state() -> AppState:
     settings, error = model_settings()
     training = job is not None and job.state.active
     status = views.model_status(model.source, model.pipeline.config, settings, training)
+    if status == views.TRAINING and job.state is JobState.PAUSED:
+        status = PAUSED  # a paused run trains nothing: the sidebar must not say it does
     return AppState(model, settings, error, job, training, status)
 
 

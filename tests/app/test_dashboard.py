@@ -368,6 +368,10 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert job.status().step == step  # paused means paused
     at.run()  # the paused model is the current one: the page shows and saves it
     assert f"trained model · {step:,} steps" in " ".join(c.value for c in at.sidebar.caption)
+    # paused: no pace or time left quoted, and nothing says it trains
+    assert "`paused`" in status_text(at) and "training" not in status_text(at)
+    assert "**paused**" in progress_text(at)
+    assert "it/s" not in progress_text(at) and "s left" not in progress_text(at)
     assert any(f"Current model: **trained** ({step:,} steps)" in m.value for m in at.markdown)
     at.button(key="resume").click().run()
     assert job.status().state.value == "running"
