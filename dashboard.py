@@ -40,12 +40,17 @@ PAGES = [
     st.Page("pages/bound.py", title="Bound", icon=":material/functions:"),
 ]
 
+# The Forward page draws the sidebar's schedule, not the model: a model that no longer matches the
+# settings concerns only the pages that show it.
+MODEL_PAGES = {"Overview", "Train", "Reverse process", "Bound"}
+
 pg = st.navigation(PAGES)
 settings.sidebar_settings()
 state = status.app_state()
 st.session_state["app_state"] = state
 status.sidebar_status(state, progress=pg.title != "Train")
-status.mismatch_banner(state)
+if pg.title in MODEL_PAGES:
+    status.mismatch_banner(state)
 pg.run()
 
 # Training runs in child processes forked from a server process that imports torch first, which

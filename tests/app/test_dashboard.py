@@ -99,6 +99,16 @@ def test_changing_T_says_settings_changed_and_restoring_clears_it(at):
     assert "`default`" in status_text(at)
 
 
+def test_the_mismatch_banner_shows_only_on_pages_that_use_the_model(at):
+    at.number_input(key="T").set_value(60).run()
+    at.switch_page("pages/forward.py").run()
+    no_exceptions(at)
+    assert not any("no longer matches" in w.value for w in at.warning)  # it draws the settings, not the model
+    assert "settings changed since training" in status_text(at)  # the sidebar still says so
+    at.switch_page("pages/reverse.py").run()
+    assert any("no longer matches" in w.value for w in at.warning)
+
+
 def test_schedule_change_changes_the_schedule_chart(at):
     at.switch_page("pages/forward.py").run()
     before = typed(charts(at)[0]["data"][1]["y"]).copy()  # beta_t curve
