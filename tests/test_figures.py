@@ -225,7 +225,7 @@ def test_live_training_figure_has_the_three_panels():
 
 def test_live_training_figure_sets_its_ranges_and_margins():
     """plotly.js would otherwise measure the tick labels and lay the figure out again at every
-    update (bench_live_chart.py): the ranges come from the data here and no axis grows a margin."""
+    update: the ranges come from the data here and no axis grows a margin."""
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
     s = spec(
         figures.live_training_figure(

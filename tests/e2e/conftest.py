@@ -5,9 +5,6 @@
 training threads die with it). `browser` (session) launches /usr/bin/chromium through Playwright
 (never `playwright install`: it downloads a browser of its own). `page` gives each test a fresh context,
 so each test is a new Streamlit session. The server's log goes to tests/artifacts/server.log.
-
-The helpers (`start_server`, `stop_server`, `launch_chromium`) are also used by
-benchmarks/load_test.py.
 """
 
 from __future__ import annotations
