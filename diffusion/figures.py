@@ -8,6 +8,8 @@ animations carry their own play/pause buttons and t slider.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -23,11 +25,17 @@ TEMPLATE = "plotly_white"
 FRAME_MS = 110  # per frame: 41 frames are meant to play in about 4.5 s
 POINT_SIZE = 3
 FAINT_POINTS = 600
+LN2 = math.log(2.0)  # as diffusion.metrics, without importing torch into the figures
 
 
 def f32(a) -> np.ndarray:
     """float32 copy-free where possible: what goes into a chart."""
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def to_bits(nats) -> np.ndarray:
+    """Nats to bits, float32: the charts speak the paper's unit."""
+    return f32(np.asarray(nats, dtype=np.float64) / LN2)
 
 
 # ---------------------------------------------------------------------- pieces
@@ -427,26 +435,26 @@ def figure1(view: Figure1View) -> go.Figure:
 
 # ---------------------------------------------------------------------- training
 def loss_figure(steps: np.ndarray, loss: np.ndarray) -> go.Figure:
-    """Training loss (mean KL over t, nats per point) against step, log y."""
-    fig = go.Figure(
-        go.Scatter(x=f32(steps), y=f32(loss), mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss")
-    )
+    """Training loss (mean KL over t; given in nats per point, drawn in bits) against step, log y."""
+    loss = to_bits(loss)
+    fig = go.Figure(go.Scatter(x=f32(steps), y=loss, mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"))
     fig.update_layout(
         template=TEMPLATE,
         height=300,
         margin=dict(l=50, r=10, t=40, b=40),
-        title=dict(text="Loss: mean KL per t (nats per point)"),
+        title=dict(text="Loss: mean KL per t (bits per point)"),
     )
     fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="bits per point")
     if len(loss) and np.all(np.asarray(loss) > 0):
         fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
 
 def kl_per_t_figure(
-    kl: np.ndarray, unit: str = "nats", title: str | None = None, ceiling: np.ndarray | None = None
+    kl: np.ndarray, unit: str = "bits", title: str | None = None, ceiling: np.ndarray | None = None
 ) -> go.Figure:
-    """Bar chart of the KL term of each step t = 2..T (kl has shape (T - 1,)).
+    """Bar chart of the KL term of each step t = 2..T (kl has shape (T - 1,)), drawn as given, in `unit`.
 
     `ceiling`, same shape, draws the smallest KL any Gaussian kernel with diagonal covariance can
     reach at each t (diffusion.ceiling) as a line over the bars: the part of a bar above it is
@@ -495,7 +503,8 @@ def live_training_figure(
     samples_title: str,
 ) -> go.Figure:
     """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
-    the snapshot's samples as a 2-D histogram image over the roll.
+    the snapshot's samples as a 2-D histogram image over the roll. Training measures its losses in
+    nats; they are drawn in bits, the unit of the paper and of the Bound page.
 
     One figure and an image, not three figures and thousands of WebGL markers: Streamlit rebuilds a
     chart from scratch whenever its data changes (every snapshot), and a browser without a GPU
@@ -508,16 +517,17 @@ def live_training_figure(
         cols=3,
         horizontal_spacing=0.07,
         subplot_titles=(
-            "Loss: mean KL per t (nats per point)",
-            "Loss per t (recent average, nats per point)",
+            "Loss: mean KL per t (bits per point)",
+            "Loss per t (recent average, bits per point)",
             samples_title,
         ),
     )
-    steps, loss = f32(steps), f32(loss)
+    steps, loss, kl = f32(steps), to_bits(loss), to_bits(kl)
     fig.add_trace(
         go.Scatter(x=steps, y=loss, mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"), row=1, col=1
     )
     fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_yaxes(title_text="bits", row=1, col=1)
     finite = loss[np.isfinite(loss)]
     if len(finite):
         fig.update_xaxes(range=[float(steps[0]), float(max(steps[-1], steps[0] + 1))], autorange=False, row=1, col=1)
@@ -531,6 +541,7 @@ def live_training_figure(
     bars = np.nan_to_num(f32(kl), nan=0.0)
     fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"), row=1, col=2)
     fig.update_xaxes(title_text="t", range=[1.5, len(kl) + 1.5], autorange=False, row=1, col=2)
+    fig.update_yaxes(title_text="bits", row=1, col=2)
     top_bar = float(bars.max()) if len(bars) else 0.0
     if np.isfinite(top_bar) and top_bar > 0:
         fig.update_yaxes(range=[min(0.0, float(bars.min())), 1.05 * top_bar], autorange=False, row=1, col=2)

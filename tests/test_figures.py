@@ -181,6 +181,22 @@ def test_loss_and_kl_charts():
     np.testing.assert_array_equal(typed(s["data"][0]["y"]), [0.0, 0.5, 0.25])  # not-yet-seen t drawn as 0
 
 
+def test_training_charts_speak_bits_as_the_paper():
+    """Training measures nats; every chart of it shows bits (the Bound page's and the paper's unit)."""
+    steps, loss = np.arange(1, 101), np.linspace(3, 0.5, 100)
+    kl = np.array([np.nan, 0.5, 0.25], np.float32)
+    s = spec(figures.loss_figure(steps, loss))
+    np.testing.assert_allclose(typed(s["data"][0]["y"]), loss / np.log(2), rtol=1e-6)
+    assert "bits" in s["layout"]["yaxis"]["title"]["text"] and "bits" in s["layout"]["title"]["text"]
+    s = spec(figures.live_training_figure(steps, loss, kl, views.sample_density(np.zeros((5, 2))), None, "x"))
+    np.testing.assert_allclose(typed(s["data"][0]["y"]), loss / np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(typed(s["data"][1]["y"]), np.nan_to_num(kl) / np.log(2), rtol=1e-6)
+    assert s["layout"]["yaxis"]["title"]["text"] == s["layout"]["yaxis2"]["title"]["text"] == "bits"
+    titles = json.dumps([a["text"] for a in s["layout"]["annotations"]], ensure_ascii=False)
+    assert "nats" not in titles and titles.count("bits per point") == 2
+    assert "nats" not in json.dumps(spec(figures.kl_per_t_figure(kl))["layout"], ensure_ascii=False)
+
+
 def test_sample_density_counts_each_point_in_its_bin():
     pts = np.array(
         [[-1.99, -1.99], [1.99, -1.99], [0.01, 1.5], [0.01, 1.5], [2.5, 0.0]], np.float32
@@ -212,7 +228,7 @@ def test_live_training_figure_has_the_three_panels():
     assert (loss["type"], bars["type"], roll["type"], image["type"]) == ("scatter", "bar", "scatter", "heatmap")
     assert s["layout"]["yaxis"]["type"] == "log" and typed(loss["y"]).dtype == np.float32
     np.testing.assert_array_equal(typed(bars["x"]), [2, 3, 4])
-    np.testing.assert_array_equal(typed(bars["y"]), [0.0, 0.5, 0.25])  # not-yet-seen t drawn as 0
+    np.testing.assert_allclose(typed(bars["y"]), np.array([0.0, 0.5, 0.25]) / np.log(2), rtol=1e-6)  # unseen t: 0
     z = typed(image["z"]).reshape(density.counts.shape)
     np.testing.assert_array_equal(z, density.counts)
     assert z.sum() == density.n == np.sum(np.all(np.abs(samples) < 2, axis=1))
@@ -225,7 +241,7 @@ def test_live_training_figure_has_the_three_panels():
 
 def test_live_training_figure_sets_its_ranges_and_margins():
     """plotly.js would otherwise measure the tick labels and lay the figure out again at every
-    update: the ranges come from the data here and no axis grows a margin."""
+    update (bench_live_chart.py): the ranges come from the data here and no axis grows a margin."""
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
     s = spec(
         figures.live_training_figure(
@@ -234,9 +250,9 @@ def test_live_training_figure_sets_its_ranges_and_margins():
     )
     lay = s["layout"]
     assert lay["xaxis"]["range"] == [10, 109] and lay["xaxis"]["autorange"] is False
-    low, high = lay["yaxis"]["range"]  # log axis: the range is in log10 units, around the data
-    assert low < np.log10(0.5) < np.log10(3) < high and high - low < 1.0
-    assert lay["xaxis2"]["range"] == [1.5, 4.5] and lay["yaxis2"]["range"] == pytest.approx([0, 0.525])
+    low, high = lay["yaxis"]["range"]  # log axis: the range is in log10 units, around the data (in bits)
+    assert low < np.log10(0.5 / np.log(2)) < np.log10(3 / np.log(2)) < high and high - low < 1.0
+    assert lay["xaxis2"]["range"] == [1.5, 4.5] and lay["yaxis2"]["range"] == pytest.approx([0, 0.525 / np.log(2)])
     axes = [k for k in lay if k.startswith(("xaxis", "yaxis"))]
     assert len(axes) == 6 and all(lay[k]["automargin"] is False for k in axes)
 
