@@ -226,6 +226,8 @@ def progress_panel(s) -> None:
     ):  # over: no time left to quote, and the pace of the whole run, not its recent one
         parts.append(f"{s.step / s.seconds:,.0f} it/s on average")
     st.progress(min(1.0, s.progress), text=" · ".join(parts + [f"{s.seconds:,.1f} s trained"]))
+    if s.state is JobState.RUNNING:
+        st.caption(display.PROGRESS_HELP)
     if s.state is JobState.FAILED and s.error:
         st.error(s.error)
     elif s.state is JobState.FINISHED:

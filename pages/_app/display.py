@@ -6,6 +6,16 @@ import streamlit as st
 
 from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, SampleQuality
 
+QUALITY_HELP = (
+    "SW1: sliced Wasserstein-1 distance between 5,000 samples and 5,000 fresh roll points "
+    "(0 = same distribution); chamfer: mean distance from each point to the nearest point of the "
+    "other set, both ways; the bar: both small enough that the samples look like the tutorial's figure."
+)
+PROGRESS_HELP = (
+    "it/s: training steps per second, at the run's recent pace; s left: the training time the rest "
+    "of the run takes at that pace (pauses not counted)."
+)
+
 
 def plot(fig, key: str | None = None) -> None:
     """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
@@ -20,3 +30,4 @@ def quality_line(q: SampleQuality, what: str = "this model") -> None:
         f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**."
     )
     (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")
+    st.caption(QUALITY_HELP)

@@ -99,6 +99,14 @@ def test_changing_T_says_settings_changed_and_restoring_clears_it(at):
     assert "`default`" in status_text(at)
 
 
+def test_the_quality_numbers_are_explained_where_they_are_shown(at):
+    for page in ("pages/train.py", "pages/reverse.py"):
+        at.switch_page(page).run()
+        assert any("SW1 " in box.value for box in [*at.success, *at.info]), page
+        (help_line,) = [c.value for c in at.caption if c.value.startswith("SW1: sliced Wasserstein-1")]
+        assert "chamfer: mean distance" in help_line and "the bar: both small enough" in help_line
+
+
 def test_the_mismatch_banner_shows_only_on_pages_that_use_the_model(at):
     at.number_input(key="T").set_value(60).run()
     at.switch_page("pages/forward.py").run()
@@ -353,6 +361,7 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert holder.job is job  # the same run, not a new one
     assert len(at.get("progress")) == 1 and not at.sidebar.get("progress")  # the Train page's own, not twice
     assert " s left · " in progress_text(at) and "on average" not in progress_text(at)
+    assert any(c.value.startswith("it/s: training steps per second") for c in at.caption)  # the numbers explained
     # The Train page redraws only its live panel between snapshots: the sidebar quotes no step
     # count that would fall behind, and Save offers the newest snapshot, not the one adopted.
     assert "trained model · the run's newest snapshot, shown under Progress" in " ".join(
