@@ -8,12 +8,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
-from .config import ConfigError, DiffusionConfig, check_n_points, check_seed
+from .config import ConfigError, DiffusionConfig, check_n_points, check_seed, tutorial_config
 
 DEFAULTS = DiffusionConfig()
+# `train --preset NAME`: a whole recipe at once; flags after it on the command line override it.
+PRESETS = {"default": DEFAULTS, "tutorial": tutorial_config()}
+# The preset's fields that are `train` flags of the same name (steps goes through preset_steps, so
+# that --max-seconds after a preset replaces its length instead of joining it).
+_PRESET_FIELDS = (
+    "T",
+    "beta_start",
+    "beta_end",
+    "schedule",
+    "width",
+    "parameterization",
+    "timestep_sampling",
+    "lr",
+    "lr_schedule",
+    "ema_decay",
+    "batch_size",
+    "seed",
+    "device",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,11 +50,30 @@ class _UsageError(Exception):
     pass
 
 
+class _PresetAction(argparse.Action):
+    """Set every training flag to the preset's value where it stands, so later flags win."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value not in PRESETS:
+            parser.error(f"argument --preset: unknown preset {value!r}; allowed: {', '.join(PRESETS)}")
+        config = PRESETS[value]
+        for name in _PRESET_FIELDS:
+            setattr(namespace, name, getattr(getattr(config, name), "value", getattr(config, name)))
+        namespace.preset_steps = config.steps
+        setattr(namespace, self.dest, value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m diffusion", description="The 2015 diffusion model on the Swiss roll.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a model and write DIR/model.pt")
+    train.add_argument(
+        "--preset",
+        action=_PresetAction,
+        default=None,
+        help=f"start from a recipe ({' | '.join(PRESETS)}); flags after it override it",
+    )
     train.add_argument("--T", type=int, default=DEFAULTS.T, help="number of diffusion steps (default %(default)s)")
     train.add_argument("--beta-start", type=float, default=DEFAULTS.beta_start)
     train.add_argument("--beta-end", type=float, default=DEFAULTS.beta_end)
@@ -100,7 +142,7 @@ def _fail(message: str, status: int = 1) -> int:
 def _config_from_args(args) -> DiffusionConfig:
     steps, seconds = args.steps, args.max_seconds
     if steps is None and seconds is None:
-        steps = DEFAULTS.steps
+        steps = getattr(args, "preset_steps", None) or DEFAULTS.steps
     return DiffusionConfig(
         T=args.T,
         beta_start=args.beta_start,
@@ -120,20 +162,57 @@ def _config_from_args(args) -> DiffusionConfig:
     ).validate()
 
 
+class _Terminated(Exception):
+    """SIGTERM, raised in the main thread the way Python raises KeyboardInterrupt for SIGINT."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+def _writable_folder(text: str) -> Path:
+    """The --out folder, made and shown writable before training: a run that fails only at the
+    save has lost all its training."""
+    if not text.strip():
+        raise _UsageError("--out: give a folder for model.pt (the path is empty)")
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _UsageError(f"--out: cannot write model.pt in {folder} ({exc.strerror or exc})") from None
+    return folder
+
+
 def _train(args) -> int:
+    config = _config_from_args(args)
+    out = _writable_folder(args.out) / "model.pt"
+    # A stopped run (Ctrl-C, or SIGTERM from a scheduler or `timeout`) keeps what it has trained.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _train_into(config, out, args.quiet)
+    except _Terminated:
+        return _fail("terminated by SIGTERM before training began; nothing saved", status=143)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _train_into(config: DiffusionConfig, out: Path, quiet: bool) -> int:
     from tqdm import tqdm
 
     from .checkpoint import save_checkpoint
     from .pipeline import DiffusionPipeline
     from .train import Trainer, TrainingDiverged
 
-    config = _config_from_args(args)
-    out = Path(args.out) / "model.pt"
     trainer = Trainer(config)
     by_steps = config.steps is not None
     total = config.steps if by_steps else config.max_seconds
     unit = "it" if by_steps else "s"
-    bar = tqdm(total=total, unit=unit, disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=total, unit=unit, disable=quiet, dynamic_ncols=True, file=sys.stderr)
     shown = 0.0
 
     def on_step(tr: Trainer, loss: float) -> None:
@@ -150,6 +229,20 @@ def _train(args) -> int:
         bar.close()
         save_checkpoint(DiffusionPipeline.from_trainer(trainer), out)
         raise TrainingDiverged(f"{exc} Last good model saved to {out}.") from None
+    except (KeyboardInterrupt, _Terminated) as exc:
+        # Signals arrive between Python operations, so the weights are those of a whole step
+        # (the sampling model is only ever updated from weights whose loss was finite).
+        name, status = ("SIGINT", 130) if isinstance(exc, KeyboardInterrupt) else ("SIGTERM", 143)
+        bar.close()
+        ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:  # a second Ctrl-C must not cut the save short
+            save_checkpoint(DiffusionPipeline.from_trainer(trainer), out)
+        finally:
+            for sig, handler in ignored.items():
+                signal.signal(sig, handler)
+        return _fail(
+            f"interrupted by {name} after {trainer.step_count:,} steps; the model so far is saved to {out}", status
+        )
     bar.close()
     save_checkpoint(DiffusionPipeline.from_trainer(trainer), out)
     rate = trainer.step_count / trainer.train_seconds if trainer.train_seconds > 0 else 0.0

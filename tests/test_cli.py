@@ -144,3 +144,96 @@ def test_divergence_exits_nonzero_and_keeps_the_last_good_model(tmp_path):
     assert "diverged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     pipeline = load_checkpoint(tmp_path / "model.pt", device="cpu")
     assert np.isfinite(pipeline.samples(50)).all()
+
+
+def test_train_preset_sets_the_recipe_and_later_flags_override_it():
+    from diffusion.cli import _config_from_args, build_parser
+    from diffusion.config import DiffusionConfig, tutorial_config
+
+    def config(*argv: str) -> DiffusionConfig:
+        return _config_from_args(build_parser().parse_args(["train", *argv, "--device", "cpu", "--out", "x"]))
+
+    assert config("--preset", "tutorial") == tutorial_config(device="cpu")
+    assert config("--preset", "default") == config() == DiffusionConfig(device="cpu")
+    after = config("--preset", "tutorial", "--lr", "0.01", "--T", "12")
+    assert after == tutorial_config(device="cpu", lr=0.01, T=12)
+    assert config("--lr", "0.01", "--preset", "tutorial").lr == tutorial_config().lr  # flags before it are replaced
+    by_time = config("--preset", "tutorial", "--max-seconds", "5")
+    assert (by_time.steps, by_time.max_seconds, by_time.batch_size) == (None, 5.0, tutorial_config().batch_size)
+
+
+def test_train_unknown_preset_is_one_line_and_exit_2(tmp_path, capsys):
+    from diffusion.cli import main
+
+    assert main(["train", "--preset", "fast", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--preset" in err[0] and "default, tutorial" in err[0], err
+    assert not (tmp_path / "model.pt").exists()
+
+
+# ---------------------------------------------------------------------- stopping a run, and where it goes
+def train_until_it_has_trained(tmp_path: Path):
+    """A real `train` of 60 s with a tiny network, returned once its progress bar shows a loss (the
+    bar's postfix appears at step 25), with the file that collects its stderr."""
+    import time
+
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "diffusion", "train", "--max-seconds", "60"]
+            + ["--width", "8", "--T", "10", "--batch-size", "128", "--device", "cpu", "--out", str(tmp_path / "run")],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    deadline = time.monotonic() + 120
+    while "loss=" not in err.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the run did not start training: {err.read_text()[-500:]}")
+        time.sleep(0.1)
+    return process, err
+
+
+@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_saves_the_model_so_far_then_exits_non_zero(tmp_path, signal_name, status):
+    import signal
+
+    process, err = train_until_it_has_trained(tmp_path)
+    try:
+        process.send_signal(getattr(signal, signal_name))
+        assert process.wait(timeout=60) == status
+    finally:
+        if process.poll() is None:
+            process.kill()
+    saved = tmp_path / "run" / "model.pt"
+    last = [line for line in err.read_text().replace("\r", "\n").splitlines() if line.strip()][-1]
+    assert last.startswith(f"error: interrupted by {signal_name} after ") and last.endswith(f"saved to {saved}")
+    assert "Traceback" not in err.read_text()
+    pipeline = load_checkpoint(saved, device="cpu")
+    assert pipeline.steps_trained >= 25 and f"after {pipeline.steps_trained:,} steps" in last
+    assert pipeline.history.steps[-1] == pipeline.steps_trained and np.isfinite(pipeline.samples(50)).all()
+    assert not [p for p in saved.parent.iterdir() if p.name != "model.pt"]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "out, word",
+    [("/dev/null/x", "Not a directory"), ("", "the path is empty"), ("   ", "the path is empty")],
+)
+def test_out_is_checked_before_training(out, word):
+    result = cli(
+        "train", "--steps", "10000000", "--width", "8", "--T", "10", "--device", "cpu", "--quiet", "--out", out
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: usage error: --out: ") and word in lines[0], result.stderr
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path):
+    taken = tmp_path / "file"
+    taken.write_text("not a folder")
+    result = cli(
+        "train", "--steps", "10000000", "--width", "8", "--T", "10", "--device", "cpu", "--quiet", "--out", str(taken)
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(taken) in result.stderr
+    assert taken.read_text() == "not a folder"
