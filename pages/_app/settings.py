@@ -3,6 +3,8 @@ page's training settings, read as a validated config, and written back from a mo
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from diffusion.config import T_MAX, WIDTH_MAX, BetaSchedule, ConfigError, DiffusionConfig, MeanParameterization
@@ -26,6 +28,33 @@ SCHEDULE_LABELS = {
 }
 
 
+# The widgets' labels for the config's field names: an error on the page names the control to
+# change, not the code's name for it (the CLI keeps its flag names).
+FIELD_LABELS = {
+    "T": "T (diffusion steps)",
+    "beta_start": "β start",
+    "beta_end": "β end",
+    "width": "Network width",
+    "lr": "Learning rate",
+    "batch_size": "Batch size",
+    "steps": "Steps",
+    "max_seconds": "Seconds",
+    "seed": "Seed",
+    "ema_decay": "EMA decay",
+}
+# Inside a message only the names that are no English word: "steps" or "width" in a sentence is prose.
+_CODE_NAMES = re.compile(r"\b(beta_start|beta_end|lr|batch_size|max_seconds|ema_decay)\b")
+
+
+def user_message(exc: ConfigError | str) -> str:
+    """A ConfigError's one line with the widgets' labels in place of the field names."""
+    text = str(exc)
+    field, sep, rest = text.partition(": ")
+    if sep and field in FIELD_LABELS:
+        text = FIELD_LABELS[field] + sep + rest
+    return _CODE_NAMES.sub(lambda m: FIELD_LABELS[m.group(1)], text)
+
+
 def fmt_beta(v: float) -> str:
     return f"{v:g}"
 
@@ -44,7 +73,7 @@ def model_settings() -> tuple[DiffusionConfig | None, str | None]:
         )
         return cfg.validate(check_device=False), None
     except ConfigError as exc:
-        return None, str(exc)
+        return None, user_message(exc)
 
 
 def training_settings() -> tuple[DiffusionConfig | None, str | None]:
@@ -68,7 +97,7 @@ def training_settings() -> tuple[DiffusionConfig | None, str | None]:
         )
         return cfg.validate(), None
     except ConfigError as exc:
-        return None, str(exc)
+        return None, user_message(exc)
 
 
 def apply_model_settings(cfg: DiffusionConfig) -> list[str]:

@@ -18,7 +18,7 @@ from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
 from diffusion.pipeline import DiffusionPipeline
 from pages._app.caches import ViewPrefetch
 from pages._app.models import ModelId, ModelRef, current_model, set_current_model
-from pages._app.settings import REVERSE_N, REVERSE_SEED, training_settings
+from pages._app.settings import REVERSE_N, REVERSE_SEED, training_settings, user_message
 
 REFRESH_SECONDS = 1.0  # live training panels redraw this often
 
@@ -113,7 +113,7 @@ def start_training(resume: bool = False) -> None:
         try:
             job = TrainingJob(cfg, resume_from=resume_from, on_update=prefetch)
         except ConfigError as exc:
-            st.session_state["train_message"] = str(exc)
+            st.session_state["train_message"] = user_message(exc)
             return
         if h.job is not None:
             h.job.stop(wait=False)
