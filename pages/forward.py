@@ -39,7 +39,7 @@ fig, view, sched = caches.forward_figure(cfg.model_key(), int(n), int(seed), cfg
 if not sched.reaches_noise:
     st.warning(
         f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T**0.5:.0f}% "
-        "of the data's scale, so sampling from N(0, I) will not match it. Raise β end or T.",
+        f"of the data's scale, so sampling from N(0, I) will not match it. {settings.noise_advice(cfg.schedule.value)}",
         icon="⚠️",
     )
 else:

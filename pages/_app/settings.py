@@ -7,7 +7,15 @@ import re
 
 import streamlit as st
 
-from diffusion.config import T_MAX, WIDTH_MAX, BetaSchedule, ConfigError, DiffusionConfig, MeanParameterization
+from diffusion.config import (
+    T_MAX,
+    WIDTH_MAX,
+    BetaSchedule,
+    ConfigError,
+    DiffusionConfig,
+    MeanParameterization,
+    schedule_uses,
+)
 from pages._app.models import current_model
 
 DEFAULTS = DiffusionConfig()
@@ -53,6 +61,17 @@ def user_message(exc: ConfigError | str) -> str:
     if sep and field in FIELD_LABELS:
         text = FIELD_LABELS[field] + sep + rest
     return _CODE_NAMES.sub(lambda m: FIELD_LABELS[m.group(1)], text)
+
+
+def ignored_betas(schedule: str) -> list[str]:
+    """The β range fields that `schedule` does not read (their sidebar controls are disabled)."""
+    uses = schedule_uses(schedule)
+    return [name for name in ("beta_start", "beta_end") if name not in uses]
+
+
+def noise_advice(schedule: str) -> str:
+    """What to change when the chain does not reach noise: only the settings that act on it."""
+    return "Raise β end or T." if "beta_end" in schedule_uses(schedule) else "Raise T."
 
 
 def fmt_beta(v: float) -> str:
@@ -139,6 +158,13 @@ def sidebar_settings() -> None:
         bind="query-params",
         help="Number of steps of the forward and reverse chains.",
     )
+    # The schedule's widget comes below the betas, so read its value before it is drawn (from the
+    # URL on a session's first run, before the widget has put it in session state).
+    schedule = st.session_state.get("schedule") or st.query_params.get("schedule", DEFAULTS.schedule.value)
+    try:
+        ignored = ignored_betas(schedule)
+    except ValueError:  # a bad schedule in the URL: the schedule widget reports it
+        ignored = []
     st.sidebar.select_slider(
         "β start (log scale)",
         options=BETA_START_OPTIONS,
@@ -146,8 +172,11 @@ def sidebar_settings() -> None:
         key="beta_start",
         format_func=fmt_beta,
         bind="query-params",
+        disabled="beta_start" in ignored,
         help="β₁, the noise added at the first step.",
     )
+    if "beta_start" in ignored:
+        st.sidebar.caption(f"(ignored by the {schedule} schedule)")
     st.sidebar.select_slider(
         "β end (log scale)",
         options=BETA_END_OPTIONS,
@@ -155,8 +184,11 @@ def sidebar_settings() -> None:
         key="beta_end",
         format_func=fmt_beta,
         bind="query-params",
+        disabled="beta_end" in ignored,
         help="β_T, the noise added at the last step.",
     )
+    if "beta_end" in ignored:
+        st.sidebar.caption(f"(ignored by the {schedule} schedule)")
     st.sidebar.selectbox(
         "Schedule",
         options=[s.value for s in BetaSchedule],

@@ -5,11 +5,12 @@ import json
 import time
 
 import numpy as np
+import pytest
 from app_helpers import DASHBOARD, PAGES, ROOT, progress_text, start_tiny_run, status_text, wait_for_job, wait_until
 from streamlit.testing.v1 import AppTest
 
 from diffusion import views
-from pages._app import models, training
+from pages._app import models, settings, training
 
 
 def charts(app) -> list[dict]:
@@ -133,6 +134,34 @@ def test_forward_warns_when_the_chain_does_not_reach_noise(at):
     assert not any("does not reach noise" in w.value for w in at.warning)
     at.select_slider(key="beta_end").set_value(0.01).run()
     assert any("does not reach noise" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize(
+    "schedule, ignored",
+    [("sigmoid", set()), ("linear", set()), ("cosine", {"beta_start", "beta_end"}), ("paper", {"beta_end"})],
+)
+def test_beta_controls_a_schedule_ignores_are_disabled_with_a_note(at, schedule, ignored):
+    at.switch_page("pages/forward.py").run()
+    at.selectbox(key="schedule").set_value(schedule).run()
+    no_exceptions(at)
+    for key in ("beta_start", "beta_end"):
+        assert at.select_slider(key=key).disabled == (key in ignored), key
+    notes = [c.value for c in at.sidebar.caption if c.value == f"(ignored by the {schedule} schedule)"]
+    assert len(notes) == len(ignored)
+    # the advice when the chain does not reach noise names only what acts on this schedule
+    assert settings.noise_advice(schedule) == ("Raise T." if "beta_end" in ignored else "Raise β end or T.")
+
+
+def test_the_not_reaching_noise_advice_names_only_settings_that_act(at):
+    at.switch_page("pages/forward.py").run()
+    at.select_slider(key="beta_end").set_value(0.01).run()
+    (warning,) = [w.value for w in at.warning if "does not reach noise" in w.value]
+    assert warning.endswith("Raise β end or T.")
+    at.select_slider(key="beta_end").set_value(0.02).run()
+    at.selectbox(key="schedule").set_value("paper").run()
+    at.number_input(key="T").set_value(2).run()  # the paper's beta_T = 1/2: two steps keep half the signal
+    (warning,) = [w.value for w in at.warning if "does not reach noise" in w.value]
+    assert warning.endswith("Raise T.")
 
 
 def test_bad_settings_give_the_engine_message_not_a_traceback(at):
