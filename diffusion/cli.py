@@ -15,9 +15,28 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .config import ConfigError, DiffusionConfig, check_n_points, check_seed
+from .config import ConfigError, DiffusionConfig, check_n_points, check_seed, tutorial_config
 
 DEFAULTS = DiffusionConfig()
+# `train --preset NAME`: a whole recipe at once; flags after it on the command line override it.
+PRESETS = {"default": DEFAULTS, "tutorial": tutorial_config()}
+# The preset's fields that are `train` flags of the same name (steps goes through preset_steps, so
+# that --max-seconds after a preset replaces its length instead of joining it).
+_PRESET_FIELDS = (
+    "T",
+    "beta_start",
+    "beta_end",
+    "schedule",
+    "width",
+    "parameterization",
+    "timestep_sampling",
+    "lr",
+    "lr_schedule",
+    "ema_decay",
+    "batch_size",
+    "seed",
+    "device",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,11 +50,30 @@ class _UsageError(Exception):
     pass
 
 
+class _PresetAction(argparse.Action):
+    """Set every training flag to the preset's value where it stands, so later flags win."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value not in PRESETS:
+            parser.error(f"argument --preset: unknown preset {value!r}; allowed: {', '.join(PRESETS)}")
+        config = PRESETS[value]
+        for name in _PRESET_FIELDS:
+            setattr(namespace, name, getattr(getattr(config, name), "value", getattr(config, name)))
+        namespace.preset_steps = config.steps
+        setattr(namespace, self.dest, value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m diffusion", description="The 2015 diffusion model on the Swiss roll.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a model and write DIR/model.pt")
+    train.add_argument(
+        "--preset",
+        action=_PresetAction,
+        default=None,
+        help=f"start from a recipe ({' | '.join(PRESETS)}); flags after it override it",
+    )
     train.add_argument("--T", type=int, default=DEFAULTS.T, help="number of diffusion steps (default %(default)s)")
     train.add_argument("--beta-start", type=float, default=DEFAULTS.beta_start)
     train.add_argument("--beta-end", type=float, default=DEFAULTS.beta_end)
@@ -104,7 +142,7 @@ def _fail(message: str, status: int = 1) -> int:
 def _config_from_args(args) -> DiffusionConfig:
     steps, seconds = args.steps, args.max_seconds
     if steps is None and seconds is None:
-        steps = DEFAULTS.steps
+        steps = getattr(args, "preset_steps", None) or DEFAULTS.steps
     return DiffusionConfig(
         T=args.T,
         beta_start=args.beta_start,

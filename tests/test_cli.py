@@ -146,6 +146,31 @@ def test_divergence_exits_nonzero_and_keeps_the_last_good_model(tmp_path):
     assert np.isfinite(pipeline.samples(50)).all()
 
 
+def test_train_preset_sets_the_recipe_and_later_flags_override_it():
+    from diffusion.cli import _config_from_args, build_parser
+    from diffusion.config import DiffusionConfig, tutorial_config
+
+    def config(*argv: str) -> DiffusionConfig:
+        return _config_from_args(build_parser().parse_args(["train", *argv, "--device", "cpu", "--out", "x"]))
+
+    assert config("--preset", "tutorial") == tutorial_config(device="cpu")
+    assert config("--preset", "default") == config() == DiffusionConfig(device="cpu")
+    after = config("--preset", "tutorial", "--lr", "0.01", "--T", "12")
+    assert after == tutorial_config(device="cpu", lr=0.01, T=12)
+    assert config("--lr", "0.01", "--preset", "tutorial").lr == tutorial_config().lr  # flags before it are replaced
+    by_time = config("--preset", "tutorial", "--max-seconds", "5")
+    assert (by_time.steps, by_time.max_seconds, by_time.batch_size) == (None, 5.0, tutorial_config().batch_size)
+
+
+def test_train_unknown_preset_is_one_line_and_exit_2(tmp_path, capsys):
+    from diffusion.cli import main
+
+    assert main(["train", "--preset", "fast", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--preset" in err[0] and "default, tutorial" in err[0], err
+    assert not (tmp_path / "model.pt").exists()
+
+
 # ---------------------------------------------------------------------- stopping a run, and where it goes
 def train_until_it_has_trained(tmp_path: Path):
     """A real `train` of 60 s with a tiny network, returned once its progress bar shows a loss (the
