@@ -7,6 +7,7 @@ and call `diffusion/`; the shared Streamlit glue is the package pages/_app/.
 """
 
 import os
+from pathlib import Path
 
 # Heavy imports at the top of the entry script: Streamlit runs scripts in threads that can
 # overlap, and a module first imported by two of them at once can be seen half initialised
@@ -30,7 +31,10 @@ TORCH_THREADS = int(os.environ.get("DASHBOARD_TORCH_THREADS", "1"))
 if torch.get_num_threads() != TORCH_THREADS:
     torch.set_num_threads(TORCH_THREADS)
 
-st.set_page_config(page_title="Diffusion 2015 · Swiss roll lab", page_icon=":material/cyclone:", layout="wide")
+# A file of our own, not a Material icon: Streamlit fetches a Material page icon from a font CDN,
+# and a classroom may have no internet.
+ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
+st.set_page_config(page_title="Diffusion 2015 · Swiss roll lab", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -230,12 +231,21 @@ def page(browser):
     )
     pg.on("crash", lambda _: errors.append("the page crashed"))
     pg.js_errors = errors  # tests read and check them
+    # A classroom may have no internet: nothing the app shows may come from another host.
+    outside: list[str] = []
+    pg.on("request", lambda r: outside.append(r.url) if not _served_here(r.url) else None)
     try:
         yield pg
     finally:
         context.close()
         if errors:
             _JS_ERRORS.extend(errors)
+    assert not outside, f"requests left the machine: {sorted(set(outside))[:5]}"
+
+
+def _served_here(url: str) -> bool:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 # ---------------------------------------------------------------------- timings
