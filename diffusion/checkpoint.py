@@ -90,7 +90,7 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, device: str = "auto")
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights_only" in reason or "Unsupported global" in reason or "GLOBAL" in reason:
             raise CheckpointError(
-                "not a checkpoint of this app: the file holds Python objects that are never loaded (possible code)"
+                "not a checkpoint of this lab: the file holds Python objects that are never loaded (possible code)"
             ) from None
         raise CheckpointError(f"not a readable checkpoint file ({reason[:120]})") from None
     return _pipeline_from_payload(payload, device)
@@ -208,13 +208,13 @@ def _check_archive(data: bytes) -> None:
 
 def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError("not a checkpoint of this app (format tag missing)")
+        raise CheckpointError("not a checkpoint of this lab (format tag missing)")
     unknown = sorted(map(str, set(payload) - set(PAYLOAD_FIELDS)))
     if unknown:
         raise CheckpointError(f"checkpoint has unknown field(s) {', '.join(unknown)[:80]}")
     if payload.get("version") != VERSION:
         raise CheckpointError(
-            f"unsupported checkpoint version {payload.get('version')!r}; this app reads version {VERSION}"
+            f"unsupported checkpoint version {payload.get('version')!r}; this lab reads version {VERSION}"
         )
     try:
         config = DiffusionConfig.from_dict(payload.get("config")).replace(device=device)

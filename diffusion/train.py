@@ -124,7 +124,7 @@ class Trainer:
         self.model = fresh if model is None else model.to(self.device)
         self.model.train()
         self.ema_model = copy.deepcopy(self.model).requires_grad_(False) if config.ema_decay > 0 else None
-        # The fused kernel is Adam's fastest path on CPU and GPU (it was 40% of a CPU step unfused).
+        # The fused kernel is Adam's fastest path on CPU and GPU.
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda"), betas=ADAM_BETAS
         )

@@ -232,7 +232,7 @@ def progress_panel(s) -> None:
         st.error(s.error)
     elif s.state is JobState.FINISHED:
         st.success(f"Finished: {s.step:,} steps in {s.seconds:,.1f} s. Every page now uses this model.")
-    elif s.state is JobState.STOPPED and s.step == 0:
+    elif s.state is JobState.STOPPED and s.step == s.start_step:
         st.info("Stopped before the first step; the previous model is still the current one.")
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
