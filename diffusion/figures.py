@@ -83,19 +83,57 @@ def drift_scale(drift: np.ndarray, spacing: float) -> float:
     return float(0.9 * spacing / np.percentile(length, 95))
 
 
-def arrow_segments(grid: np.ndarray, drift: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """One line trace for all arrows: x, y of shape (3G,), each arrow start, end, NaN (a break).
+ARROW_POINTS = 6  # points per arrow in its line trace: tail, tip, one wing, tip, other wing, break
+HEAD_LENGTH = 0.3  # of the arrow's length
+HEAD_ANGLE = np.deg2rad(25.0)  # between the shaft and each wing
 
-    Arrows of zero length (scale 0) are all NaN, so nothing is drawn.
+
+def arrow_segments(grid: np.ndarray, drift: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """One line trace for all arrows: x, y of shape (6G,), each arrow tail, tip, wing, tip, wing, NaN.
+
+    The head is two short strokes from the tip back along the shaft, drawn by the same line as
+    the shaft (it goes out to one wing and back to the tip), so an arrow costs one break, not
+    two. Arrows of zero length (scale 0) are all NaN, so nothing is drawn.
     """
     start = f32(grid)
-    end = start + f32(drift) * np.float32(scale)
+    shaft = f32(drift) * np.float32(scale)
+    tip = start + shaft
+    back = -HEAD_LENGTH * shaft
+    c, s = np.float32(np.cos(HEAD_ANGLE)), np.float32(np.sin(HEAD_ANGLE))
+    left = tip + np.stack([c * back[:, 0] - s * back[:, 1], s * back[:, 0] + c * back[:, 1]], axis=1)
+    right = tip + np.stack([c * back[:, 0] + s * back[:, 1], -s * back[:, 0] + c * back[:, 1]], axis=1)
     gap = np.full_like(start, np.nan)
-    seg = np.stack([start, end, gap], axis=1)  # (G, 3, 2)
+    seg = np.stack([start, tip, left, tip, right, gap], axis=1)  # (G, 6, 2)
     if scale == 0:
         seg[:] = np.nan
     seg = seg.reshape(-1, 2)
     return f32(seg[:, 0]), f32(seg[:, 1])
+
+
+def _frame_arrows(grid: np.ndarray, drift: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's arrows: as arrow_segments, but nothing at all where there are none to draw (t <= 1),
+    rather than a full set of NaN that only adds to the payload."""
+    if scale == 0:
+        return f32([]), f32([])
+    return arrow_segments(grid, drift, scale)
+
+
+ARROWS_FIXED = "same for every t"
+ARROWS_PER_FRAME = "per frame"
+ARROW_SCALES = (ARROWS_FIXED, ARROWS_PER_FRAME)
+
+
+def drift_scales(drift: np.ndarray, spacing: float, arrows: str = ARROWS_FIXED) -> list[float]:
+    """The arrows' scale factor of each frame of `drift` (frames, G, 2). ARROWS_FIXED: one factor
+    for all, from the drift of every frame, so arrow lengths compare across t (the drift of a step
+    grows with sqrt(beta_t): small near the data, large near the noise); ARROWS_PER_FRAME: each
+    frame its own, so the small arrows of the late steps show their direction too."""
+    if arrows == ARROWS_PER_FRAME:
+        return [drift_scale(d, spacing) for d in drift]
+    if arrows != ARROWS_FIXED:
+        raise ValueError(f"arrows: {arrows!r}; allowed: {', '.join(ARROW_SCALES)}")
+    scale = drift_scale(np.reshape(drift, (-1, 2)), spacing)
+    return [scale if np.any(np.asarray(d) != 0) else 0.0 for d in drift]
 
 
 def _grid_spacing(grid: np.ndarray) -> float:
@@ -281,16 +319,20 @@ def schedule_figure(schedule: ScheduleView, t: int | None = None) -> go.Figure:
 
 
 # ---------------------------------------------------------------------- reverse process
-def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise → roll") -> go.Figure:
+def reverse_animation(
+    view: ReverseView,
+    title: str = "Reverse process p: noise → roll",
+    arrows: str = ARROWS_FIXED,
+) -> go.Figure:
     """Generated points x_t from t = T down to 0 and the drift f_mu(x, t) - x as arrows.
 
-    Traces: 0 arrows as one line trace with NaN breaks (animated), 1 the arrows' tails (fixed),
-    2 points (animated). Arrow lengths are rescaled per frame (the factor is in the title), since
-    the drift of a step scales with sqrt(beta_t) and spans orders of magnitude over t.
+    Traces: 0 arrows with their heads as one line trace with NaN breaks (animated), 1 the arrows'
+    tails (fixed), 2 points (animated). `arrows` (drift_scales): one scale for every t, or each
+    frame rescaled; the factor is in the title either way.
     """
     spacing = _grid_spacing(view.grid)
     fig = go.Figure()
-    scales = [drift_scale(view.drift[k], spacing) for k in range(len(view.t))]
+    scales = drift_scales(view.drift, spacing, arrows)
     ax, ay = arrow_segments(view.grid, view.drift[0], scales[0])
     # Arrows under the points: they are context, the points are the subject.
     fig.add_trace(
@@ -320,20 +362,20 @@ def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise 
 
     frames = []
     for k, t in enumerate(view.t.tolist()):
-        ax, ay = arrow_segments(view.grid, view.drift[k], scales[k])
+        ax, ay = _frame_arrows(view.grid, view.drift[k], scales[k])
         frames.append(
             go.Frame(
                 name=str(t),
                 data=[go.Scattergl(x=ax, y=ay), go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))],
                 traces=[0, 2],
-                layout=dict(title=dict(text=_reverse_title(title, t, scales[k]))),
+                layout=dict(title=dict(text=_reverse_title(title, t, scales[k], arrows))),
             )
         )
     fig.frames = frames
     _square(fig)
     fig.update_layout(
         template=TEMPLATE,
-        title=dict(text=_reverse_title(title, int(view.t[0]), scales[0])),
+        title=dict(text=_reverse_title(title, int(view.t[0]), scales[0], arrows)),
         height=620,
         margin=dict(l=40, r=20, t=60, b=130),
         showlegend=False,
@@ -342,7 +384,7 @@ def reverse_animation(view: ReverseView, title: str = "Reverse process p: noise 
     return fig
 
 
-def _reverse_title(title: str, t: int, scale: float) -> str:
+def _reverse_title(title: str, t: int, scale: float, arrows: str = ARROWS_PER_FRAME) -> str:
     if t <= 1:
         note = (
             "no drift: no step leaves x₀, and the last step (t = 1) is fixed"
@@ -350,7 +392,8 @@ def _reverse_title(title: str, t: int, scale: float) -> str:
             else "the last step (t = 1) is fixed: x₀ ~ N(√α₁ x₁, β₁ I)"
         )
     else:
-        note = f"arrows: f<sub>μ</sub>(x, t) − x × {scale:.3g}"
+        same = " (the same for every t)" if arrows == ARROWS_FIXED else ""
+        note = f"arrows: f<sub>μ</sub>(x, t) − x × {scale:.3g}{same}"
     return f"{title} · t = {t}<br><sup>{note}</sup>"
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -116,10 +117,10 @@ def test_arrow_segments_one_trace_with_nan_breaks():
     grid = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
     drift = np.array([[0.1, 0.0], [0.0, -0.2]], np.float32)
     x, y = figures.arrow_segments(grid, drift, 2.0)
-    assert x.dtype == np.float32 and x.shape == (6,)
-    np.testing.assert_allclose(x[[0, 1, 3, 4]], [0.0, 0.2, 1.0, 1.0])
-    np.testing.assert_allclose(y[[0, 1, 3, 4]], [0.0, 0.0, 1.0, 0.6])
-    assert np.isnan(x[[2, 5]]).all() and np.isnan(y[[2, 5]]).all()
+    assert x.dtype == np.float32 and x.shape == (12,)  # tail, tip, wing, tip, wing, break per arrow
+    np.testing.assert_allclose(x[[0, 1, 6, 7]], [0.0, 0.2, 1.0, 1.0])
+    np.testing.assert_allclose(y[[0, 1, 6, 7]], [0.0, 0.0, 1.0, 0.6])
+    assert np.isnan(x[[5, 11]]).all() and np.isnan(y[[5, 11]]).all()
     x0, _ = figures.arrow_segments(grid, drift, 0.0)
     assert np.isnan(x0).all()  # no drift: draw nothing
 
@@ -139,13 +140,73 @@ def test_reverse_animation_frames_play_from_noise_to_data():
     assert [d["type"] for d in s["data"]] == ["scattergl", "scattergl", "scattergl"]  # arrows, tails, points
     assert [f["name"] for f in s["frames"]][:2] == ["40", "39"] and s["frames"][-1]["name"] == "0"
     arrows = typed(s["frames"][0]["data"][0]["x"])
-    assert arrows.size == 3 * views.DRIFT_GRID**2 and np.isnan(arrows[2::3]).all() and np.isfinite(arrows[0::3]).all()
-    assert np.isnan(typed(s["frames"][-1]["data"][0]["x"])).all()  # t = 0: no arrows
+    n = figures.ARROW_POINTS
+    assert arrows.size == n * views.DRIFT_GRID**2 and np.isnan(arrows[n - 1 :: n]).all()
+    assert np.isfinite(arrows.reshape(-1, n)[:, :-1]).all()
+    assert len(s["frames"][-1]["data"][0]["x"]) == 0  # t = 0: no arrows, and no bytes for them
     assert "is fixed" in s["frames"][-2]["layout"]["title"]["text"]
     assert s["layout"]["xaxis"]["range"] == [-2, 2] and s["layout"]["yaxis"]["range"] == [-2, 2]
     # 41 frames of 2,000 points in at most 2 MB on the wire, the arrow field included
     # (the JSON as Streamlit sends it: plotly escapes '/', a third more than the raw base64)
     assert len(fig.to_json()) <= 2_000_000
+
+
+def frame_scales(s: dict) -> dict[int, float]:
+    """The arrows' scale factor of each frame with arrows, read from its title ("× 12.3")."""
+    out = {}
+    for f in s["frames"]:
+        match = re.search(r"× ([0-9.e+-]+)", f["layout"]["title"]["text"])
+        if match:
+            out[int(f["name"])] = float(match.group(1))
+    return out
+
+
+def test_reverse_arrows_by_default_share_one_scale_across_t():
+    view = reverse(12, 100, grid_n=5)
+    view.drift[:-2] *= np.linspace(10, 1, 10)[:, None, None]  # the drift shrinks towards the data, as sqrt(beta_t)
+    fixed = spec(figures.reverse_animation(view))  # the default, for teaching: lengths compare across t
+    scales = frame_scales(fixed)
+    assert sorted(scales) == list(range(2, 12)) and len(set(scales.values())) == 1
+    assert "the same for every t" in fixed["frames"][0]["layout"]["title"]["text"]
+    spacing = 1.0
+    assert figures.drift_scales(view.drift, spacing) == [
+        pytest.approx(figures.drift_scale(view.drift, spacing))
+    ] * 10 + [
+        0.0,
+        0.0,
+    ]
+    per_frame = frame_scales(spec(figures.reverse_animation(view, arrows=figures.ARROWS_PER_FRAME)))
+    assert len(set(per_frame.values())) == 10 and per_frame[2] > per_frame[11]  # small drift drawn larger
+    with pytest.raises(ValueError):
+        figures.drift_scales(view.drift, spacing, "sideways")
+
+
+def test_each_arrow_has_a_head_at_its_tip_pointing_back_along_the_shaft():
+    rng = np.random.default_rng(3)
+    grid = rng.uniform(-2, 2, (50, 2)).astype(np.float32)
+    drift = rng.standard_normal((50, 2)).astype(np.float32)
+    x, y = figures.arrow_segments(grid, drift, 0.2)
+    pts = np.stack([x, y], axis=1).reshape(50, figures.ARROW_POINTS, 2)
+    tail, tip, wing1, back, wing2, gap = (pts[:, i] for i in range(figures.ARROW_POINTS))
+    np.testing.assert_allclose(tail, grid)
+    np.testing.assert_allclose(tip, grid + 0.2 * drift, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(back, tip)  # the line returns to the tip for the second wing
+    assert np.isnan(gap).all()  # one break per arrow
+    shaft = tip - tail
+    length = np.linalg.norm(shaft, axis=1)
+    for wing in (wing1, wing2):
+        stroke = wing - tip
+        # short: a fixed fraction of the arrow; pointing back: at HEAD_ANGLE from minus the shaft
+        np.testing.assert_allclose(np.linalg.norm(stroke, axis=1), figures.HEAD_LENGTH * length, rtol=1e-4)
+        cos = np.sum(stroke * -shaft, axis=1) / (np.linalg.norm(stroke, axis=1) * length)
+        np.testing.assert_allclose(cos, np.cos(figures.HEAD_ANGLE), rtol=1e-4)
+
+    # the two wings lie on either side of the shaft
+    def cross(a, b):
+        return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+
+    side = np.sign(cross(shaft, wing1 - tip)) * np.sign(cross(shaft, wing2 - tip))
+    assert (side < 0).all()
 
 
 # ---------------------------------------------------------------------- Figure 1, training charts

@@ -36,9 +36,21 @@ def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig
 # No spinners of their own (reverse_figure, figure1, bound_numbers): ViewPrefetch calls them from a
 # thread that has no page to show one on; the pages wrap their calls in st.spinner.
 @st.cache_resource(max_entries=24, show_spinner=False)
-def reverse_figure(model_id: ModelId, n: int, seed: int, _pipeline: DiffusionPipeline):
-    view = views.reverse_view(_pipeline, n, seed)
-    return figures.reverse_animation(view), view
+def reverse_view(model_id: ModelId, n: int, seed: int, _pipeline: DiffusionPipeline) -> views.ReverseView:
+    """Sampled once per model, N and seed: the figure's options (arrows, speed) only redraw it."""
+    return views.reverse_view(_pipeline, n, seed)
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def reverse_figure(
+    model_id: ModelId,
+    n: int,
+    seed: int,
+    _pipeline: DiffusionPipeline,
+    arrows: str = figures.ARROWS_FIXED,
+):
+    view = reverse_view(model_id, n, seed, _pipeline)
+    return figures.reverse_animation(view, arrows=arrows), view
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)

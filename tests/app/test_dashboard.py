@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import time
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from app_helpers import DASHBOARD, PAGES, ROOT, progress_text, start_tiny_run, status_text, wait_for_job, wait_until
 from streamlit.testing.v1 import AppTest
 
-from diffusion import views
+from diffusion import figures, views
 from pages._app import models, settings, training
 
 
@@ -85,8 +86,23 @@ def test_forward_and_reverse_animations_are_float32_with_fixed_axes(at):
     (rev,) = charts(at)
     assert [f["name"] for f in rev["frames"]][:2] == ["40", "39"] and rev["frames"][-1]["name"] == "0"
     arrows = typed(rev["frames"][1]["data"][0]["x"])
-    assert arrows.size == 3 * views.DRIFT_GRID**2 and np.isnan(arrows[2::3]).all()  # one trace, NaN between arrows
+    n = figures.ARROW_POINTS  # one trace: each arrow's shaft and head, then a NaN break
+    assert arrows.size == n * views.DRIFT_GRID**2 and np.isnan(arrows[n - 1 :: n]).all()
     assert len(at.get("download_button")) == 3
+
+
+def test_reverse_arrows_share_one_scale_unless_asked_per_frame(at):
+    at.switch_page("pages/reverse.py").run()
+    assert at.radio(key="rev_arrows").value == figures.ARROWS_FIXED  # the default, for teaching
+
+    def scales() -> set[str]:
+        (rev,) = charts(at)
+        return {m.group(1) for f in rev["frames"] if (m := re.search(r"× ([0-9.e+-]+)", f["layout"]["title"]["text"]))}
+
+    assert len(scales()) == 1
+    at.radio(key="rev_arrows").set_value(figures.ARROWS_PER_FRAME).run()
+    no_exceptions(at)
+    assert len(scales()) > 1
 
 
 # ---------------------------------------------------------------------- controls
