@@ -23,6 +23,8 @@ DRIFT_COLOR = "#d62728"
 MARK_COLOR = "#d62728"
 TEMPLATE = "plotly_white"
 FRAME_MS = 110  # per frame: 41 frames are meant to play in about 4.5 s
+# The pages' animation speed choices, milliseconds per frame.
+SPEEDS = {"slow": 300, "normal": FRAME_MS, "fast": 50}
 POINT_SIZE = 3
 FAINT_POINTS = 600
 LN2 = math.log(2.0)  # as diffusion.metrics, without importing torch into the figures
@@ -141,7 +143,7 @@ def _grid_spacing(grid: np.ndarray) -> float:
     return float(np.min(np.diff(xs))) if xs.size > 1 else 2 * EXTENT
 
 
-def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = ") -> dict:
+def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = ", frame_ms: int = FRAME_MS) -> dict:
     """Play / pause buttons and a slider over frames (Plotly's own, so it plays in the browser)."""
     play = dict(
         label="▶ Play",
@@ -149,7 +151,7 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
         args=[
             None,
             dict(
-                frame=dict(duration=FRAME_MS, redraw=True),
+                frame=dict(duration=frame_ms, redraw=True),
                 transition=dict(duration=0),
                 fromcurrent=True,
                 mode="immediate",
@@ -202,7 +204,7 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
 
 # ---------------------------------------------------------------------- forward process
 def forward_animation(
-    view: ChainView, schedule: ScheduleView, title: str = "Forward process q: roll → noise"
+    view: ChainView, schedule: ScheduleView, title: str = "Forward process q: roll → noise", frame_ms: int = FRAME_MS
 ) -> go.Figure:
     """Points x_t of q (left) and beta_t, alpha_bar_t, SNR_t (right) with the frame's t marked.
 
@@ -257,7 +259,7 @@ def forward_animation(
         height=600,
         margin=dict(l=40, r=20, t=60, b=130),
         showlegend=False,
-        **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()]),
+        **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()], frame_ms=frame_ms),
     )
     return fig
 
@@ -323,6 +325,7 @@ def reverse_animation(
     view: ReverseView,
     title: str = "Reverse process p: noise → roll",
     arrows: str = ARROWS_FIXED,
+    frame_ms: int = FRAME_MS,
 ) -> go.Figure:
     """Generated points x_t from t = T down to 0 and the drift f_mu(x, t) - x as arrows.
 
@@ -379,7 +382,7 @@ def reverse_animation(
         height=620,
         margin=dict(l=40, r=20, t=60, b=130),
         showlegend=False,
-        **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()]),
+        **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()], frame_ms=frame_ms),
     )
     return fig
 

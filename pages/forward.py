@@ -16,7 +16,7 @@ st.caption(
     unsafe_allow_html=True,  # subscripts, as in the paper; the text is ours, not the user's
 )
 
-c1, c2, _ = st.columns([1, 1, 3])
+c1, c2, c3, _ = st.columns([1, 1, 1, 2])
 n = c1.number_input(
     "Points N",
     min_value=1,
@@ -29,13 +29,14 @@ n = c1.number_input(
 seed = c2.number_input(
     "Seed", min_value=0, max_value=SEED_MAX, value=0, step=1, key="fwd_seed", persist_state="session"
 )
+speed = display.speed_select(c3, key="fwd_speed")
 
 cfg = state.settings
 if cfg is None:
     st.error(state.settings_error)
     st.stop()
 
-fig, view, sched = caches.forward_figure(cfg.model_key(), int(n), int(seed), cfg)
+fig, view, sched = caches.forward_figure(cfg.model_key(), int(n), int(seed), cfg, speed)
 if not sched.reaches_noise:
     st.warning(
         f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T**0.5:.0f}% "

@@ -23,7 +23,7 @@ st.caption(
     unsafe_allow_html=True,  # subscripts, as in the paper; the one user-given part (an upload's file name) is escaped
 )
 
-c1, c2, c3, _ = st.columns([1, 1, 1.6, 1.4])
+c1, c2, c3, c4, _ = st.columns([1, 1, 1.6, 1, 0.4])
 n = c1.number_input(
     "Points N",
     min_value=1,
@@ -51,6 +51,7 @@ arrows = c3.radio(
     help="Same for every t: arrow lengths compare across steps (the drift is large near the noise and small "
     "near the data). Per frame: each step rescaled, so the small arrows near the data show their direction.",
 )
+speed = display.speed_select(c4, key="rev_speed")
 
 if state.training:
     st.fragment(run_every=training.REFRESH_SECONDS)(training.newer_snapshot_notice)(model)
@@ -58,7 +59,7 @@ if state.training:
 # browser spends a while drawing the animation and would only then get to anything sent after it.
 display.quality_line(caches.model_quality(model))
 with st.spinner("Sampling from the model…"):  # shown only if it takes a while (not when built ahead)
-    fig, view = caches.reverse_figure(model.id, int(n), int(seed), model.pipeline, arrows)
+    fig, view = caches.reverse_figure(model.id, int(n), int(seed), model.pipeline, arrows, speed)
 display.plot(fig, key="reverse_chart")
 
 samples = view.points[-1]  # frames play from t = T down to t = 0

@@ -209,6 +209,34 @@ def test_each_arrow_has_a_head_at_its_tip_pointing_back_along_the_shaft():
     assert (side < 0).all()
 
 
+@pytest.mark.parametrize("which", ["forward", "reverse"])
+def test_the_slider_and_the_title_name_the_same_t_for_every_frame(which, schedule):
+    fig = (
+        figures.forward_animation(chain(41, 50), schedule)
+        if which == "forward"
+        else figures.reverse_animation(reverse(41, 50, grid_n=5))
+    )
+    s = spec(fig)
+    steps = s["layout"]["sliders"][0]["steps"]
+    assert len(steps) == len(s["frames"])
+    for step, frame in zip(steps, s["frames"]):
+        t = re.search(r"· t = (\d+)", frame["layout"]["title"]["text"]).group(1)
+        assert step["label"] == t == frame["name"] and step["args"][0] == [frame["name"]]
+    first = re.search(r"· t = (\d+)", s["layout"]["title"]["text"]).group(1)
+    assert first == steps[s["layout"]["sliders"][0]["active"]]["label"]  # before playing, too
+
+
+@pytest.mark.parametrize("speed", list(figures.SPEEDS))
+def test_the_frame_duration_follows_the_speed(speed, schedule):
+    for fig in (
+        figures.forward_animation(chain(5, 50), schedule, frame_ms=figures.SPEEDS[speed]),
+        figures.reverse_animation(reverse(5, 50, grid_n=5), frame_ms=figures.SPEEDS[speed]),
+    ):
+        play = spec(fig)["layout"]["updatemenus"][0]["buttons"][0]
+        assert play["args"][1]["frame"]["duration"] == figures.SPEEDS[speed]
+    assert figures.SPEEDS["slow"] > figures.SPEEDS["normal"] > figures.SPEEDS["fast"]
+
+
 # ---------------------------------------------------------------------- Figure 1, training charts
 def test_figure1_has_three_rows_of_three_panels_on_fixed_axes():
     n, G = 500, 17 * 17

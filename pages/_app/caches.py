@@ -27,10 +27,10 @@ CEILING_POINTS = 1000
 
 
 @st.cache_resource(max_entries=24, show_spinner="Drawing the forward process…")
-def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig):
+def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig, frame_ms: int = figures.FRAME_MS):
     view = views.forward_view(_config, n, seed)
     sched = views.schedule_view(_config)
-    return figures.forward_animation(view, sched), view, sched
+    return figures.forward_animation(view, sched, frame_ms=frame_ms), view, sched
 
 
 # No spinners of their own (reverse_figure, figure1, bound_numbers): ViewPrefetch calls them from a
@@ -48,9 +48,10 @@ def reverse_figure(
     seed: int,
     _pipeline: DiffusionPipeline,
     arrows: str = figures.ARROWS_FIXED,
+    frame_ms: int = figures.FRAME_MS,
 ):
     view = reverse_view(model_id, n, seed, _pipeline)
-    return figures.reverse_animation(view, arrows=arrows), view
+    return figures.reverse_animation(view, arrows=arrows, frame_ms=frame_ms), view
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)

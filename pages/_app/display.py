@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from diffusion import figures
 from diffusion.metrics import QUALITY_CHAMFER, QUALITY_SW1, SampleQuality
 
 QUALITY_HELP = (
@@ -15,6 +16,19 @@ PROGRESS_HELP = (
     "it/s: training steps per second, at the run's recent pace; s left: the training time the rest "
     "of the run takes at that pace (pauses not counted)."
 )
+
+
+def speed_select(column, key: str) -> int:
+    """An animation's speed control; returns the frame duration in milliseconds."""
+    speed = column.selectbox(
+        "Animation speed",
+        options=list(figures.SPEEDS),
+        index=list(figures.SPEEDS).index("normal"),
+        key=key,
+        persist_state="session",
+        help="How fast ▶ plays the frames.",
+    )
+    return figures.SPEEDS[speed]
 
 
 def plot(fig, key: str | None = None) -> None:

@@ -105,6 +105,17 @@ def test_reverse_arrows_share_one_scale_unless_asked_per_frame(at):
     assert len(scales()) > 1
 
 
+def test_animation_speed_sets_the_frame_duration(at):
+    for page, key in (("pages/forward.py", "fwd_speed"), ("pages/reverse.py", "rev_speed")):
+        at.switch_page(page).run()
+        for speed in ("slow", "fast", "normal"):
+            at.selectbox(key=key).set_value(speed).run()
+            no_exceptions(at)
+            (fig,) = charts(at)
+            play = fig["layout"]["updatemenus"][0]["buttons"][0]
+            assert play["args"][1]["frame"]["duration"] == figures.SPEEDS[speed], (page, speed)
+
+
 # ---------------------------------------------------------------------- controls
 def test_changing_T_says_settings_changed_and_restoring_clears_it(at):
     at.number_input(key="T").set_value(60).run()
