@@ -116,6 +116,12 @@ with st.expander("Advanced training settings"):
 cfg, cfg_error = settings.training_settings()
 if cfg_error:
     st.error(cfg_error)
+elif cfg.schedule.value == "linear" and not training.holder().active():
+    st.info(
+        "The linear schedule trains slowly: its loss sits at the noise level for about the first 500 steps "
+        "before it falls, so give it a few thousand steps (the sigmoid schedule starts learning at once).",
+        icon=":material/schedule:",
+    )
 
 # ---------------------------------------------------------------- controls and live progress
 h = training.holder()

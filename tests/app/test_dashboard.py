@@ -191,6 +191,14 @@ def test_the_not_reaching_noise_advice_names_only_settings_that_act(at):
     assert warning.endswith("Raise T.")
 
 
+def test_the_train_page_says_a_linear_schedule_trains_slowly(at):
+    at.switch_page("pages/train.py").run()
+    assert not any("trains slowly" in i.value for i in at.info)
+    at.selectbox(key="schedule").set_value("linear").run()
+    no_exceptions(at)
+    assert any(i.value.startswith("The linear schedule trains slowly") for i in at.info)
+
+
 def test_bad_settings_give_the_engine_message_not_a_traceback(at):
     at.switch_page("pages/forward.py").run()
     at.select_slider(key="beta_start").set_value(0.5).run()
