@@ -66,7 +66,8 @@ def test_before_a_run_the_train_page_shows_the_current_model(at):
     loss, bars, roll, image = fig["data"]
     pipeline = at.session_state["app_state"].model.pipeline
     assert len(typed(loss["y"])) == len(pipeline.history.loss) > 100
-    np.testing.assert_allclose(typed(bars["y"]), np.nan_to_num(pipeline.history.kl_per_t), rtol=1e-6)
+    # recorded in nats, drawn in bits
+    np.testing.assert_allclose(typed(bars["y"]), np.nan_to_num(pipeline.history.kl_per_t) / np.log(2), rtol=1e-6)
     density = views.sample_density(pipeline.samples(5000, seed=0))
     np.testing.assert_array_equal(typed(image["z"]).reshape(density.counts.shape), density.counts)
     assert f"Samples of this model ({pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
