@@ -138,6 +138,32 @@ def drift_scales(drift: np.ndarray, spacing: float, arrows: str = ARROWS_FIXED) 
     return [scale if np.any(np.asarray(d) != 0) else 0.0 for d in drift]
 
 
+def log_ticks(values) -> dict:
+    """Explicit ticks for a log axis over `values`: plotly's own put labels on minor ticks that
+    collided ("10" beside "2" and "5") when an axis spans a few decades. Powers of ten when the
+    data spans two decades or more (every second or third one on a long axis), else 1-2-5 steps;
+    no minor ticks or labels beyond these."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    minor = dict(ticks="", showgrid=False)
+    if v.size == 0:
+        return dict(tickmode="auto", dtick=1, exponentformat="power", minor=minor)
+    low, high = np.log10(v.min()), np.log10(v.max())
+    if high - low >= 2:
+        step = max(1, int(np.ceil((np.ceil(high) - np.floor(low)) / 6)))
+        powers = np.arange(np.floor(low), np.ceil(high) + 1, step)
+        vals = [float(10.0**p) for p in powers]
+        text = [f"10<sup>{int(p)}</sup>".replace("-", "−") for p in powers]
+    else:
+        decades = np.arange(np.floor(low) - 1, np.ceil(high) + 1)
+        cand = sorted(m * 10.0**d for d in decades for m in (1, 2, 5))
+        lo, hi = 10.0**low, 10.0**high
+        inside = [c for c in cand if lo / 1.5 <= c <= hi * 1.5]
+        vals = [float(c) for c in inside] or [float(10.0 ** np.round(low))]
+        text = [f"{c:g}" for c in vals]
+    return dict(tickmode="array", tickvals=vals, ticktext=text, exponentformat="power", minor=minor)
+
+
 def _grid_spacing(grid: np.ndarray) -> float:
     xs = np.unique(np.asarray(grid)[:, 0])
     return float(np.min(np.diff(xs))) if xs.size > 1 else 2 * EXTENT
@@ -247,9 +273,9 @@ def forward_animation(
 
     _square(fig, 1, 1)
     fig.update_xaxes(title_text="t", row=3, col=2)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_yaxes(type="log", **log_ticks(schedule.beta), row=1, col=2)
     fig.update_yaxes(range=[-0.05, 1.05], row=2, col=2)
-    fig.update_yaxes(type="log", exponentformat="power", row=3, col=2)
+    fig.update_yaxes(type="log", **log_ticks(schedule.snr), row=3, col=2)
     # from -0.5: the marker at t = 0 (on alpha_bar) is drawn whole, not cut by the panel edge
     for r in (1, 2, 3):
         fig.update_xaxes(range=[-0.5, max(1, schedule.t[-1]) + 0.5], row=r, col=2)
@@ -314,8 +340,8 @@ def schedule_figure(schedule: ScheduleView, t: int | None = None) -> go.Figure:
         if t is not None:
             fig.add_trace(_schedule_marker(schedule, t, i), row=1, col=i + 1)
         fig.update_xaxes(title_text="t", row=1, col=i + 1)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=3)
+    fig.update_yaxes(type="log", **log_ticks(schedule.beta), row=1, col=1)
+    fig.update_yaxes(type="log", **log_ticks(schedule.snr), row=1, col=3)
     fig.update_layout(template=TEMPLATE, height=260, margin=dict(l=40, r=20, t=40, b=40))
     return fig
 
@@ -493,7 +519,7 @@ def loss_figure(steps: np.ndarray, loss: np.ndarray) -> go.Figure:
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="bits per point")
     if len(loss) and np.all(np.asarray(loss) > 0):
-        fig.update_yaxes(type="log", exponentformat="power")
+        fig.update_yaxes(type="log", **log_ticks(loss))
     return fig
 
 
@@ -580,9 +606,7 @@ def live_training_figure(
     if len(finite) and np.all(finite > 0):
         low, high = np.log10(float(finite.min())), np.log10(float(finite.max()))
         pad = 0.05 * max(high - low, 0.1)
-        fig.update_yaxes(
-            type="log", exponentformat="power", range=[low - pad, high + pad], autorange=False, row=1, col=1
-        )
+        fig.update_yaxes(type="log", **log_ticks(finite), range=[low - pad, high + pad], autorange=False, row=1, col=1)
     t = np.arange(2, len(kl) + 2, dtype=np.float32)
     bars = np.nan_to_num(f32(kl), nan=0.0)
     fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"), row=1, col=2)

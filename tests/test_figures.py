@@ -380,6 +380,41 @@ def test_html_download_is_self_contained_and_animates():
     assert len(html) > 3_000_000
 
 
+def log_axes(s: dict) -> list[dict]:
+    return [
+        axis for key, axis in s["layout"].items() if key.startswith(("xaxis", "yaxis")) and axis.get("type") == "log"
+    ]
+
+
+def test_every_log_axis_sets_its_ticks(schedule):
+    """plotly's automatic ticks on a log axis put labels on minor ticks that collide with the
+    others: every log axis of every figure says which ticks it has, and no minor ones."""
+    steps, loss = np.arange(1, 101), np.geomspace(300, 0.5, 100)
+    kl = np.array([np.nan, 0.5, 0.25], np.float32)
+    linear10 = views.schedule_view(DiffusionConfig(schedule="linear", T=10, beta_end=0.01))
+    figs = [
+        figures.forward_animation(chain(11, 50), linear10),
+        figures.forward_animation(chain(41, 50), schedule),
+        figures.schedule_figure(linear10),
+        figures.schedule_figure(schedule),
+        figures.loss_figure(steps, loss),
+        figures.loss_figure(steps, np.linspace(3, 0.5, 100)),
+        figures.live_training_figure(steps, loss, kl, views.sample_density(np.zeros((5, 2))), None, "x"),
+    ]
+    count = 0
+    for fig in figs:
+        for axis in log_axes(spec(fig)):
+            count += 1
+            assert axis["tickmode"] == "array" and axis["minor"] == {"ticks": "", "showgrid": False}
+            vals = np.log10(axis["tickvals"])
+            assert len(vals) == len(axis["ticktext"]) >= 2 and len(vals) <= 8
+            assert np.all(np.diff(vals) >= np.log10(2) - 1e-9)  # no two labels closer than a factor of 2
+    assert count == 2 * 2 + 2 * 2 + 1 + 1 + 1
+    decades = figures.log_ticks(np.geomspace(1e-5, 0.01, 10))
+    assert decades["ticktext"] == ["10<sup>−5</sup>", "10<sup>−4</sup>", "10<sup>−3</sup>", "10<sup>−2</sup>"]
+    assert figures.log_ticks(np.linspace(0.5, 3, 10))["ticktext"] == ["0.5", "1", "2"]
+
+
 # ---------------------------------------------------------------------- view data
 def test_frame_times_cap_long_chains():
     assert views.frame_times(40).tolist() == list(range(41))
