@@ -141,7 +141,8 @@ def drift_scales(drift: np.ndarray, spacing: float, arrows: str = ARROWS_FIXED) 
 def log_ticks(values) -> dict:
     """Explicit ticks for a log axis over `values`: plotly's own put labels on minor ticks that
     collided ("10" beside "2" and "5") when an axis spans a few decades. Powers of ten when the
-    data spans two decades or more (every second or third one on a long axis), else 1-2-5 steps;
+    data spans two decades or more (every second or third one on a long axis), else 1-2-5 steps
+    (finer on an axis shorter than a decade);
     no minor ticks or labels beyond these."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v) & (v > 0)]
@@ -156,7 +157,10 @@ def log_ticks(values) -> dict:
         text = [f"10<sup>{int(p)}</sup>".replace("-", "−") for p in powers]
     else:
         decades = np.arange(np.floor(low) - 1, np.ceil(high) + 1)
-        cand = sorted(m * 10.0**d for d in decades for m in (1, 2, 5))
+        # a short axis needs finer steps, or a loss curve within one factor of 2 shows a single label
+        span = high - low
+        mantissas = (1, 2, 5) if span >= 1 else (1, 2, 3, 5) if span >= 0.5 else (1, 1.5, 2, 3, 4, 5, 6, 8)
+        cand = sorted(m * 10.0**d for d in decades for m in mantissas)
         lo, hi = 10.0**low, 10.0**high
         inside = [c for c in cand if lo / 1.5 <= c <= hi * 1.5]
         vals = [float(c) for c in inside] or [float(10.0 ** np.round(low))]
