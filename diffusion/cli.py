@@ -1,4 +1,4 @@
-"""`python -m diffusion train | sample | evaluate | figure`: the same code the dashboard runs.
+"""`python -m diffusion train | sample | evaluate | figure | trajectories`: the same code the dashboard runs.
 
 Every failure the user can cause (a bad setting, a bad file, a run that diverges) ends with exit
 status 1 or 2 and exactly one line on stderr; no traceback.
@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("--n", type=int, default=1500, help="points per panel")
     figure.add_argument("--seed", type=int, default=0)
     figure.add_argument("--device", default="auto")
+
+    traj = sub.add_parser("trajectories", help="write every point's path through a chain as a (T+1, N, 2) .npy")
+    traj.add_argument("--checkpoint", required=True)
+    traj.add_argument("--chain", choices=("reverse", "forward"), default="reverse")
+    traj.add_argument("--n", type=int, default=20)
+    traj.add_argument("--seed", type=int, default=0)
+    traj.add_argument("--out", required=True)
+    traj.add_argument("--device", default="auto")
     return parser
 
 
@@ -123,7 +131,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        return {"train": _train, "sample": _sample, "evaluate": _evaluate, "figure": _figure}[args.command](args)
+        commands = {
+            "train": _train,
+            "sample": _sample,
+            "evaluate": _evaluate,
+            "figure": _figure,
+            "trajectories": _trajectories,
+        }
+        return commands[args.command](args)
     except _UsageError as exc:
         return _fail(f"usage error: {exc}", status=2)
     except (ConfigError, CheckpointError, TrainingDiverged) as exc:
@@ -315,4 +330,27 @@ def _figure(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(to_html(fig))
     print(f"wrote {out}")
+    return 0
+
+
+def _trajectories(args) -> int:
+    """x_0..x_T of the chain the Forward or Reverse page animates for this N and seed, indexed by t."""
+    import numpy as np
+
+    try:  # bad values of the flags are usage errors (status 2), checked before the model loads
+        check_n_points(args.n, "--n")
+        check_seed(args.seed, "--seed")
+    except ConfigError as exc:
+        raise _UsageError(str(exc)) from None
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise _UsageError(f"--out: {out} must end in .npy")
+    pipeline = _load(args)
+    if args.chain == "forward":
+        traj = pipeline.forward_trajectory(args.n, args.seed)[0]
+    else:
+        traj = pipeline.reverse_trajectory(args.n, args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, traj.astype(np.float32))
+    print(f"wrote the {args.chain} chain, shape {traj.shape} indexed by t, to {out}")
     return 0
