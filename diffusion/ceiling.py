@@ -20,16 +20,21 @@ import math
 import numpy as np
 import torch
 
-from .data import ROLL_MAX, ROLL_MIN, roll_at
+from .config import DataScale
+from .data import DATA_SCALE, ROLL_MAX, ROLL_MIN, roll_at, to_scale, unit_transform
 from .metrics import L_NULL_BITS, LN2, Bound, entropy_terms_nats, unit_variance_offset_bits
 from .schedule import NoiseSchedule
 
-ROLL_LENGTH = 8.9  # arc length of the scaled roll, for choosing the grid spacing
+ROLL_LENGTH = 8.9  # arc length of the tutorial's roll, for choosing the grid spacing
 
 
-def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, chunk: int = 1000) -> np.ndarray:
-    """min over the family of E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t = 2..T, nats, (T-1,)."""
+def best_kl_per_t_nats(
+    schedule: NoiseSchedule, n: int = 2000, seed: int = 0, chunk: int = 1000, data_scale: DataScale | str = DATA_SCALE
+) -> np.ndarray:
+    """min over the family of E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t = 2..T, nats, (T-1,),
+    for the roll at `data_scale`."""
     rng = np.random.default_rng(seed)
+    length = ROLL_LENGTH if DataScale(data_scale) is DataScale.TUTORIAL else ROLL_LENGTH / unit_transform()[1]
     out = np.empty(schedule.T - 1)
     for t in range(2, schedule.T + 1):
         ab = schedule.alpha_bars[t]
@@ -38,7 +43,9 @@ def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, ch
         # Grid spacing a fifth of the noise scale of x_0 given x_t, so the weights are resolved.
         sigma = math.sqrt((1.0 - ab) / ab)
         grid = torch.from_numpy(
-            roll_at(np.linspace(ROLL_MIN, ROLL_MAX, int(np.clip(ROLL_LENGTH / (0.2 * sigma), 2000, 40_000))))
+            to_scale(
+                roll_at(np.linspace(ROLL_MIN, ROLL_MAX, int(np.clip(length / (0.2 * sigma), 2000, 40_000)))), data_scale
+            )
         )
         scaled = math.sqrt(ab) * grid
         scaled_sq = (scaled * scaled).sum(1)
@@ -46,7 +53,7 @@ def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, ch
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             s = torch.from_numpy(rng.uniform(ROLL_MIN, ROLL_MAX, m))
-            x0 = roll_at(s)
+            x0 = to_scale(roll_at(s), data_scale)
             xt = math.sqrt(ab) * x0 + math.sqrt(1.0 - ab) * torch.from_numpy(rng.standard_normal((m, 2)))
             d2 = (xt * xt).sum(1, keepdim=True) - 2.0 * xt @ scaled.T + scaled_sq
             w = torch.softmax(-d2 / (2.0 * (1.0 - ab)), dim=1)
@@ -61,12 +68,14 @@ def best_kl_per_t_nats(schedule: NoiseSchedule, n: int = 2000, seed: int = 0, ch
     return out
 
 
-def best_possible_bound(schedule: NoiseSchedule, n: int = 2000, seed: int = 0) -> Bound:
-    """The ceiling of K (eq. 14) for this schedule, in the same units as metrics.likelihood_bound."""
-    kl = best_kl_per_t_nats(schedule, n=n, seed=seed)
+def best_possible_bound(
+    schedule: NoiseSchedule, n: int = 2000, seed: int = 0, data_scale: DataScale | str = DATA_SCALE
+) -> Bound:
+    """The ceiling of K (eq. 14) for this schedule and data scale, in the units of metrics.likelihood_bound."""
+    kl = best_kl_per_t_nats(schedule, n=n, seed=seed, data_scale=data_scale)
     entropy = entropy_terms_nats(schedule)
     bits = float((entropy - kl.sum()) / LN2)
-    unit = bits + unit_variance_offset_bits()
+    unit = bits + unit_variance_offset_bits(data_scale=data_scale)
     return Bound(
         bits=bits,
         bits_unit_variance=unit,

@@ -53,6 +53,15 @@ class MeanParameterization(str, Enum):
     TUTORIAL = "tutorial"
 
 
+class DataScale(str, Enum):
+    """The coordinates the roll is modelled in (`diffusion.data` holds the constants)."""
+
+    TUTORIAL = "tutorial"  # sklearn's roll divided by 10, as the tutorial trains it
+    # The paper's Table 1 protocol: the roll centred and divided by one constant, so that its
+    # variance per axis averages 1 and K needs no conversion to compare with the paper.
+    UNIT = "unit"
+
+
 class TimestepSampling(str, Enum):
     """Which t a training batch holds."""
 
@@ -82,7 +91,7 @@ PARAMETERS_MAX = 20_000_000
 
 
 # The fields a trained network depends on: change one and its weights no longer fit.
-MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization")
+MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization", "data_scale")
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class DiffusionConfig:
     """One run of the 2015 model. The defaults model what the dashboard trains out of the box.
 
     Model fields (a checkpoint's weights depend on these): T, beta_start, beta_end, schedule,
-    width, parameterization.
+    width, parameterization, data_scale.
     Training fields: lr, batch_size, steps, max_seconds, seed, device, timestep_sampling,
     lr_schedule, ema_decay.
     """
@@ -102,6 +111,7 @@ class DiffusionConfig:
     schedule: BetaSchedule = BetaSchedule.SIGMOID
     width: int = 128
     parameterization: MeanParameterization = MeanParameterization.PAPER
+    data_scale: DataScale = DataScale.TUTORIAL
 
     # --- training: our fast recipe (benchmarks/bench_training.py measures it against the tutorial's) ---
     lr: float = 1e-2
@@ -198,6 +208,7 @@ class DiffusionConfig:
 _ENUM_FIELDS = {
     "schedule": BetaSchedule,
     "parameterization": MeanParameterization,
+    "data_scale": DataScale,
     "timestep_sampling": TimestepSampling,
     "lr_schedule": LRSchedule,
 }

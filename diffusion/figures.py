@@ -54,13 +54,17 @@ def _points(
     )
 
 
-def _square(fig: go.Figure, row: int | None = None, col: int | None = None, title: bool = False) -> None:
-    """Fixed [-2, 2] axes with equal scale, so frames and panels compare."""
+def _square(
+    fig: go.Figure, row: int | None = None, col: int | None = None, title: bool = False, extent: float = EXTENT
+) -> None:
+    """Fixed [-extent, extent] axes (the tutorial's [-2, 2] by default) with equal scale, so frames
+    and panels compare."""
     kw = {} if row is None else dict(row=row, col=col)
-    fig.update_xaxes(range=AXIS_RANGE, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
+    axis_range = [-extent, extent]
+    fig.update_xaxes(range=axis_range, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
     # The y labels stand a little off the axis, or the two "-2" labels overlap in the bottom-left corner.
     fig.update_yaxes(
-        range=AXIS_RANGE,
+        range=axis_range,
         autorange=False,
         constrain="domain",
         zeroline=False,
@@ -275,7 +279,7 @@ def forward_animation(
         )
     fig.frames = frames
 
-    _square(fig, 1, 1)
+    _square(fig, 1, 1, extent=view.extent)
     fig.update_xaxes(title_text="t", row=3, col=2)
     fig.update_yaxes(type="log", **log_ticks(schedule.beta), row=1, col=2)
     fig.update_yaxes(range=[-0.05, 1.05], row=2, col=2)
@@ -405,7 +409,7 @@ def reverse_animation(
             )
         )
     fig.frames = frames
-    _square(fig)
+    _square(fig, extent=view.extent)
     fig.update_layout(
         template=TEMPLATE,
         title=dict(text=_reverse_title(title, int(view.t[0]), scales[0], arrows)),
@@ -492,7 +496,7 @@ def figure1(view: Figure1View) -> go.Figure:
         fig.add_annotation(
             text=f"{label}, arrows × {scale:.3g}",
             x=0,
-            y=-EXTENT * 0.97,
+            y=-view.extent * 0.97,
             showarrow=False,
             font=dict(size=10),
             xanchor="center",
@@ -502,7 +506,7 @@ def figure1(view: Figure1View) -> go.Figure:
             col=c + 1,
         )
         for r in (1, 2, 3):
-            _square(fig, r, c + 1)
+            _square(fig, r, c + 1, extent=view.extent)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(template=TEMPLATE, height=760, showlegend=False, margin=dict(l=10, r=40, t=40, b=10))
@@ -663,7 +667,7 @@ def _density_panel(fig: go.Figure, density: DensityView, curve: np.ndarray | Non
         row=row,
         col=col,
     )
-    _square(fig, row=row, col=col)
+    _square(fig, row=row, col=col, extent=-density.edge0)
 
 
 def samples_side_by_side(panels: list[tuple[str, DensityView]], curve: np.ndarray | None) -> go.Figure:

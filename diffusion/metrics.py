@@ -5,7 +5,8 @@ K, in nats per point (d = 2):
         + H_q(X_T | X_0) - H_q(X_1 | X_0) - H_p(X_T)
 with H_q(X_T | X_0) = d/2 log(2 pi e (1 - alpha_bar_T)), H_q(X_1 | X_0) = d/2 log(2 pi e beta_1) and
 H_p(X_T) = d/2 log(2 pi e). Reported in bits (divide by ln 2) at data scale, and at unit variance
-as the paper's Table 1 does: rescaling x by 1/s per axis adds sum_d log2(s_d) bits per point.
+as the paper's Table 1 does: rescaling x by 1/s per axis adds sum_d log2(s_d) bits per point. Data
+at the "unit" scale (`diffusion.data`) is already Table 1's: there the two numbers are the same.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from .data import data_std, swiss_roll
+from .config import DataScale
+from .data import DATA_SCALE, data_std, swiss_roll, to_tutorial
 from .gaussian_diffusion import GaussianDiffusion
 from .losses import gaussian_entropy
+from .memory import chunk_points
 from .model import ReverseNet
 from .schedule import NoiseSchedule
 
@@ -64,22 +67,36 @@ def entropy_terms_nats(schedule: NoiseSchedule) -> float:
     return gaussian_entropy(1.0 - s.alpha_bars[-1], D) - gaussian_entropy(s.betas[1], D) - gaussian_entropy(1.0, D)
 
 
-def unit_variance_offset_bits(scale: np.ndarray | None = None) -> float:
-    """Bits to add to a data-scale log-likelihood to express it at unit variance: sum_d log2 s_d."""
+def unit_variance_offset_bits(scale: np.ndarray | None = None, data_scale: DataScale | str = DATA_SCALE) -> float:
+    """Bits to add to a data-scale log-likelihood to express it at unit variance: sum_d log2 s_d.
+
+    `scale`: the per-axis standard deviations s_d (default: the roll's at `data_scale`). Data at the
+    "unit" scale is Table 1's already (centred, divided by one constant): no offset.
+    """
+    if scale is None and DataScale(data_scale) is DataScale.UNIT:
+        return 0.0
     s = data_std() if scale is None else np.asarray(scale, dtype=np.float64)
     return float(np.log2(s).sum())
 
 
 @torch.no_grad()
 def kl_per_t_nats(
-    diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarray | torch.Tensor, seed: int = 0, chunk: int = 4096
+    diffusion: GaussianDiffusion,
+    model: ReverseNet,
+    x0: np.ndarray | torch.Tensor,
+    seed: int = 0,
+    chunk: int | None = None,
 ) -> np.ndarray:
     """E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t = 2..T over the points x0 (N, 2), nats.
 
     Every point is used at every t with one draw of x_t, so N points cost N (T - 1) head passes.
+    `chunk` points at a time; by default as many as keep one chunk's (T - 1, chunk, width) layers
+    under diffusion.memory.CHUNK_BYTES, so a long, wide uploaded model costs time, not memory.
     """
     x0 = torch.as_tensor(x0, dtype=torch.float32).to(diffusion.device)
     T = diffusion.T
+    if chunk is None:
+        chunk = chunk_points(T, model.width)
     t = range(2, T + 1)
     g = torch.Generator().manual_seed(int(seed))
     total = torch.zeros(T - 1, dtype=torch.float64, device=diffusion.device)
@@ -92,14 +109,18 @@ def kl_per_t_nats(
 
 
 def likelihood_bound(
-    diffusion: GaussianDiffusion, model: ReverseNet, x0: np.ndarray | torch.Tensor, seed: int = 0
+    diffusion: GaussianDiffusion,
+    model: ReverseNet,
+    x0: np.ndarray | torch.Tensor,
+    seed: int = 0,
+    data_scale: DataScale | str = DATA_SCALE,
 ) -> Bound:
-    """The bound K of eq. 14 on held-out points x0 (N, 2) in data coordinates."""
+    """The bound K of eq. 14 on held-out points x0 (N, 2) in data coordinates at `data_scale`."""
     kl = kl_per_t_nats(diffusion, model, x0, seed=seed)
     entropy = entropy_terms_nats(diffusion.schedule)
     k_nats = -kl.sum() + entropy
     bits = float(k_nats / LN2)
-    unit = bits + unit_variance_offset_bits()
+    unit = bits + unit_variance_offset_bits(data_scale=data_scale)
     return Bound(
         bits=bits,
         bits_unit_variance=unit,
@@ -204,9 +225,16 @@ def _reference_roll(n: int, seed: int) -> np.ndarray:
     return reference
 
 
-def sample_quality(samples: np.ndarray, n_reference: int = 5000, reference_seed: int = 2024) -> SampleQuality:
+def sample_quality(
+    samples: np.ndarray, n_reference: int = 5000, reference_seed: int = 2024, data_scale: DataScale | str = DATA_SCALE
+) -> SampleQuality:
     """SW1 and chamfer of samples (N, 2) against n_reference roll points (held out: sklearn's
-    generator with its own seed, never a training draw)."""
+    generator with its own seed, never a training draw).
+
+    Samples at `data_scale` are compared at the tutorial's scale (moved back), so the bar means
+    the same whatever scale a model was trained at.
+    """
+    samples = to_tutorial(np.asarray(samples), data_scale)
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():
         return SampleQuality(sw1=math.inf, chamfer=math.inf)

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from .config import DiffusionConfig, check_n_points, check_seed, resolve_device
-from .data import swiss_roll, swiss_roll_with_position
+from .data import plot_extent, swiss_roll, swiss_roll_with_position
 from .gaussian_diffusion import GaussianDiffusion
 from .metrics import Bound, SampleQuality, likelihood_bound, sample_quality
 from .model import ReverseNet
 from .train import TrainingHistory, build_model
 
-PLOT_EXTENT = 2.0  # the tutorial's figure uses axes [-2, 2]
+PLOT_EXTENT = plot_extent("tutorial")  # the tutorial's figure uses axes [-2, 2]; see `plot_extent` per scale
 HELD_OUT_SEED = 7_777  # held-out points for the bound: never a training draw (those come from torch)
 
 
@@ -55,6 +55,11 @@ class DiffusionPipeline:
         return self.diffusion.device
 
     @property
+    def plot_extent(self) -> float:
+        """Plots of this model span [-extent, extent]^2 in its data's coordinates."""
+        return plot_extent(self.config.data_scale)
+
+    @property
     def weight_bytes(self) -> int:
         """Memory held by the network's weights (what keeping this model costs)."""
         return sum(p.numel() * p.element_size() for p in self.model.parameters())
@@ -64,7 +69,7 @@ class DiffusionPipeline:
         """x_0..x_T of q for n roll points: (T + 1, n, 2) float32, and positions along the roll (n,)."""
         check_n_points(n)
         check_seed(seed)
-        x0, position = swiss_roll_with_position(n, seed=seed)
+        x0, position = swiss_roll_with_position(n, seed=seed, scale=self.config.data_scale)
         g = torch.Generator().manual_seed(seed)
         traj = self.diffusion.forward_trajectory(torch.from_numpy(x0), generator=g)
         return traj.cpu().numpy().astype(np.float32), position
@@ -81,12 +86,14 @@ class DiffusionPipeline:
         """x_0 of p: (n, 2) float32 in data coordinates."""
         return self.reverse_trajectory(n, seed)[0]
 
-    def drift_field(self, grid_n: int = 25, extent: float = PLOT_EXTENT) -> tuple[np.ndarray, np.ndarray]:
-        """Grid (grid_n^2, 2) on [-extent, extent]^2 and drift f_mu(x, t) - x, (T + 1, grid_n^2, 2).
+    def drift_field(self, grid_n: int = 25, extent: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Grid (grid_n^2, 2) on [-extent, extent]^2 (default: the scale's plot extent) and drift
+        f_mu(x, t) - x, (T + 1, grid_n^2, 2).
 
         Entry t is the drift of the step that produces x_{t-1} from x_t; entry 0 is zero (no step
         leaves x_0) and entry 1 is (sqrt(alpha_1) - 1) x, the fixed last step p(x_0 | x_1).
         """
+        extent = self.plot_extent if extent is None else extent
         axis = np.linspace(-extent, extent, grid_n, dtype=np.float32)
         gx, gy = np.meshgrid(axis, axis)
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -100,11 +107,15 @@ class DiffusionPipeline:
         return grid, out
 
     def bound(self, n: int = 20_000, seed: int = HELD_OUT_SEED) -> Bound:
-        """The paper's K on n held-out roll points (sklearn's generator, not a training draw)."""
+        """The paper's K on n held-out roll points (sklearn's generator, not a training draw), at the
+        model's data scale."""
         check_n_points(n)
+        scale = self.config.data_scale
         with torch.inference_mode():
-            return likelihood_bound(self.diffusion, self.model, swiss_roll(n, seed=seed), seed=seed)
+            return likelihood_bound(
+                self.diffusion, self.model, swiss_roll(n, seed=seed, scale=scale), seed=seed, data_scale=scale
+            )
 
     def quality(self, n: int = 5000, seed: int = 0) -> SampleQuality:
-        """SW1 and chamfer of n samples against 5,000 fresh roll points."""
-        return sample_quality(self.samples(n, seed))
+        """SW1 and chamfer of n samples against 5,000 fresh roll points, at the tutorial's scale."""
+        return sample_quality(self.samples(n, seed), data_scale=self.config.data_scale)

@@ -218,7 +218,7 @@ class Trainer:
             t_one = int(self._t_sampler.integers(2, c.T + 1))
             t = range(t_one, t_one + 1)
             n = c.batch_size
-        x0 = swiss_roll_torch((len(t), n), self.generator, self.device, stratified=self.stratified)
+        x0 = swiss_roll_torch((len(t), n), self.generator, self.device, stratified=self.stratified, scale=c.data_scale)
         return x0, t
 
     def step(self) -> float:

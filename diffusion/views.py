@@ -8,13 +8,13 @@ of a long chain (T up to 1,000) stays a few MB in the browser.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from .config import MODEL_FIELDS, DiffusionConfig
-from .data import swiss_roll_with_position
+from .data import DATA_SCALE, plot_extent, swiss_roll_with_position
 from .gaussian_diffusion import GaussianDiffusion
 from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
@@ -65,6 +65,7 @@ class ChainView:
     t: np.ndarray  # (F,) the timestep of each frame, in the order the frames play
     points: np.ndarray  # (F, n, 2) float32
     color: np.ndarray  # (n,) float32 in [0, 1]: position along the roll (of x_0 or of the sample)
+    extent: float = field(default=plot_extent(DATA_SCALE), kw_only=True)  # axes [-extent, extent]^2
 
 
 def forward_view(config: DiffusionConfig, n: int = 2000, seed: int = 0, max_frames: int = MAX_FRAMES) -> ChainView:
@@ -75,12 +76,17 @@ def forward_view(config: DiffusionConfig, n: int = 2000, seed: int = 0, max_fram
     # (a wide, long model would cost memory just to draw q).
     traj, position = DiffusionPipeline(config, None, diffusion).forward_trajectory(n, seed)
     t = frame_times(config.T, max_frames)
-    return ChainView(t=t, points=np.ascontiguousarray(traj[t]), color=position.astype(np.float32))
+    return ChainView(
+        t=t,
+        points=np.ascontiguousarray(traj[t]),
+        color=position.astype(np.float32),
+        extent=plot_extent(config.data_scale),
+    )
 
 
-def roll_position(points: np.ndarray, reference: int = 4000) -> np.ndarray:
-    """Position along the roll in [0, 1] of the roll point nearest each of `points` (n, 2)."""
-    curve, position = swiss_roll_with_position(reference, seed=0)
+def roll_position(points: np.ndarray, reference: int = 4000, scale: str = DATA_SCALE) -> np.ndarray:
+    """Position along the roll in [0, 1] of the roll point nearest each of `points` (n, 2) at `scale`."""
+    curve, position = swiss_roll_with_position(reference, seed=0, scale=scale)
     finite = np.isfinite(points).all(axis=1)
     out = np.zeros(len(points), dtype=np.float32)
     if finite.any():
@@ -108,9 +114,10 @@ def reverse_view(
     return ReverseView(
         t=t,
         points=np.ascontiguousarray(traj[t]),
-        color=roll_position(traj[0]),
+        color=roll_position(traj[0], scale=pipeline.config.data_scale),
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[t]).astype(np.float32),
+        extent=pipeline.plot_extent,
     )
 
 
@@ -126,6 +133,7 @@ class Figure1View:
     p_color: np.ndarray  # (n,)
     grid: np.ndarray  # (G, 2)
     drift: np.ndarray  # (3, G, 2)
+    extent: float = plot_extent(DATA_SCALE)  # axes [-extent, extent]^2
 
 
 def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid_n: int = 17) -> Figure1View:
@@ -143,15 +151,16 @@ def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid
         q=np.ascontiguousarray(q_traj[list(cols)]),
         q_color=q_pos.astype(np.float32),
         p=np.ascontiguousarray(p_traj[list(cols)]),
-        p_color=roll_position(p_traj[0]),
+        p_color=roll_position(p_traj[0], scale=pipeline.config.data_scale),
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[list(drift_cols)]).astype(np.float32),
+        extent=pipeline.plot_extent,
     )
 
 
-def roll_curve(n: int = 600) -> np.ndarray:
-    """The roll as an ordered polyline (n, 2) float32, to draw behind samples."""
-    points, position = swiss_roll_with_position(n, seed=1)
+def roll_curve(n: int = 600, scale: str = DATA_SCALE) -> np.ndarray:
+    """The roll at `scale` as an ordered polyline (n, 2) float32, to draw behind samples."""
+    points, position = swiss_roll_with_position(n, seed=1, scale=scale)
     return points[np.argsort(position)].astype(np.float32)
 
 

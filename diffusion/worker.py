@@ -188,7 +188,7 @@ class TrainingWorker:
         # Measured here, in the training process: in the server it would hold the GIL that every
         # session's pages need.
         samples = pipeline.samples(PREVIEW_POINTS, seed=0)
-        quality = sample_quality(samples)
+        quality = sample_quality(samples, data_scale=pipeline.config.data_scale)
         payload = {
             "weights": to_numpy(pipeline.model.state_dict()),
             "history": pipeline.history.to_dict(),

@@ -74,7 +74,7 @@ def model_samples(model_id: ModelId, _pipeline: DiffusionPipeline) -> np.ndarray
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _quality_numbers(model_id: ModelId, _pipeline: DiffusionPipeline) -> SampleQuality:
-    return sample_quality(model_samples(model_id, _pipeline))
+    return sample_quality(model_samples(model_id, _pipeline), data_scale=_pipeline.config.data_scale)
 
 
 def model_quality(model: ModelRef) -> SampleQuality:
@@ -93,8 +93,8 @@ def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.go.F
         np.asarray(h.steps, np.int64),
         np.asarray(h.loss, np.float32),
         np.asarray(h.kl_per_t, np.float32),
-        views.sample_density(model_samples(model_id, _pipeline)),
-        views.roll_curve(),
+        views.sample_density(model_samples(model_id, _pipeline), extent=_pipeline.plot_extent),
+        views.roll_curve(scale=_pipeline.config.data_scale),
         f"Samples of this model ({_pipeline.steps_trained:,} steps)",
     )
 
@@ -117,8 +117,8 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
                 steps,
                 loss,
                 s.kl_per_t,
-                views.sample_density(s.preview),
-                views.roll_curve(),
+                views.sample_density(s.preview, extent=s.pipeline.plot_extent),
+                views.roll_curve(scale=s.pipeline.config.data_scale),
                 f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}",
             ),
         )
@@ -126,11 +126,12 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows (about 15 s)…")
-def ceiling_numbers(model_key: tuple, _schedule) -> Bound:
-    """The ceiling depends only on the schedule (T and the betas), so it is cached on the model key."""
+def ceiling_numbers(model_key: tuple, _schedule, data_scale: str = "tutorial") -> Bound:
+    """The ceiling depends only on the schedule (T and the betas) and the data's scale, so it is
+    cached on the model key."""
     from diffusion.ceiling import best_possible_bound
 
-    return best_possible_bound(_schedule, n=CEILING_POINTS, seed=0)
+    return best_possible_bound(_schedule, n=CEILING_POINTS, seed=0, data_scale=data_scale)
 
 
 class ViewPrefetch:
