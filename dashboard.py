@@ -41,12 +41,13 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/forward.py", title="Forward process", icon=":material/trending_flat:"),
     st.Page("pages/reverse.py", title="Reverse process", icon=":material/undo:"),
+    st.Page("pages/inside.py", title="Inside the chains", icon=":material/timeline:"),
     st.Page("pages/bound.py", title="Bound", icon=":material/functions:"),
 ]
 
 # The Forward page draws the sidebar's schedule, not the model: a model that no longer matches the
 # settings concerns only the pages that show it.
-MODEL_PAGES = {"Overview", "Train", "Reverse process", "Bound"}
+MODEL_PAGES = {"Overview", "Train", "Reverse process", "Inside the chains", "Bound"}
 
 pg = st.navigation(PAGES)
 settings.sidebar_settings()

@@ -419,3 +419,56 @@ def probe_kernel(
         learned_ellipse=covariance_ellipse(learned_mean, np.diag(learned_var), n_std),
         true_ellipse=covariance_ellipse(true_mean, true_cov, n_std),
     )
+
+
+def probe_components(
+    pipeline: DiffusionPipeline, x, t: int, n_data: int = PROBE_DATA_POINTS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The true step's mixture behind `probe_kernel` (same data points): weights (N,), component
+    means (N, 2) and their shared variance, as `true_reverse_step` returns them."""
+    check_n_points(n_data, "n_data")
+    check_seed(seed)
+    return true_reverse_step(pipeline.diffusion.schedule, x, t, _probe_data(n_data, seed))
+
+
+GAUSSIAN_MEAN_GAP = 1.0  # learned mean within one standard deviation of the true one
+GAUSSIAN_SIZE_RATIO = 1.5  # ellipse sizes within a factor of 1.5
+GAUSSIAN_SPREAD_SHARE = 0.5  # at most half the true step's variance from the spread of its components
+
+
+@dataclass(frozen=True)
+class GaussianCheck:
+    """How well one Gaussian describes the true step at a probe, and how close the learned one is."""
+
+    mean_gap: float  # |learned mean - true mean| in true standard deviations (sqrt of half the trace)
+    size_ratio: float  # learned over true geometric-mean standard deviation (fourth root of the determinants' ratio)
+    spread_share: float  # share of the true variance from the components' spread, not their own width
+
+    @property
+    def true_is_gaussian(self) -> bool:
+        """The paper's assumption: the true step is (close to) one Gaussian."""
+        return self.spread_share <= GAUSSIAN_SPREAD_SHARE
+
+    @property
+    def learned_matches(self) -> bool:
+        """The learned Gaussian sits where the true step does, about as wide."""
+        return self.mean_gap <= GAUSSIAN_MEAN_GAP and 1 / GAUSSIAN_SIZE_RATIO <= self.size_ratio <= GAUSSIAN_SIZE_RATIO
+
+
+def gaussian_check(probe: KernelProbe, var: float) -> GaussianCheck:
+    """Does the paper's Gaussian assumption hold at this probe? `var` is the components' own variance.
+
+    The true step is a mixture of Gaussians of variance `var` each; when most of its variance
+    comes from where the components sit (spread_share near 1) its shape is that of the data's
+    curve, not a Gaussian's. The learned kernel matches it when its mean is within a standard
+    deviation and its ellipse about the same size.
+    """
+    cov = probe.true_cov.astype(np.float64)
+    total = float(np.trace(cov))
+    sd = math.sqrt(max(total / 2.0, 1e-30))
+    gap = float(np.linalg.norm(probe.learned_mean.astype(np.float64) - probe.true_mean) / sd)
+    learned_det = float(np.prod(probe.learned_var.astype(np.float64)))
+    true_det = max(float(np.linalg.det(cov)), 1e-300)
+    ratio = float((learned_det / true_det) ** 0.25)
+    share = float(np.clip(1.0 - 2.0 * var / total, 0.0, 1.0)) if total > 0 else 0.0
+    return GaussianCheck(gap, ratio, share)

@@ -9,7 +9,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `diffusion` and `pages` import from the repository root
 
 DASHBOARD = str(ROOT / "dashboard.py")
-PAGES = ["pages/overview.py", "pages/train.py", "pages/forward.py", "pages/reverse.py", "pages/bound.py"]
+PAGES = [
+    "pages/overview.py",
+    "pages/train.py",
+    "pages/forward.py",
+    "pages/reverse.py",
+    "pages/inside.py",
+    "pages/bound.py",
+]
 
 
 def status_text(app) -> str:
