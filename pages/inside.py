@@ -122,9 +122,9 @@ with probe_tab:
         "components' means, sized by weight). The red arrow is the drift. Click a point to probe there."
     )
     b1, b2, b3 = st.columns([2, 1, 1])
-    t_probe = int(b1.slider("t", min_value=1, max_value=T, value=max(1, (5 * T) // 8), key="inside_probe_t"))
-    px = float(b2.number_input("x", min_value=-3.0, max_value=3.0, value=-0.5, step=0.05, key="inside_probe_x"))
-    py = float(b3.number_input("y", min_value=-3.0, max_value=3.0, value=0.6, step=0.05, key="inside_probe_y"))
+    t_probe = int(b1.slider("t", min_value=1, max_value=T, value=max(1, round(0.55 * T)), key="inside_probe_t"))
+    px = float(b2.number_input("x", min_value=-3.0, max_value=3.0, value=-0.2, step=0.05, key="inside_probe_x"))
+    py = float(b3.number_input("y", min_value=-3.0, max_value=3.0, value=0.4, step=0.05, key="inside_probe_y"))
     probe, check, probe_fig = glue.kernel_probe(model.id, px, py, t_probe, pipeline)
     st.plotly_chart(
         probe_fig,

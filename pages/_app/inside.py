@@ -139,7 +139,7 @@ def probe_rows(probe: inside.KernelProbe) -> dict[str, list]:
     learned_sd = np.sqrt(probe.learned_var.astype(np.float64))
     true_sd = np.sqrt(np.clip(np.diag(probe.true_cov).astype(np.float64), 0.0, None))
     return {
-        "kernel": ["learned p(x_{t-1} | x_t)", "true q(x_{t-1} | x_t)"],
+        "kernel": ["learned p(xₜ₋₁ | xₜ)", "true q(xₜ₋₁ | xₜ)"],
         "mean x": [float(probe.learned_mean[0]), float(probe.true_mean[0])],
         "mean y": [float(probe.learned_mean[1]), float(probe.true_mean[1])],
         "sd x": [float(learned_sd[0]), float(true_sd[0])],

@@ -94,7 +94,30 @@ def test_a_probe_shows_both_kernels_numbers(page):
     table = page.dataframe[0].value
     pipeline = models.default_model().pipeline
     probe = inside.probe_kernel(pipeline, (0.3, -0.2), 30)
-    assert list(table["kernel"]) == ["learned p(x_{t-1} | x_t)", "true q(x_{t-1} | x_t)"]
+    assert list(table["kernel"]) == ["learned p(xₜ₋₁ | xₜ)", "true q(xₜ₋₁ | xₜ)"]
     np.testing.assert_allclose(table[["mean x", "mean y"]].to_numpy()[0], probe.learned_mean, rtol=1e-5)
     np.testing.assert_allclose(table[["mean x", "mean y"]].to_numpy()[1], probe.true_mean, rtol=1e-5)
     assert any("Gaussian assumption" in md.value for md in page.markdown)
+
+
+def test_the_default_probe_sits_where_the_true_step_is_not_gaussian(page):
+    page.slider(key="inside_probe_t").set_value(22).run()
+    page.number_input(key="inside_probe_x").set_value(-0.2).run()
+    page.number_input(key="inside_probe_y").set_value(0.4).run()
+    no_exceptions(page)
+    assert any("Gaussian assumption fails here" in md.value for md in page.markdown)
+
+
+def test_a_box_or_lasso_becomes_the_region_whose_points_are_followed():
+    from pages._app import inside as glue
+
+    box = {"box": [{"xref": "x", "yref": "y", "x": [0.0, 1.0], "y": [0.0, 1.0]}], "lasso": [], "points": []}
+    region = glue.region_from_selection(box)
+    assert region == ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    lasso = {"box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]}
+    assert len(glue.region_from_selection(lasso)) == 3
+    assert glue.region_from_selection({"box": [], "lasso": [], "points": []}) is None
+    roll = np.array([[0.5, 0.5], [2.0, 2.0], [0.1, 0.9]])
+    samples = np.array([[3.0, 3.0], [0.2, 0.2], [0.9, 0.1]])
+    fwd, rev = glue.chosen_indices(glue.Choice("region", polygon=region), roll, samples)
+    assert fwd.tolist() == [0, 2] and rev.tolist() == [1, 2]

@@ -1,0 +1,67 @@
+"""The "Inside the chains" page in headless Chromium: open it, follow points, see their lines.
+
+Saves a screenshot of each tab to tests/artifacts/inside_<tab>.png (1400 x 1000 viewport).
+"""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page, expect
+
+SLOW_S = 90_000  # ms: the first open computes the chains and the densities on a busy machine
+
+
+def chart(page: Page, key: str):
+    return page.locator(f".st-key-{key} .js-plotly-plot").first
+
+
+def wait_idle(page: Page, timeout_s: float = 60.0) -> None:
+    """Until no script run is in progress (the status widget shows only while one runs)."""
+    time.sleep(0.3)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and page.locator('[data-testid="stStatusWidget"]').count():
+        time.sleep(0.2)
+
+
+def shot(page: Page, path) -> None:
+    """The whole page: Streamlit scrolls inside stMain, so grow the viewport to the content first."""
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], int(height) + 40), 6000)})
+    time.sleep(1.0)  # Plotly relayouts and WebGL redraws after the resize
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+def test_follow_points_draws_their_paths(page: Page, app_url, artifacts, timings):
+    started = time.perf_counter()
+    page.goto(app_url + "/inside")
+    expect(page.get_by_role("heading", name="Inside the chains")).to_be_visible(timeout=SLOW_S)
+    fwd = chart(page, "inside_forward_paths")
+    expect(fwd).to_be_visible(timeout=SLOW_S)
+    timings["first open of Inside the chains until its path chart is in the page"] = time.perf_counter() - started
+    wait_idle(page)
+
+    k = page.get_by_role("spinbutton", name="Points to follow k")
+    k.fill("12")
+    k.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Follow k random points").click()
+    expect(page.get_by_text("Following 12 random points")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    time.sleep(1.0)  # WebGL draws after the element appears
+    for key in ("inside_forward_paths", "inside_reverse_paths"):
+        info = chart(page, key).evaluate("""g => ({
+            breaks: Array.from(g._fullData[1].x).filter(v => Number.isNaN(v)).length,
+            frames: g._transitionData._frames.length,
+            canvases: [...g.querySelectorAll('canvas')].filter(c => c.width > 0 && c.height > 0).length,
+        })""")
+        assert info["breaks"] == 12 and info["frames"] == 41 and info["canvases"] >= 1, (key, info)
+    shot(page, artifacts / "inside_follow.png")
+
+    for tab, key in (("Densities", "inside_density_pair"), ("Probe the kernel", "inside_probe_chart")):
+        page.get_by_role("tab", name=tab).click()
+        expect(chart(page, key)).to_be_visible(timeout=30_000)
+        wait_idle(page)
+        shot(page, artifacts / f"inside_{key.removeprefix('inside_')}.png")
