@@ -48,6 +48,7 @@ else:
         f"ᾱ<sub>T</sub> = {sched.alpha_bar_T:.3g}: x<sub>T</sub> is essentially N(0, I).", unsafe_allow_html=True
     )
 display.plot(fig, key="forward_chart")
+st.page_link("pages/inside.py", label="Follow single points →", icon=":material/timeline:")
 
 st.download_button(
     "Download this animation (HTML)",

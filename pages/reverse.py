@@ -61,6 +61,7 @@ display.quality_line(caches.model_quality(model))
 with st.spinner("Sampling from the model…"):  # shown only if it takes a while (not when built ahead)
     fig, view = caches.reverse_figure(model.id, int(n), int(seed), model.pipeline, arrows, speed)
 display.plot(fig, key="reverse_chart")
+st.page_link("pages/inside.py", label="Follow single points →", icon=":material/timeline:")
 
 samples = view.points[-1]  # frames play from t = T down to t = 0
 d1, d2, d3 = st.columns(3)
