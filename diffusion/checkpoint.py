@@ -27,6 +27,7 @@ import torch
 from .config import PARAMETERS_MAX, SECONDS_MAX, STEPS_MAX, ConfigError, DiffusionConfig, resolve_device
 from .gaussian_diffusion import GaussianDiffusion
 from .pipeline import DiffusionPipeline
+from .schedule import NoiseSchedule
 from .train import DIVERGED_LOSS, TrainingHistory, build_model
 
 FORMAT = "sohl2015-swissroll-checkpoint"
@@ -36,7 +37,8 @@ MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the default model is ~2.7 MB; the la
 # for the pickled config and a full history (three curves of TrainingHistory.max_points numbers
 # and T_MAX per-t losses take well under a megabyte) and the archive's small records.
 MAX_UNPACKED_BYTES = PARAMETERS_MAX * 4 + 16 * 2**20
-PAYLOAD_FIELDS = ("format", "version", "config", "state_dict", "history", "steps_trained")
+# "betas": a model with learned betas keeps beta_1..beta_T, float64 (T,); absent otherwise.
+PAYLOAD_FIELDS = ("format", "version", "config", "state_dict", "history", "steps_trained", "betas")
 HISTORY_FIELDS = ("steps", "loss", "seconds", "kl_per_t", "stride")
 # A model may be continued many times, each run up to the config's limits.
 STEPS_TRAINED_MAX = 100 * STEPS_MAX
@@ -98,7 +100,7 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, device: str = "auto")
 
 # ---------------------------------------------------------------------- internals
 def _payload(pipeline: DiffusionPipeline) -> dict:
-    return {
+    payload = {
         "format": FORMAT,
         "version": VERSION,
         "config": pipeline.config.to_dict(),
@@ -106,6 +108,22 @@ def _payload(pipeline: DiffusionPipeline) -> dict:
         "history": pipeline.history.to_dict(),
         "steps_trained": int(pipeline.steps_trained),
     }
+    if pipeline.config.learn_betas:
+        payload["betas"] = torch.from_numpy(pipeline.diffusion.schedule.betas[1:].copy())
+    return payload
+
+
+def _check_betas(raw, config: DiffusionConfig):
+    """The learned beta_1..beta_T: float64 (T,), finite, each in (0, 1); None for a fixed schedule."""
+    if not config.learn_betas:
+        if raw is not None:
+            raise CheckpointError("checkpoint has learned betas, but its settings say learn_betas is off")
+        return None
+    if not isinstance(raw, torch.Tensor) or raw.dtype != torch.float64 or tuple(raw.shape) != (config.T,):
+        raise CheckpointError(f"checkpoint's learned betas are malformed; T={config.T} needs {config.T} float64 values")
+    if not (torch.isfinite(raw).all() and (raw > 0).all() and (raw < 1).all()):
+        raise CheckpointError("checkpoint's learned betas must be finite and each strictly between 0 and 1")
+    return raw.numpy().copy()
 
 
 def _read_bytes(source: str | Path | bytes | BinaryIO) -> bytes:
@@ -248,6 +266,9 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
 
     steps = _check_steps_trained(payload.get("steps_trained"))
     history = _check_history(payload.get("history"), config, steps)
+    betas = _check_betas(payload.get("betas"), config)
+    if betas is not None:  # every view (chain, Figure 1, bound, ceiling) uses the learned schedule
+        diffusion = GaussianDiffusion(NoiseSchedule.from_betas(betas, config.schedule), config.parameterization, "cpu")
 
     device = resolve_device(config.device)
     if device != "cpu":

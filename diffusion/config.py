@@ -91,7 +91,7 @@ PARAMETERS_MAX = 20_000_000
 
 
 # The fields a trained network depends on: change one and its weights no longer fit.
-MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization", "data_scale")
+MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization", "data_scale", "learn_betas")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class DiffusionConfig:
     """One run of the 2015 model. The defaults model what the dashboard trains out of the box.
 
     Model fields (a checkpoint's weights depend on these): T, beta_start, beta_end, schedule,
-    width, parameterization, data_scale.
+    width, parameterization, data_scale, learn_betas.
     Training fields: lr, batch_size, steps, max_seconds, seed, device, timestep_sampling,
     lr_schedule, ema_decay.
     """
@@ -112,6 +112,9 @@ class DiffusionConfig:
     width: int = 128
     parameterization: MeanParameterization = MeanParameterization.PAPER
     data_scale: DataScale = DataScale.TUTORIAL
+    # The paper's method: beta_2..beta_T trained with the network by gradient ascent on K, starting
+    # from the schedule above (beta_1 stays fixed). The tutorial keeps the schedule fixed.
+    learn_betas: bool = False
 
     # --- training: our fast recipe (benchmarks/bench_training.py measures it against the tutorial's) ---
     lr: float = 1e-2
@@ -150,6 +153,8 @@ class DiffusionConfig:
                 "need beta_start <= beta_end"
             )
         _int_in("width", self.width, 1, WIDTH_MAX)
+        if not isinstance(self.learn_betas, bool):
+            raise ConfigError(f"learn_betas: {self.learn_betas!r} is not a yes/no value; need true or false")
         if self.parameter_count() > PARAMETERS_MAX:
             raise ConfigError(
                 f"width: T={self.T} with width={self.width} needs {self.parameter_count():,} weights; "

@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .config import MeanParameterization
-from .losses import normal_kl
+from .losses import LOG_2PI_E, gaussian_entropy, normal_kl
 from .model import ReverseNet
 from .schedule import NoiseSchedule
 
@@ -25,12 +26,18 @@ TUTORIAL_LOGVAR_LIMIT = 30.0
 
 
 class GaussianDiffusion:
-    """The schedule's arrays as float32 tensors on one device, and the maths that uses them."""
+    """The schedule's arrays as float32 tensors on one device, and the maths that uses them.
+
+    Built from a fixed `NoiseSchedule` (float64 numpy), or with `from_betas_tensor` from betas that
+    are a torch function of trainable parameters (`LearnedBetas`), so that gradients reach them
+    through q_sample, q_posterior, the parameterisation of p and `entropy_nats`.
+    """
 
     def __init__(
         self, schedule: NoiseSchedule, parameterization: MeanParameterization, device: str | torch.device = "cpu"
     ):
-        self.schedule = schedule
+        self._schedule = schedule
+        self._betas = None
         self.T = schedule.T
         self.parameterization = MeanParameterization(parameterization)
         self.device = torch.device(device)
@@ -48,6 +55,64 @@ class GaussianDiffusion:
         self.posterior_variance = tensor(s.posterior_variance)
         self.posterior_log_variance = tensor(s.posterior_log_variance)
         self.posterior_logit_variance = tensor(s.posterior_log_variance - np.log1p(-np.exp(s.posterior_log_variance)))
+        # H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T) of eq. 14, nats per point (d = 2)
+        entropy = gaussian_entropy(1.0 - s.alpha_bars[-1]) - gaussian_entropy(s.betas[1]) - gaussian_entropy(1.0)
+        self.entropy_nats = torch.tensor(entropy, dtype=torch.float64, device=self.device)
+
+    @classmethod
+    def from_betas_tensor(
+        cls,
+        betas_1_to_T: torch.Tensor,
+        parameterization: MeanParameterization,
+        dtype: torch.dtype = torch.float32,
+    ) -> GaussianDiffusion:
+        """The same tensors as `__init__`, computed with torch from betas (T,) so they stay differentiable.
+
+        The arithmetic runs in the betas' dtype (float64 for `LearnedBetas`) and the results are
+        cast to `dtype`, as `__init__` casts the float64 schedule. Entries t = 0 (and t = 1 for the
+        posterior) are constants, never a 0/0 that would put NaN into the gradients.
+        """
+        self = cls.__new__(cls)
+        b = betas_1_to_T
+        T = b.shape[0]
+        self._schedule, self._betas = None, b
+        self.T = T
+        self.parameterization = MeanParameterization(parameterization)
+        self.device = b.device
+        one, zero = b.new_ones(1), b.new_zeros(1)
+        alphas = 1.0 - b  # t = 1..T
+        alpha_bars = torch.cumprod(alphas, 0)
+        alpha_bars_prev = torch.cat([one, alpha_bars[:-1]])
+        one_minus_ab = 1.0 - alpha_bars
+        # q(x_{t-1} | x_t, x_0), t = 2..T (DDPM form, as NoiseSchedule.from_betas)
+        pv = b[1:] * (1.0 - alpha_bars_prev[1:]) / one_minus_ab[1:]
+        coef_x0 = b[1:] * torch.sqrt(alpha_bars_prev[1:]) / one_minus_ab[1:]
+        coef_xt = (1.0 - alpha_bars_prev[1:]) * torch.sqrt(alphas[1:]) / one_minus_ab[1:]
+        log_pv = torch.log(pv)
+
+        def cast(a: torch.Tensor) -> torch.Tensor:
+            return a.to(dtype)
+
+        self.sqrt_alphas = cast(torch.cat([one, torch.sqrt(alphas)]))
+        self.sqrt_betas = cast(torch.cat([zero, torch.sqrt(b)]))
+        self.sqrt_alpha_bars = cast(torch.cat([one, torch.sqrt(alpha_bars)]))
+        self.sqrt_one_minus_alpha_bars = cast(torch.cat([zero, torch.sqrt(one_minus_ab)]))
+        self.posterior_coef_x0 = cast(torch.cat([one, one, coef_x0]))
+        self.posterior_coef_xt = cast(torch.cat([zero, zero, coef_xt]))
+        self.posterior_variance = cast(torch.cat([zero, zero, pv]))
+        log_pv = torch.cat([log_pv[:1], log_pv[:1], log_pv])  # t = 0, 1 clipped to t = 2, as NoiseSchedule
+        self.posterior_log_variance = cast(log_pv)
+        self.posterior_logit_variance = cast(log_pv - torch.log1p(-torch.exp(log_pv)))
+        # H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T), d = 2: log(2 pi e) cancels once
+        self.entropy_nats = torch.log(one_minus_ab[-1]) - torch.log(b[0]) - LOG_2PI_E
+        return self
+
+    @property
+    def schedule(self) -> NoiseSchedule:
+        """The float64 schedule of these betas (for learned betas: their current values, detached)."""
+        if self._schedule is None:
+            self._schedule = NoiseSchedule.from_betas(self._betas.detach().cpu().double().numpy())
+        return self._schedule
 
     # ------------------------------------------------------------------ forward process q
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -170,3 +235,52 @@ class GaussianDiffusion:
         q_mean, _, q_logvar = self.q_posterior(x0, xt, tk)
         p_mean, p_logvar = self.p_mean_variance_grouped(model, xt, t)
         return normal_kl(q_mean, q_logvar, p_mean, p_logvar).sum(-1)
+
+
+class LearnedBetas(nn.Module):
+    """beta_1..beta_T with beta_2..beta_T trainable (the paper learns them by gradient ascent on K).
+
+        beta_t = beta0_t + (hi - lo) (sigmoid(a_t + u_t) - sigmoid(a_t)),   t = 2..T
+        a_t = logit((beta0_t - lo) / (hi - lo)),   u_t trainable, 0 at the start,
+
+    which is lo + (hi - lo) sigmoid(a_t + u_t) up to rounding (so each beta_t stays in (lo, hi),
+    inside (0, 1), and moves smoothly), written so that u = 0 gives the starting betas beta0 to the
+    last bit. beta_1 stays fixed: its entropy term -H_q(X_1|X_0) and the t = 2 KL trade it off
+    exactly (see `schedule.paper_betas`), so learning it only adds noise. float64 throughout: the
+    posterior variance at t = 2 is ~beta_1 and loses digits in float32.
+    """
+
+    LOW = 1e-6  # the authors' min_beta
+    HIGH = 1.0 - 1e-5  # their 1 - [small value]
+
+    def __init__(self, betas_1_to_T: np.ndarray | torch.Tensor):
+        super().__init__()
+        b = torch.as_tensor(
+            np.asarray(betas_1_to_T, dtype=np.float64) if not torch.is_tensor(betas_1_to_T) else betas_1_to_T
+        )
+        b = b.detach().to(torch.float64).cpu()
+        if b.ndim != 1 or b.shape[0] < 2 or not torch.isfinite(b).all() or not ((b > 0) & (b < 1)).all():
+            raise ValueError("betas must be a finite vector of length T >= 2 with every entry in (0, 1)")
+        # The range holds every starting beta strictly inside it, whatever schedule they came from.
+        lo = min(self.LOW, float(b[1:].min()) / 2)
+        hi = max(self.HIGH, (1.0 + float(b[1:].max())) / 2)
+        self.register_buffer("beta_1", b[:1].clone())
+        self.register_buffer("base", b[1:].clone())
+        self.register_buffer("span", torch.tensor(hi - lo, dtype=torch.float64))
+        p = (b[1:] - lo) / (hi - lo)
+        self.register_buffer("offset", torch.log(p) - torch.log1p(-p))
+        self.u = nn.Parameter(torch.zeros(b.shape[0] - 1, dtype=torch.float64))
+
+    @property
+    def T(self) -> int:
+        return self.base.shape[0] + 1
+
+    def forward(self) -> torch.Tensor:
+        """beta_1..beta_T, shape (T,), float64."""
+        moved = self.span * (torch.sigmoid(self.offset + self.u) - torch.sigmoid(self.offset))
+        return torch.cat([self.beta_1, self.base + moved])
+
+    def values(self) -> np.ndarray:
+        """The current beta_1..beta_T as a float64 numpy array (T,), detached."""
+        with torch.no_grad():
+            return self().cpu().numpy()

@@ -27,8 +27,10 @@ import torch
 
 from . import processes
 from .config import DiffusionConfig, resolve_device
+from .gaussian_diffusion import GaussianDiffusion
 from .metrics import SampleQuality
 from .pipeline import DiffusionPipeline
+from .schedule import NoiseSchedule
 from .train import TrainingHistory, build_model
 from .worker import PREVIEW_POINTS, run_worker, to_numpy
 
@@ -301,6 +303,7 @@ class TrainingJob:
         if self._resume_from is not None:
             resume = {
                 "weights": to_numpy(self._resume_from.model.state_dict()),
+                "betas": _learned_betas(self._resume_from),
                 "history": self._resume_from.history.to_dict(),
                 "steps": int(self._resume_from.steps_trained),
             }
@@ -388,6 +391,9 @@ def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> Diffusion
     """The snapshot's weights in a fresh network (on the config's device), for the views."""
     model, diffusion = build_model(config, resolve_device(config.device))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in payload["weights"].items()})
+    if payload.get("betas") is not None:  # the views use the snapshot's learned schedule
+        schedule = NoiseSchedule.from_betas(payload["betas"], config.schedule)
+        diffusion = GaussianDiffusion(schedule, config.parameterization, diffusion.device)
     return DiffusionPipeline(
         config,
         model.requires_grad_(False).eval(),
@@ -395,6 +401,11 @@ def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> Diffusion
         TrainingHistory.from_dict(payload["history"]),
         int(payload["steps"]),
     )
+
+
+def _learned_betas(pipeline: DiffusionPipeline):
+    """beta_1..beta_T (T,) float64 of a model with learned betas, for its snapshots; None otherwise."""
+    return pipeline.diffusion.schedule.betas[1:].copy() if pipeline.config.learn_betas else None
 
 
 def _eta(config: DiffusionConfig, step: int, seconds: float, rate: float) -> float | None:

@@ -24,7 +24,7 @@ import torch
 
 from .config import DiffusionConfig, LRSchedule, TimestepSampling, resolve_device
 from .data import swiss_roll_torch
-from .gaussian_diffusion import GaussianDiffusion
+from .gaussian_diffusion import GaussianDiffusion, LearnedBetas
 from .live_units import LiveUnitsNet
 from .model import ReverseNet
 from .schedule import NoiseSchedule
@@ -35,6 +35,9 @@ ADAM_BETAS = (0.9, 0.999)
 # A KL of a million nats per point is no model of a unit-scale roll (a fresh network starts near
 # 10): the weights have blown up even if every number is still finite.
 DIVERGED_LOSS = 1e6
+# Learned betas move at this fraction of the network's learning rate: while the network is still
+# poor, the full rate would bend the schedule around its errors rather than the data.
+BETA_LR_SCALE = 0.1
 
 
 class TrainingDiverged(RuntimeError):
@@ -115,18 +118,33 @@ class Trainer:
         model: ReverseNet | None = None,
         history: TrainingHistory | None = None,
         steps_trained: int = 0,
+        betas: np.ndarray | None = None,
     ):
         """`model`, `history` and `steps_trained` continue a model trained before: its step count
-        and loss curve go on from where they ended (the history is copied, never changed in place)."""
+        and loss curve go on from where they ended (the history is copied, never changed in place).
+        `betas` (T,): where learned betas start (a continued run's), instead of the config's schedule."""
         self.config = config.validate()
         self.device = torch.device(resolve_device(config.device))
-        fresh, self.diffusion = build_model(config, self.device)
+        fresh, self._fixed_diffusion = build_model(config, self.device)
         self.model = fresh if model is None else model.to(self.device)
         self.model.train()
         self.ema_model = copy.deepcopy(self.model).requires_grad_(False) if config.ema_decay > 0 else None
+        # The paper's learned schedule: beta_2..beta_T trained with the weights (one Adam, one lr).
+        self.learned_betas = self.ema_betas = None
+        if config.learn_betas:
+            start = self._fixed_diffusion.schedule.betas[1:] if betas is None else betas
+            self.learned_betas = LearnedBetas(start).to(self.device)
+            if config.ema_decay > 0:
+                self.ema_betas = copy.deepcopy(self.learned_betas).requires_grad_(False)
+        self._params = list(self.model.parameters())
+        groups = [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
+        if self.learned_betas is not None:
+            self._params += list(self.learned_betas.parameters())
+            groups.append({"params": list(self.learned_betas.parameters()), "lr_scale": BETA_LR_SCALE})
+        self._diffusion_cache: tuple[int, GaussianDiffusion] | None = None
         # The fused kernel is Adam's fastest path on CPU and GPU.
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda"), betas=ADAM_BETAS
+            groups, lr=config.lr, fused=self.device.type in ("cpu", "cuda"), betas=ADAM_BETAS
         )
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self._t_sampler = np.random.default_rng(config.seed + 2)  # the tutorial's one-t-per-batch draw
@@ -149,7 +167,7 @@ class Trainer:
         self.start_seconds = self.history.seconds[-1] if self.history.seconds else 0.0
         self.run_steps = 0  # this run's steps; `step_count` is the model's in all
         self.train_seconds = 0.0  # this run's time in step(), pauses and evaluation excluded
-        self._last_good = [p.detach().clone() for p in self.model.parameters()]
+        self._last_good = [p.detach().clone() for p in self._params]
         self._all_t = range(2, config.T + 1)
         # Our recipe covers the roll evenly in every row of a batch (stratified points: the same
         # expected gradient, less noise); the tutorial's draws i.i.d. points.
@@ -161,6 +179,21 @@ class Trainer:
     def sampling_model(self) -> ReverseNet:
         """The weights to sample and evaluate with: the moving average when it is on."""
         return self.ema_model if self.ema_model is not None else self.model
+
+    @property
+    def diffusion(self) -> GaussianDiffusion:
+        """The diffusion maths of the sampling model: for learned betas, of their current values
+        (the moving average's when it is on), as a fixed float64 NoiseSchedule."""
+        if self.learned_betas is None:
+            return self._fixed_diffusion
+        if self._diffusion_cache is None or self._diffusion_cache[0] != self.step_count:
+            betas = (self.ema_betas or self.learned_betas).values()
+            schedule = NoiseSchedule.from_betas(betas, self.config.schedule)
+            self._diffusion_cache = (
+                self.step_count,
+                GaussianDiffusion(schedule, self.config.parameterization, self.device),
+            )
+        return self._diffusion_cache[1]
 
     @property
     def step_count(self) -> int:
@@ -224,21 +257,30 @@ class Trainer:
     def step(self) -> float:
         """One optimisation step. Returns the loss (mean KL over t and points, nats per point).
 
+        With learned betas the objective is -K / (T - 1): the mean KL less the entropy terms of
+        eq. 14, H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T), which depend on the betas through
+        alpha_bar_T; the loss returned and recorded stays the mean KL, comparable across runs.
+
         Raises TrainingDiverged, with the last good weights restored, if the loss or a gradient
         is not finite.
         """
         started = time.perf_counter()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate()
+            group["lr"] = self.learning_rate() * group["lr_scale"]
         x0, t = self._batch()
         noise = torch.randn(x0.shape, generator=self.generator, device=self.device)
-        kl = self.diffusion.kl_terms(self.model, x0, t, noise)  # (K, n)
+        if self.learned_betas is None:
+            diffusion = self._fixed_diffusion
+        else:  # rebuilt from the betas' current values, so the gradient reaches them
+            diffusion = GaussianDiffusion.from_betas_tensor(self.learned_betas(), self.config.parameterization)
+        kl = diffusion.kl_terms(self.model, x0, t, noise)  # (K, n)
         kl_per_row = kl.mean(dim=1)
         loss = kl_per_row.mean()
+        objective = loss if self.learned_betas is None else loss - diffusion.entropy_nats / (self.config.T - 1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         loss_value = float(loss.detach())
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in self._params if p.grad is not None]
         grad_norm = float(torch.stack(torch._foreach_norm(grads)).norm()) if grads else 0.0
         if not (math.isfinite(loss_value) and math.isfinite(grad_norm)) or loss_value > DIVERGED_LOSS:
             self._restore_last_good()
@@ -250,7 +292,7 @@ class Trainer:
                 "whose beta_T is further from 1."
             )
         # These weights produced a finite loss and gradient: they are the new fallback.
-        torch._foreach_copy_(self._last_good, [p.detach() for p in self.model.parameters()])
+        torch._foreach_copy_(self._last_good, [p.detach() for p in self._params])
         if self.ema_model is not None:
             self._update_ema()
         self.optimizer.step()
@@ -271,11 +313,13 @@ class Trainer:
         n = self.run_steps
         decay = min(self.config.ema_decay, (1.0 + n) / (10.0 + n))
         ema_params = list(self.ema_model.parameters())
+        if self.ema_betas is not None:
+            ema_params += list(self.ema_betas.parameters())
         torch._foreach_lerp_(ema_params, self._last_good, 1.0 - decay)
 
     def _restore_last_good(self) -> None:
         with torch.no_grad():
-            for p, good in zip(self.model.parameters(), self._last_good):
+            for p, good in zip(self._params, self._last_good):
                 p.copy_(good)
         if self.ema_model is not None and not all(torch.isfinite(p).all() for p in self.ema_model.parameters()):
             self.ema_model.load_state_dict(self.model.state_dict())

@@ -118,7 +118,8 @@ class TrainingWorker:
         model, _ = build_model(self.config, resolve_device(self.config.device))
         model.load_state_dict({k: torch.from_numpy(v) for k, v in self._resume["weights"].items()})
         history = TrainingHistory.from_dict(self._resume["history"])
-        return Trainer(self.config, model=model, history=history, steps_trained=self._resume["steps"])
+        betas = self._resume.get("betas")
+        return Trainer(self.config, model=model, history=history, steps_trained=self._resume["steps"], betas=betas)
 
     def _step(self) -> None:
         loss = self.trainer.step()
@@ -195,5 +196,6 @@ class TrainingWorker:
             "steps": pipeline.steps_trained,
             "preview": samples,
             "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
+            "betas": pipeline.diffusion.schedule.betas[1:].copy() if pipeline.config.learn_betas else None,
         }
         self._send(("snapshot", payload))
