@@ -15,11 +15,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .config import ConfigError, DiffusionConfig, check_n_points, check_seed, tutorial_config
+from .config import ConfigError, DiffusionConfig, check_n_points, check_seed, table1_config, tutorial_config
 
 DEFAULTS = DiffusionConfig()
 # `train --preset NAME`: a whole recipe at once; flags after it on the command line override it.
-PRESETS = {"default": DEFAULTS, "tutorial": tutorial_config()}
+PRESETS = {"default": DEFAULTS, "tutorial": tutorial_config(), "table1": table1_config()}
 # The preset's fields that are `train` flags of the same name (steps goes through preset_steps, so
 # that --max-seconds after a preset replaces its length instead of joining it).
 _PRESET_FIELDS = (
@@ -30,6 +30,8 @@ _PRESET_FIELDS = (
     "width",
     "parameterization",
     "data_scale",
+    "learn_betas",
+    "network",
     "timestep_sampling",
     "lr",
     "lr_schedule",
@@ -86,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.data_scale.value,
         help="tutorial (the roll / 10) | unit (centred, variance 1 per axis on average: Table 1's protocol)",
     )
+    train.add_argument(
+        "--learn-betas",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.learn_betas,
+        help="train beta_2..beta_T with the network, as the paper does",
+    )
+    train.add_argument("--network", default=DEFAULTS.network.value, help="mlp (the tutorial's) | rbf (the paper's)")
     train.add_argument(
         "--timestep-sampling", default=DEFAULTS.timestep_sampling.value, help="all | one (the tutorial's)"
     )
@@ -172,6 +181,8 @@ def _config_from_args(args) -> DiffusionConfig:
         width=args.width,
         parameterization=args.parameterization,
         data_scale=args.data_scale,
+        learn_betas=args.learn_betas,
+        network=args.network,
         timestep_sampling=args.timestep_sampling,
         lr=args.lr,
         lr_schedule=args.lr_schedule,

@@ -62,6 +62,13 @@ class DataScale(str, Enum):
     UNIT = "unit"
 
 
+class Network(str, Enum):
+    """Which network computes p(x_{t-1} | x_t)."""
+
+    MLP = "mlp"  # the tutorial's ReverseNet: a ReLU trunk and a two-layer head per t
+    RBF = "rbf"  # the paper's App. D.1.1: width normalised radial basis functions, a readout per t
+
+
 class TimestepSampling(str, Enum):
     """Which t a training batch holds."""
 
@@ -91,7 +98,17 @@ PARAMETERS_MAX = 20_000_000
 
 
 # The fields a trained network depends on: change one and its weights no longer fit.
-MODEL_FIELDS = ("T", "beta_start", "beta_end", "schedule", "width", "parameterization", "data_scale", "learn_betas")
+MODEL_FIELDS = (
+    "T",
+    "beta_start",
+    "beta_end",
+    "schedule",
+    "width",
+    "parameterization",
+    "data_scale",
+    "learn_betas",
+    "network",
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,7 @@ class DiffusionConfig:
     """One run of the 2015 model. The defaults model what the dashboard trains out of the box.
 
     Model fields (a checkpoint's weights depend on these): T, beta_start, beta_end, schedule,
-    width, parameterization, data_scale, learn_betas.
+    width, parameterization, data_scale, learn_betas, network.
     Training fields: lr, batch_size, steps, max_seconds, seed, device, timestep_sampling,
     lr_schedule, ema_decay.
     """
@@ -115,6 +132,7 @@ class DiffusionConfig:
     # The paper's method: beta_2..beta_T trained with the network by gradient ascent on K, starting
     # from the schedule above (beta_1 stays fixed). The tutorial keeps the schedule fixed.
     learn_betas: bool = False
+    network: Network = Network.MLP
 
     # --- training: our fast recipe (benchmarks/bench_training.py measures it against the tutorial's) ---
     lr: float = 1e-2
@@ -181,8 +199,11 @@ class DiffusionConfig:
         return dataclasses.replace(self, **changes)
 
     def parameter_count(self) -> int:
-        """Weights of the network: the trunk plus T - 1 heads of width^2 + 6 width + 4 each."""
+        """Weights of the network: the trunk plus T - 1 heads of width^2 + 6 width + 4 each (MLP),
+        or 3 width + T - 1 readouts of 4 width + 4 (RBF)."""
         w = self.width
+        if self.network is Network.RBF:
+            return 3 * w + (self.T - 1) * (4 * w + 4)
         return (3 * w + w * w + w) + (self.T - 1) * (w * w + w + 4 * w + 4)
 
     def model_key(self) -> tuple:
@@ -214,6 +235,7 @@ _ENUM_FIELDS = {
     "schedule": BetaSchedule,
     "parameterization": MeanParameterization,
     "data_scale": DataScale,
+    "network": Network,
     "timestep_sampling": TimestepSampling,
     "lr_schedule": LRSchedule,
 }
@@ -233,6 +255,17 @@ TUTORIAL_TRAINING = dict(
 def tutorial_config(**changes) -> DiffusionConfig:
     """The tutorial's run exactly (150,000 iterations of batch 64,000, one t per batch)."""
     return DiffusionConfig(**{**TUTORIAL_TRAINING, **changes})
+
+
+# Table 1's Swiss roll under the paper's protocol: unit-variance data, T = 40, beta_1 = 1e-5 fixed and
+# beta_2..beta_T learned from the sigmoid schedule, diagonal Gaussian kernels; our fast recipe
+# (benchmarks/bench_table1.py measures it against the paper's 2.35 bits).
+TABLE1_MODEL = dict(data_scale=DataScale.UNIT, T=40, beta_start=1e-5, learn_betas=True)
+
+
+def table1_config(**changes) -> DiffusionConfig:
+    """The paper's Table 1 experiment with the default training recipe."""
+    return DiffusionConfig(**{**TABLE1_MODEL, **changes})
 
 
 def resolve_device(device: str) -> str:

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import DiffusionConfig, LRSchedule, TimestepSampling, resolve_device
+from .config import DiffusionConfig, LRSchedule, Network, TimestepSampling, resolve_device
 from .data import swiss_roll_torch
 from .gaussian_diffusion import GaussianDiffusion, LearnedBetas
 from .live_units import LiveUnitsNet
 from .model import ReverseNet
+from .rbf import RBFNet
 from .schedule import NoiseSchedule
 
 LR_FLOOR = 0.02  # cosine decay ends at 2% of the peak rate, not 0, so a longer run can resume
@@ -100,6 +101,8 @@ def build_model(config: DiffusionConfig, device: str | torch.device = "cpu") -> 
     # On a CPU the fast path that skips the trunk's dead units (diffusion/live_units.py); on a
     # GPU finding them would wait for the device at every call.
     network = LiveUnitsNet if torch.device(device).type == "cpu" else ReverseNet
+    if config.network is Network.RBF:
+        network = RBFNet
     model = network(config.T, config.width, generator=torch.Generator().manual_seed(config.seed)).to(device)
     diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, device)
     return model, diffusion
