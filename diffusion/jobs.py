@@ -28,7 +28,8 @@ import torch
 from . import processes
 from .config import DiffusionConfig, resolve_device
 from .gaussian_diffusion import GaussianDiffusion
-from .metrics import SampleQuality
+from .memory import check_training
+from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
 from .schedule import NoiseSchedule
 from .train import TrainingHistory, build_model
@@ -131,6 +132,7 @@ class JobStatus:
         np.ndarray | None
     )  # fresh samples from that model, (PREVIEW_POINTS, 2): its samples(PREVIEW_POINTS, seed=0)
     quality: SampleQuality | None  # of those samples: the same numbers as pipeline.quality()
+    snapshot_bound: Bound | None  # K and its KL per t on held-out points, for that model
     snapshot_id: int  # increases with each published model
     error: str | None
     queue_position: int  # 1 = next to start when a slot frees; 0 = not waiting
@@ -158,6 +160,8 @@ class TrainingJob:
         wherever the user is looking. It must return quickly (start a thread for anything slow);
         an exception in it is ignored (it must not end the run)."""
         self.config = config.validate()  # fail fast, in the caller's thread, with the UI's message
+        # and refuse a run that would not fit the server's per-run memory, before a process starts
+        check_training(self.config)
         self._on_update = on_update
         self._resume_from = resume_from
         self._slots = slots
@@ -177,6 +181,7 @@ class TrainingJob:
         self._pipeline: DiffusionPipeline | None = resume_from
         self._preview: np.ndarray | None = None
         self._quality: SampleQuality | None = None
+        self._snapshot_bound: Bound | None = None
         self._snapshot_id = 0
         # what the child last reported; a continued run starts from its model's count and curve
         self._history = TrainingHistory(kl_per_t=[float("nan")] * (self.config.T - 1))
@@ -254,6 +259,7 @@ class TrainingJob:
                 pipeline=self._pipeline,
                 preview=self._preview,
                 quality=self._quality,
+                snapshot_bound=self._snapshot_bound,
                 snapshot_id=self._snapshot_id,
                 error=self._error,
                 queue_position=self._slots.position(self._ticket) if self._state is JobState.QUEUED else 0,
@@ -374,6 +380,7 @@ class TrainingJob:
                 self._pipeline = pipeline
                 self._preview = payload["preview"]
                 self._quality = SampleQuality(**payload["quality"])
+                self._snapshot_bound = Bound.from_dict(payload["bound"])
                 self._snapshot_id += 1
             self._notify()
         elif kind in ("failed", "diverged"):

@@ -18,6 +18,7 @@ import torch
 from .config import DiffusionConfig, check_n_points, check_seed, resolve_device
 from .data import plot_extent, swiss_roll, swiss_roll_with_position
 from .gaussian_diffusion import GaussianDiffusion
+from .memory import drift_chunk
 from .metrics import Bound, SampleQuality, likelihood_bound, sample_quality
 from .model import ReverseNet
 from .train import TrainingHistory, build_model
@@ -99,10 +100,15 @@ class DiffusionPipeline:
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
         points = torch.from_numpy(grid).to(self.device)
         out = np.zeros((self.T + 1, grid.shape[0], 2), dtype=np.float32)
+        # A few timesteps at a time: all T - 1 heads on the grid at once would hold
+        # (T - 1, G, width) layers, gigabytes for a long, wide uploaded model.
+        step = drift_chunk(self.config, grid.shape[0])
         with torch.inference_mode():
-            h = points.unsqueeze(0).expand(self.T - 1, -1, -1)
-            mean, _ = self.diffusion.p_mean_variance_grouped(self.model, h, range(2, self.T + 1))
-            out[2:] = (mean - h).cpu().numpy()
+            for start in range(2, self.T + 1, step):
+                t = range(start, min(start + step, self.T + 1))
+                h = points.unsqueeze(0).expand(len(t), -1, -1)
+                mean, _ = self.diffusion.p_mean_variance_grouped(self.model, h, t)
+                out[t.start : t.stop] = (mean - h).cpu().numpy()
         out[1] = (np.sqrt(self.diffusion.schedule.alphas[1]) - 1.0) * grid
         return grid, out
 

@@ -19,6 +19,10 @@ st.caption(
     "variance."
 )
 
+refusal = caches.bound_refusal(model.pipeline.config)
+if refusal:
+    st.warning(refusal, icon=":material/memory:")
+    st.stop()
 with st.spinner(
     "Computing the bound on 20,000 held-out points…"
 ):  # Streamlit shows it only if the call takes a while: not when built ahead

@@ -36,6 +36,10 @@ if cfg is None:
     st.error(state.settings_error)
     st.stop()
 
+refusal = caches.view_refusal(cfg, int(n), "forward")
+if refusal:
+    st.warning(refusal, icon=":material/memory:")
+    st.stop()
 fig, view, sched = caches.forward_figure(cfg.model_key(), int(n), int(seed), cfg, speed)
 if not sched.reaches_noise:
     st.warning(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from diffusion import figures, views
+from diffusion import figures, memory, views
 from diffusion.config import DiffusionConfig
 from diffusion.jobs import PREVIEW_POINTS, JobStatus
 from diffusion.metrics import Bound, SampleQuality, sample_quality
@@ -24,6 +24,44 @@ if TYPE_CHECKING:
     from pages._app.training import JobHolder
 
 CEILING_POINTS = 1000
+BOUND_POINTS = 20_000  # DiffusionPipeline.bound's default: what the Bound page computes
+
+
+def bound_refusal(config: DiffusionConfig) -> str | None:
+    """Why the Bound page does not compute this model's bound, or None: a model so long and wide
+    (an upload) that its bound would hold the shared server's memory or CPUs for minutes."""
+    work = memory.bound_work(config, BOUND_POINTS)
+    if work > memory.BOUND_WORK_MAX:
+        return (
+            f"This model (T = {config.T:,}, width {config.width:,}) is too large to compute its bound on this "
+            f"shared server: {BOUND_POINTS:,} points through its {config.T - 1:,} heads take "
+            f"{work:.1e} multiply-adds, the limit is {memory.BOUND_WORK_MAX:.1e}. A model with a smaller T or "
+            "width can be measured here; the CLI computes this one on your own machine."
+        )
+    try:
+        memory.check(memory.bound_bytes(config, BOUND_POINTS), "the bound of this model", "Lower T or the width.")
+    except memory.MemoryBudgetError as exc:
+        return str(exc).removeprefix("memory: ").capitalize()
+    return None
+
+
+def view_refusal(config: DiffusionConfig, n: int, kind: str) -> str | None:
+    """Why the Forward (kind "forward") or Reverse ("reverse") page does not build its view of n
+    points, or None: its memory estimate is over the per-run budget."""
+    try:
+        memory.check(
+            memory.views_bytes(config, n, kind=kind),
+            f"the animation of {n:,} points over T = {config.T:,} steps",
+            "Lower the number of points N or T.",
+        )
+    except memory.MemoryBudgetError as exc:
+        return str(exc).removeprefix("memory: ").capitalize()
+    return None
+
+
+def worth_prefetching(config: DiffusionConfig) -> bool:
+    """Small enough that building its views ahead costs the server a few seconds, not minutes."""
+    return memory.bound_work(config, BOUND_POINTS) <= memory.PREFETCH_WORK_MAX
 
 
 @st.cache_resource(max_entries=24, show_spinner="Drawing the forward process…")
@@ -157,6 +195,8 @@ class ViewPrefetch:
     def __call__(self, s: JobStatus) -> None:
         if s.pipeline is None or s.pipeline.steps_trained == 0 or s.snapshot_id == 0:
             return
+        if not worth_prefetching(s.pipeline.config):
+            return  # a long, wide model: its page builds what the user asks for, when asked
         ended = not s.state.active
         if not ended and (s.quality is None or not s.quality.passes):
             return

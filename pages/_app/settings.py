@@ -16,6 +16,7 @@ from diffusion.config import (
     MeanParameterization,
     schedule_uses,
 )
+from diffusion.memory import check_training
 from pages._app.models import current_model
 
 DEFAULTS = DiffusionConfig()
@@ -114,7 +115,8 @@ def training_settings() -> tuple[DiffusionConfig | None, str | None]:
             lr_schedule=ss.get("lr_schedule", DEFAULTS.lr_schedule.value),
             ema_decay=ss.get("ema_decay", DEFAULTS.ema_decay),
         )
-        return cfg.validate(), None
+        # a run too big for the server's per-run memory is refused here, before Start is offered
+        return check_training(cfg.validate()), None
     except ConfigError as exc:
         return None, user_message(exc)
 
