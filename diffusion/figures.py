@@ -22,9 +22,12 @@ COLORSCALE = "Viridis"  # position along the roll: 0 (inner end) .. 1 (outer end
 DRIFT_COLOR = "#d62728"
 MARK_COLOR = "#d62728"
 TEMPLATE = "plotly_white"
-FRAME_MS = 110  # per frame: 41 frames are meant to play in about 4.5 s
-# The pages' animation speed choices, milliseconds per frame.
-SPEEDS = {"slow": 300, "normal": FRAME_MS, "fast": 50}
+# Per frame: 41 frames play in about 8 s. A browser without a GPU draws WebGL in software and
+# cannot show a frame of the animations much faster than this, so a shorter duration would
+# promise a pace that such a laptop never reaches (it plays at its drawing speed whatever is set).
+FRAME_MS = 200
+# The pages' animation speed choices, milliseconds per frame ("fast": as fast as the browser draws).
+SPEEDS = {"slow": 400, "normal": FRAME_MS, "fast": 50}
 POINT_SIZE = 3
 FAINT_POINTS = 600
 LN2 = math.log(2.0)  # as diffusion.metrics, without importing torch into the figures
@@ -177,6 +180,10 @@ def _grid_spacing(grid: np.ndarray) -> float:
     return float(np.min(np.diff(xs))) if xs.size > 1 else 2 * EXTENT
 
 
+CONTROLS_PAD = 30  # px from the plot area's bottom to the buttons: room for the x tick labels
+CONTROLS_MARGIN = CONTROLS_PAD + 38 + 50  # the bottom margin that holds the x ticks, buttons and slider
+
+
 def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = ", frame_ms: int = FRAME_MS) -> dict:
     """Play / pause buttons and a slider over frames (Plotly's own, so it plays in the browser)."""
     play = dict(
@@ -205,6 +212,10 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
         )
         for name, label in zip(names, labels)
     ]
+    # Buttons on their own row above a full-width slider: beside it, on a phone they covered half
+    # of it. No current-value text on the slider: plotly.js moves the slider as it starts a frame
+    # but draws the frame a moment later, so that text ran a frame ahead of the points during
+    # playback, while the title's t is drawn with them.
     return dict(
         updatemenus=[
             dict(
@@ -215,7 +226,7 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
                 y=0,
                 xanchor="left",
                 yanchor="top",
-                pad=dict(r=8, t=62),
+                pad=dict(r=8, t=CONTROLS_PAD),
                 buttons=[play, pause],
             )
         ],
@@ -223,13 +234,13 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
             dict(
                 active=0,
                 steps=steps,
-                x=0.2,
+                x=0.0,
                 y=0,
-                len=0.8,
+                len=1.0,
                 xanchor="left",
                 yanchor="top",
-                pad=dict(t=50, b=0),
-                currentvalue=dict(prefix=prefix, visible=True, xanchor="right", font=dict(size=14)),
+                pad=dict(t=CONTROLS_PAD + 38, b=0, l=0, r=0),
+                currentvalue=dict(prefix=prefix, visible=False),
                 transition=dict(duration=0),
             )
         ],
@@ -291,7 +302,7 @@ def forward_animation(
         template=TEMPLATE,
         title=dict(text=f"{title} · t = {int(view.t[0])}"),
         height=600,
-        margin=dict(l=40, r=20, t=60, b=130),
+        margin=dict(l=40, r=20, t=60, b=CONTROLS_MARGIN),
         showlegend=False,
         **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()], frame_ms=frame_ms),
     )
@@ -413,8 +424,8 @@ def reverse_animation(
     fig.update_layout(
         template=TEMPLATE,
         title=dict(text=_reverse_title(title, int(view.t[0]), scales[0], arrows)),
-        height=620,
-        margin=dict(l=40, r=20, t=60, b=130),
+        height=580,  # with the page above it, Play and the slider stay in view on a 1000 px high screen
+        margin=dict(l=40, r=20, t=60, b=CONTROLS_MARGIN),
         showlegend=False,
         **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()], frame_ms=frame_ms),
     )

@@ -26,7 +26,9 @@ def speed_select(column, key: str) -> int:
         index=list(figures.SPEEDS).index("normal"),
         key=key,
         persist_state="session",
-        help="How fast ▶ plays the frames.",
+        help="How fast ▶ plays the frames: "
+        + ", ".join(f"{name} one every {ms / 1000:g} s" for name, ms in figures.SPEEDS.items())
+        + ". Without a GPU the browser may take longer to draw each frame.",
     )
     return figures.SPEEDS[speed]
 
@@ -36,12 +38,14 @@ def plot(fig, key: str | None = None) -> None:
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
 
 
-def quality_line(q: SampleQuality, what: str = "this model") -> None:
-    """One line: the model's sample quality against the bar, green when it meets it."""
+def quality_line(q: SampleQuality, what: str = "this model", explain: bool = True) -> None:
+    """One line: the model's sample quality against the bar, green when it meets it. `explain`
+    False leaves out the line that explains the numbers, for a page that gives it further down."""
     verdict = "meets the quality bar" if q.passes else "does not meet the quality bar yet"
     text = (
         f"Sample quality of {what}: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
         f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**."
     )
     (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")
-    st.caption(QUALITY_HELP)
+    if explain:
+        st.caption(QUALITY_HELP)

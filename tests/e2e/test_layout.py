@@ -1,0 +1,114 @@
+"""Every page at a lecture's screen sizes: 1400x1000 (a laptop), 1920x1080 (a projector) and
+390x844 (a phone), each in one browser context, the pages visited in turn.
+
+A screenshot of the viewport (what the lecturer sees without scrolling) of each page goes to
+tests/artifacts/layout_<size>_<page>.png. Checked with bounding boxes: the animations' Play button
+and t slider lie inside the viewport and apart, on a laptop and a projector without scrolling, on a
+phone once scrolled to them (..._controls.png); the Train page's Start button is in view; at
+390 px the Train page's chart titles do not print over each other (..._chart.png).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"1400x1000": (1400, 1000), "1920x1080": (1920, 1080), "390x844": (390, 844)}
+# (name, path, chart key or None): the mismatch banner (settings that differ from the model's)
+# pushes the Forward page's chart down, the case most likely to push its controls out of view.
+PAGES = [
+    ("overview", "/", "figure1"),
+    ("train", "/train", "model_chart"),
+    ("forward", "/forward", "forward_chart"),
+    ("forward_mismatch", "/forward?T=60&schedule=linear", "forward_chart"),
+    ("reverse", "/reverse", "reverse_chart"),
+    ("bound", "/bound", "bound_kl"),
+]
+ANIMATED = {"forward_chart", "reverse_chart"}
+
+
+def wait_idle(page: Page, timeout_s: float = 60.0) -> None:
+    """Until no script run is in progress: the status widget exists only while one runs (bounded)."""
+    time.sleep(0.3)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and page.locator('[data-testid="stStatusWidget"]').count():
+        time.sleep(0.2)
+
+
+def inside(box: dict, width: int, height: int) -> bool:
+    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def collapse_sidebar(page: Page) -> None:
+    """On a phone Streamlit opens with the sidebar collapsed; make sure, so the shot shows the page."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    if sidebar.get_attribute("aria-expanded") == "true":
+        page.locator('[data-testid="stSidebarCollapseButton"] button').click()
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_every_page_fits_the_screen(browser, app_url, artifacts, size):
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    problems: list[str] = []
+    try:
+        for name, path, key in PAGES:
+            page.goto(app_url + path)
+            plot = page.locator(f".st-key-{key} .js-plotly-plot").first
+            expect(plot).to_be_visible(timeout=90_000)
+            wait_idle(page)
+            if width < 600:
+                collapse_sidebar(page)
+            time.sleep(1.0)  # WebGL draws after the element appears
+            page.screenshot(path=str(artifacts / f"layout_{size}_{name}.png"))
+            if key in ANIMATED:
+                if width < 600:  # a phone scrolls to the chart; there the controls must fit together
+                    plot.locator(".slider-group").scroll_into_view_if_needed()
+                    time.sleep(0.3)
+                    page.screenshot(path=str(artifacts / f"layout_{size}_{name}_controls.png"))
+                play = plot.locator(".updatemenu-button", has_text="Play").bounding_box()
+                pause = plot.locator(".updatemenu-button", has_text="Pause").bounding_box()
+                slider = plot.locator(".slider-group").bounding_box()
+                for what, box in (("Play", play), ("Pause", pause), ("the t slider", slider)):
+                    if box is None or not inside(box, width, height):
+                        problems.append(f"{name}: {what} is not inside the {size} viewport: {box}")
+                for what, box in (("Play", play), ("Pause", pause)):
+                    if box and slider and overlap(box, slider):
+                        problems.append(f"{name}: {what} {box} overlaps the t slider {slider}")
+            if name == "train":
+                start_button = page.get_by_role("button", name="Start new run")
+                if width < 600:
+                    start_button.scroll_into_view_if_needed()
+                start = start_button.bounding_box()
+                if start is None or not inside(start, width, height):
+                    problems.append(f"train: Start new run is not inside the {size} viewport: {start}")
+                if width < 600:
+                    plot.scroll_into_view_if_needed()
+                    time.sleep(0.3)
+                    page.screenshot(path=str(artifacts / f"layout_{size}_{name}_chart.png"))
+                    titles = [b for b in (t.bounding_box() for t in plot.locator(".infolayer .annotation").all()) if b]
+                    problems += [
+                        f"train: chart titles overlap: {a} and {b}"
+                        for i, a in enumerate(titles)
+                        for b in titles[i + 1 :]
+                        if overlap(a, b)
+                    ]
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
