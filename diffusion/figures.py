@@ -9,12 +9,16 @@ animations carry their own play/pause buttons and t slider.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .views import ChainView, DensityView, Figure1View, ReverseView, ScheduleView
+
+if TYPE_CHECKING:  # not at run time: metrics imports torch, which the figures do without
+    from .metrics import Bound
 
 EXTENT = 2.0
 AXIS_RANGE = [-EXTENT, EXTENT]
@@ -592,10 +596,14 @@ def live_training_figure(
     density: DensityView,
     curve: np.ndarray | None,
     samples_title: str,
+    bound: Bound | None = None,
 ) -> go.Figure:
     """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
     the snapshot's samples as a 2-D histogram image over the roll. Training measures its losses in
     nats; they are drawn in bits, the unit of the paper and of the Bound page.
+
+    With `bound` (the snapshot's K on held-out points), the middle panel's bars are its KL per t and
+    its title gives K; the training loss per t is then a line over them.
 
     One figure and an image, not three figures and thousands of WebGL markers: Streamlit rebuilds a
     chart from scratch whenever its data changes (every snapshot), and a browser without a GPU
@@ -609,7 +617,9 @@ def live_training_figure(
         horizontal_spacing=0.07,
         subplot_titles=(
             "Loss: mean KL per t (bits per point)",
-            "Loss per t (recent average, bits per point)",
+            "Loss per t (recent average, bits per point)"
+            if bound is None
+            else f"KL per t on held-out points (bits); K = {bound.bits:+.2f}",
             samples_title,
         ),
     )
@@ -627,8 +637,15 @@ def live_training_figure(
         pad = 0.05 * max(high - low, 0.1)
         fig.update_yaxes(type="log", **log_ticks(finite), range=[low - pad, high + pad], autorange=False, row=1, col=1)
     t = np.arange(2, len(kl) + 2, dtype=np.float32)
-    bars = np.nan_to_num(f32(kl), nan=0.0)
-    fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"), row=1, col=2)
+    if bound is None:
+        bars = np.nan_to_num(f32(kl), nan=0.0)
+        fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"), row=1, col=2)
+    else:
+        bars = np.nan_to_num(f32(bound.kl_per_t_bits), nan=0.0)
+        fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="held-out KL per t"), row=1, col=2)
+        line = dict(color="#ff7f0e", width=1.5)
+        fig.add_trace(go.Scatter(x=t, y=kl, mode="lines", line=line, name="training loss per t"), row=1, col=2)
+        bars = np.concatenate([bars, np.nan_to_num(kl, nan=0.0)])
     fig.update_xaxes(title_text="t", range=[1.5, len(kl) + 1.5], autorange=False, row=1, col=2)
     fig.update_yaxes(title_text="bits", row=1, col=2)
     top_bar = float(bars.max()) if len(bars) else 0.0

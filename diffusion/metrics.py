@@ -60,6 +60,17 @@ class Bound:
             "entropy_terms_bits": self.entropy_bits,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Bound:
+        """The inverse of to_dict (a snapshot sends its bound through a pipe as plain numbers)."""
+        return cls(
+            bits=float(data["bound_bits"]),
+            bits_unit_variance=float(data["bound_bits_unit_variance"]),
+            minus_null_bits=float(data["bound_minus_null_bits"]),
+            kl_per_t_bits=np.asarray(data["kl_per_t_bits"], dtype=np.float64),
+            entropy_bits=float(data["entropy_terms_bits"]),
+        )
+
 
 def entropy_terms_nats(schedule: NoiseSchedule) -> float:
     """H_q(X_T | X_0) - H_q(X_1 | X_0) - H_p(X_T) of eq. 14, in nats per point."""

@@ -6,7 +6,8 @@ Messages to the server, each a (kind, payload) tuple:
     ("progress", {...})           about 5 times a second: the steps since the last one, the
                                   smoothed loss per t, step, progress, seconds, iterations/s
     ("snapshot", {...})           the sampling weights, their history, 5,000 fresh samples and
-                                  their quality: after FIRST_SNAPSHOT_SECONDS, then every
+                                  their quality, the bound K on held-out points and its KL
+                                  per t: after FIRST_SNAPSHOT_SECONDS, then every
                                   snapshot interval, when paused, and at the end
     ("diverged", message)         the run diverged (a snapshot of the last good weights came first)
     ("failed", message)           the trainer could not be built
@@ -32,6 +33,9 @@ from .train import Trainer, TrainingDiverged, TrainingHistory, build_model
 FIRST_SNAPSHOT_SECONDS = 1.0  # sooner than the interval: the user sees the run take shape at once
 PROGRESS_SECONDS = 0.2  # how often the worker reports its step and losses
 PREVIEW_POINTS = 5000  # a snapshot's samples, which its quality measures (5,000 vs 5,000)
+# Held-out points for a snapshot's bound: enough to show the KL per t and K while the run goes on
+# (the Bound page measures 20,000 once the run is over).
+SNAPSHOT_BOUND_POINTS = 2000
 # Training is background work: the pages that the server draws for every session come first.
 TRAINING_NICENESS = 10
 
@@ -196,6 +200,7 @@ class TrainingWorker:
             "steps": pipeline.steps_trained,
             "preview": samples,
             "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
+            "bound": pipeline.bound(SNAPSHOT_BOUND_POINTS).to_dict(),
             "betas": pipeline.diffusion.schedule.betas[1:].copy() if pipeline.config.learn_betas else None,
         }
         self._send(("snapshot", payload))

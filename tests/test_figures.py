@@ -330,7 +330,7 @@ def test_live_training_figure_has_the_three_panels():
 
 def test_live_training_figure_sets_its_ranges_and_margins():
     """plotly.js would otherwise measure the tick labels and lay the figure out again at every
-    update (bench_live_chart.py): the ranges come from the data here and no axis grows a margin."""
+    update: the ranges come from the data here and no axis grows a margin."""
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
     s = spec(
         figures.live_training_figure(
@@ -451,3 +451,26 @@ def test_model_status():
         "T: 40 → 50",
         "schedule: sigmoid → linear",
     ]
+
+
+def test_the_live_figure_shows_a_snapshots_held_out_kl_and_its_k():
+    from diffusion.metrics import Bound
+
+    kl_nats = np.array([0.5, 0.25, 0.125], np.float32)
+    bound = Bound(
+        bits=1.234,
+        bits_unit_variance=0.1,
+        minus_null_bits=4.2,
+        kl_per_t_bits=np.array([0.3, 0.2, 0.1]),
+        entropy_bits=2.0,
+    )
+    density = views.sample_density(np.zeros((5, 2)))
+    fig = figures.live_training_figure(np.arange(1, 4), np.ones(3), kl_nats, density, None, "x", bound=bound)
+    titles = [a.text for a in fig.layout.annotations]
+    assert any("held-out" in t and "K = +1.23" in t for t in titles), titles
+    bars = next(tr for tr in fig.data if tr.type == "bar")
+    np.testing.assert_allclose(bars.y, [0.3, 0.2, 0.1], rtol=1e-6)
+    line = next(tr for tr in fig.data if tr.name == "training loss per t")
+    np.testing.assert_allclose(line.y, kl_nats / np.log(2), rtol=1e-6)  # the loss, in bits too
+    plain = figures.live_training_figure(np.arange(1, 4), np.ones(3), kl_nats, density, None, "x")
+    assert not any("held-out" in a.text for a in plain.layout.annotations)

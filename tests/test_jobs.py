@@ -527,3 +527,16 @@ def test_slots_never_exceed_capacity():
 
 def test_job_state_activity():
     assert {s for s in JobState if s.active} == {JobState.QUEUED, JobState.RUNNING, JobState.PAUSED}
+
+
+def test_each_snapshot_brings_its_bound_on_held_out_points(jobs):
+    """The Train page's live bound: K and the KL per t of the very model the snapshot publishes."""
+    from diffusion.worker import SNAPSHOT_BOUND_POINTS
+
+    job = jobs(job_config(), slots=TrainingSlots(1)).start()
+    job.join(60)
+    s = job.status()
+    assert s.snapshot_bound is not None and s.snapshot_bound.kl_per_t_bits.shape == (9,)
+    expected = s.pipeline.bound(SNAPSHOT_BOUND_POINTS)
+    np.testing.assert_allclose(s.snapshot_bound.kl_per_t_bits, expected.kl_per_t_bits, rtol=1e-5)
+    assert s.snapshot_bound.bits == pytest.approx(expected.bits, abs=1e-5)

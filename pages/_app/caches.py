@@ -158,6 +158,7 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
                 views.sample_density(s.preview, extent=s.pipeline.plot_extent),
                 views.roll_curve(scale=s.pipeline.config.data_scale),
                 f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}",
+                bound=s.snapshot_bound,
             ),
         )
     return cached[1]
