@@ -205,6 +205,9 @@ def progress_panel(s) -> None:
     replaced = (
         s is not None and not s.state.active and h.end_seen == h.uid and s.snapshot_id > 0 and not model.of_run(h.uid)
     )
+    # a run whose worse model was not made current still shows its own panel, and why
+    replaced = replaced and not (h.rejected is not None and h.rejected.of_run(h.uid))
+    rejected_notice(s)
     if s is None or replaced:
         before = (
             "No run yet in this session."
@@ -254,6 +257,31 @@ def progress_panel(s) -> None:
         display.plot(chart, key="live_chart")
     training.rerun_to_adopt(h, s)
     training.rerun_when_ended(h, s)
+
+
+def rejected_notice(s) -> None:
+    """The run's model was worse than the one it would have replaced, which stayed current."""
+    r = h.rejected
+    if s is None or s.state.active or r is None or not r.of_run(h.uid) or model.of_run(h.uid):
+        return
+    q, current = r.quality, caches.model_quality(model)
+    scores = "no samples measured" if q is None else f"SW1 {q.sw1:.3f}, chamfer {q.chamfer:.3f}"
+    why = "diverged; its last good weights" if s.diverged else "ended; its model"
+    st.warning(
+        f"This run's model ({scores}) is worse than the current one (SW1 {current.sw1:.3f}), which stays. "
+        f"You can still look at it or download it. (The run {why} are among this session's earlier models.)",
+        icon=":material/undo:",
+    )
+    r1, r2, _ = st.columns([1, 1, 2])
+    r1.download_button(
+        "Download the run's model (.pt)",
+        data=lambda: checkpoint_bytes(r.pipeline),
+        file_name=f"swissroll_T{r.pipeline.T}_{r.pipeline.steps_trained}steps.pt",
+        mime="application/octet-stream",
+        on_click="ignore",
+        key="rejected_ckpt",
+    )
+    r2.button("Make it current anyway", on_click=training.make_rejected_current, key="use_rejected", width="stretch")
 
 
 def save(s) -> None:

@@ -15,8 +15,9 @@ import streamlit as st
 from diffusion import views
 from diffusion.config import ConfigError
 from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
+from diffusion.metrics import better_model
 from diffusion.pipeline import DiffusionPipeline
-from pages._app.caches import ViewPrefetch
+from pages._app.caches import ViewPrefetch, model_quality
 from pages._app.models import ModelId, ModelRef, current_model, set_current_model
 from pages._app.settings import REVERSE_N, REVERSE_SEED, training_settings, user_message
 
@@ -35,6 +36,9 @@ class JobHolder:
         self.stopping = False  # Stop was clicked; the worker ends after its current step
         self.chart: tuple | None = None  # (the snapshot's ModelId, the Train page's live figure)
         self.prefetch: ViewPrefetch | None = None  # the run's hook that builds views ahead
+        self.before: ModelRef | None = None  # the current model when the run started
+        self.judged = ""  # uid of the job whose ended model was compared with `before`
+        self.rejected: ModelRef | None = None  # the run's model, worse than `before`, which stayed
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -80,7 +84,31 @@ def sync_job() -> JobStatus | None:
             note += ", last good weights of a run that failed"
         model_id = ModelId.of_snapshot(h.uid, status.snapshot_id)
         set_current_model(ModelRef(status.pipeline, model_id, views.TRAINED, note, status.quality))
+    if status is not None and not status.state.active and h.judged != h.uid:
+        h.judged = h.uid
+        keep_the_better_model(h, status)
     return status
+
+
+def keep_the_better_model(h: JobHolder, status: JobStatus) -> None:
+    """When a run has ended: a model that diverged, or that is clearly worse than the one it
+    replaced (a high learning rate, a Stop after a few steps), does not take its place. The model
+    from before the run becomes current again; the run's joins the earlier models and stays on
+    offer (`rejected`)."""
+    run_model = current_model()
+    if h.before is None or not run_model.of_run(h.uid):
+        return
+    if status.diverged or not better_model(run_model.quality, model_quality(h.before)):
+        h.rejected = run_model
+        set_current_model(h.before)
+
+
+def make_rejected_current() -> None:
+    """Button callback: the run's model becomes current after all."""
+    h = holder()
+    if h.rejected is not None and not h.active():
+        set_current_model(h.rejected)
+        h.rejected = None
 
 
 # ---------------------------------------------------------------------- callbacks
@@ -118,6 +146,7 @@ def start_training(resume: bool = False) -> None:
         if h.job is not None:
             h.job.stop(wait=False)
         h.job, h.uid, h.adopted, h.stopping, h.prefetch = job, uid, 0, False, prefetch
+        h.before, h.rejected = current_model(), None
         job.start()
 
 
