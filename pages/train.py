@@ -227,13 +227,13 @@ def progress_panel(s) -> None:
     parts = [f"**{training.state_label(h, s)}**", f"step {s.step:,}{total}"]
     if s.state.active and s.state is not JobState.PAUSED:  # a paused run has no pace and no end in sight
         parts += [
-            f"{s.iterations_per_second:,.0f} it/s",
+            training.rate_text(s.iterations_per_second),
             "—" if s.eta_seconds is None else f"{s.eta_seconds:,.0f} s left",
         ]
     elif (
         not s.state.active and s.seconds > 0
     ):  # over: no time left to quote, and the pace of the whole run, not its recent one
-        parts.append(f"{s.step / s.seconds:,.0f} it/s on average")
+        parts.append(f"{training.rate_text(s.step / s.seconds)} on average")
     st.progress(min(1.0, s.progress), text=" · ".join(parts + [f"{s.seconds:,.1f} s trained"]))
     if s.state is JobState.RUNNING:
         st.caption(display.PROGRESS_HELP)

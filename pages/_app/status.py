@@ -26,6 +26,7 @@ from pages._app.training import (
 )
 
 PAUSED = "paused"  # the sidebar's status while the session's run is paused
+QUEUED = "queued"  # ... while it waits for a training slot
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ def app_state() -> AppState:
     status = views.model_status(model.source, model.pipeline.config, settings, training)
     if status == views.TRAINING and job.state is JobState.PAUSED:
         status = PAUSED  # a paused run trains nothing: the sidebar must not say it does
+    elif status == views.TRAINING and job.state is JobState.QUEUED:
+        status = QUEUED  # waiting for a slot: nothing trains yet
     return AppState(model, settings, error, job, training, status)
 
 

@@ -5,6 +5,7 @@ model again), and both set the sidebar to the new model's settings."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import streamlit as st
 
@@ -17,6 +18,16 @@ from pages._app.training import holder
 UPLOAD_LIMIT_MB = MAX_CHECKPOINT_BYTES // 2**20
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&$:])")
+
+
+def safe_name(name: str) -> str:
+    """An uploaded file's name as literal text in a Markdown message: every character Markdown or
+    HTML would act on is backslash-escaped, so `**x**` or `<b>x</b>` shows as typed. (The model's
+    note keeps the raw name: the captions that show it escape it as HTML.)"""
+    return _MARKDOWN.sub(r"\\\1", str(name))
+
+
 def on_upload() -> None:
     """Checkpoint uploader changed: validate (never unpickled); on any problem keep the current model."""
     up = st.session_state.get("upload")
@@ -27,10 +38,11 @@ def on_upload() -> None:
         st.session_state["upload_message"] = ("error", "Stop or finish the training run before loading another model.")
         return
     data = up.getvalue()
+    name = safe_name(up.name)
     try:
         pipeline = load_checkpoint(data, device="cpu")
     except CheckpointError as exc:
-        st.session_state["upload_message"] = ("error", f"Could not load {up.name}: {exc}. The current model is kept.")
+        st.session_state["upload_message"] = ("error", f"Could not load {name}: {exc}. The current model is kept.")
         return
     model_id = ModelId.of_upload(hashlib.sha1(data).hexdigest()[:16])
     set_current_model(ModelRef(pipeline, model_id, views.UPLOADED, f"{up.name}, {pipeline.steps_trained:,} steps"))
@@ -38,7 +50,7 @@ def on_upload() -> None:
     note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
     st.session_state["upload_message"] = (
         "success",
-        f"Loaded {up.name}: T = {pipeline.T}, width {pipeline.config.width}, "
+        f"Loaded {name}: T = {pipeline.T}, width {pipeline.config.width}, "
         f"{pipeline.steps_trained:,} steps. The sidebar now shows its settings{note}.",
     )
 

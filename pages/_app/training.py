@@ -180,6 +180,13 @@ def state_label(h: JobHolder, s: JobStatus) -> str:
     return s.state.value
 
 
+def rate_text(rate: float) -> str:
+    """Iterations per second; a slow run (a wide network, a huge batch) reads "< 1", never "0"."""
+    if rate <= 0:
+        return "— it/s"  # fewer than two steps so far: no pace yet
+    return f"{rate:,.0f} it/s" if rate >= 1 else "< 1 it/s"
+
+
 def queue_message(s: JobStatus) -> str:
     """`queue_position` is the run's 1-based place in the waiting line (0: not waiting)."""
     if s.queue_position <= 0:
