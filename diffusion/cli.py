@@ -1,4 +1,4 @@
-"""`python -m diffusion train | sample | evaluate | figure | trajectories`: the same code the dashboard runs.
+"""`python -m diffusion train | sample | evaluate | figure | trajectories | animate`: the dashboard's own code.
 
 Every failure the user can cause (a bad setting, a bad file, a run that diverges) ends with exit
 status 1 or 2 and exactly one line on stderr; no traceback.
@@ -123,12 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", default="auto")
 
-    figure = sub.add_parser("figure", help="write the paper's Figure 1 as a self-contained HTML file")
+    figure = sub.add_parser("figure", help="write the paper's Figure 1 as self-contained HTML, or as a slide's PNG")
     figure.add_argument("--checkpoint", required=True)
-    figure.add_argument("--out", required=True)
+    figure.add_argument("--out", required=True, help="OUT.html (interactive) or OUT.png (1920x1080)")
     figure.add_argument("--n", type=int, default=1500, help="points per panel")
     figure.add_argument("--seed", type=int, default=0)
     figure.add_argument("--device", default="auto")
+
+    animate = sub.add_parser("animate", help="write the Forward or Reverse page's animation as a GIF or MP4")
+    animate.add_argument("--checkpoint", required=True)
+    animate.add_argument("--chain", choices=("reverse", "forward"), default="reverse")
+    animate.add_argument("--out", required=True, help="OUT.gif (loops) or OUT.mp4 (H.264)")
+    animate.add_argument("--n", type=int, default=2000, help="points (default %(default)s)")
+    animate.add_argument("--seed", type=int, default=0)
+    animate.add_argument("--size", type=int, default=800, help="side of the square frames in pixels")
+    animate.add_argument("--fps", type=int, default=10, help="frames a second (default %(default)s)")
+    animate.add_argument("--device", default="auto")
 
     traj = sub.add_parser("trajectories", help="write every point's path through a chain as a (T+1, N, 2) .npy")
     traj.add_argument("--checkpoint", required=True)
@@ -152,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": _evaluate,
             "figure": _figure,
             "trajectories": _trajectories,
+            "animate": _animate,
         }
         return commands[args.command](args)
     except _UsageError as exc:
@@ -339,15 +350,55 @@ def _figure(args) -> int:
     from .figures import figure1, to_html
     from .views import figure1_view
 
-    check_n_points(args.n, "--n")
-    check_seed(args.seed, "--seed")
+    try:  # bad values of the flags are usage errors (status 2), checked before the model loads
+        check_n_points(args.n, "--n")
+        check_seed(args.seed, "--seed")
+    except ConfigError as exc:
+        raise _UsageError(str(exc)) from None
     out = Path(args.out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--out: {out} must end in .html")
-    fig = figure1(figure1_view(_load(args), n=args.n, seed=args.seed))
+    if out.suffix.lower() not in (".html", ".htm", ".png"):
+        raise _UsageError(f"--out: {out} must end in .html or .png")
+    view = figure1_view(_load(args), n=args.n, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(to_html(fig))
+    if out.suffix.lower() == ".png":
+        from .export import SLIDE_SIZE, ExportError, figure1_png
+
+        try:
+            figure1_png(view, out)
+        except ExportError as exc:  # e.g. OUT is a folder
+            raise _UsageError(f"--out: {exc}") from None
+        print(f"wrote {out} ({SLIDE_SIZE[0]}x{SLIDE_SIZE[1]})")
+        return 0
+    out.write_bytes(to_html(figure1(view)))
     print(f"wrote {out}")
+    return 0
+
+
+def _animate(args) -> int:
+    """The Forward or Reverse page's animation, frame for frame, as a GIF or an MP4 for slides."""
+    from . import export, views
+
+    try:  # every bad flag is a usage error (status 2), found before the model loads
+        check_n_points(args.n, "--n")
+        check_seed(args.seed, "--seed")
+        export.check_size(args.size, "--size")
+        export.check_fps(args.fps, "--fps")
+    except (ConfigError, export.ExportError) as exc:
+        raise _UsageError(str(exc)) from None
+    out = Path(args.out)
+    if out.suffix.lower() not in export.FORMATS:
+        raise _UsageError(f"--out: {out} must end in .gif or .mp4")
+    pipeline = _load(args)
+    if args.chain == "forward":
+        view = views.forward_view(pipeline.config, args.n, args.seed)
+    else:
+        view = views.reverse_view(pipeline, args.n, args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        export.export_chain(view, out, size=args.size, fps=args.fps)
+    except export.ExportError as exc:  # e.g. OUT is a folder
+        raise _UsageError(f"--out: {exc}") from None
+    print(f"wrote the {args.chain} chain, {len(view.t)} frames of {args.size}x{args.size} at {args.fps} fps, to {out}")
     return 0
 
 
