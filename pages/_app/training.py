@@ -98,7 +98,11 @@ def keep_the_better_model(h: JobHolder, status: JobStatus) -> None:
     run_model = current_model()
     if h.before is None or not run_model.of_run(h.uid):
         return
-    if status.diverged or not better_model(run_model.quality, model_quality(h.before)):
+    # A run that finished its configured length replaces the model, as its user asked (a short
+    # run at new settings is an experiment, not a mistake); one that diverged or was stopped early
+    # replaces it only when it is not clearly worse.
+    ended_early = status.diverged or status.state is not JobState.FINISHED
+    if ended_early and (status.diverged or not better_model(run_model.quality, model_quality(h.before))):
         h.rejected = run_model
         set_current_model(h.before)
 

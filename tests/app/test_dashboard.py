@@ -474,7 +474,9 @@ def test_pause_resume_stop_and_the_run_survives_page_switches(at):
     assert "s left" not in progress_text(
         at
     ) and f"{status.step / status.seconds:,.0f} it/s on average" in progress_text(at)
-    assert "`trained`" in status_text(at)  # the model so far is kept and used
+    # the model so far is kept: as the current model unless it is clearly worse than the one the
+    # run started from, which then stays (and the run's is on offer beside it)
+    assert "`trained`" in status_text(at) or at.session_state["_job_holder"].rejected is not None
 
 
 def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(at, monkeypatch):
