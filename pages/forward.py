@@ -4,7 +4,7 @@ import streamlit as st
 
 from diffusion import figures
 from diffusion.config import SEED_MAX
-from pages._app import caches, display, settings, status
+from pages._app import caches, display, exports, settings, status
 
 state = status.page_state()
 
@@ -54,7 +54,8 @@ else:
 display.plot(fig, key="forward_chart")
 st.page_link("pages/inside.py", label="Follow single points →", icon=":material/timeline:")
 
-st.download_button(
+d1, d2, d3, _ = st.columns([1.4, 1, 1, 1.6])
+d1.download_button(
     "Download this animation (HTML)",
     data=lambda: figures.to_html(fig),
     file_name=f"forward_T{cfg.T}_{cfg.schedule.value}_N{n}.html",
@@ -62,3 +63,4 @@ st.download_button(
     on_click="ignore",
     key="fwd_html",
 )
+exports.chain_buttons(d2, d3, view, f"forward_T{cfg.T}_{cfg.schedule.value}_N{n}", key="fwd")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from diffusion.metrics import PAPER_K_BITS
-from pages._app import caches, display, status
+from pages._app import caches, display, exports, status
 
 state = status.page_state()
 model = state.model
@@ -40,3 +40,4 @@ st.caption(
 with st.spinner("Drawing Figure 1…"):  # Streamlit shows it only if the call takes a while: not when built ahead
     fig = caches.figure1(model.id, model.pipeline)
 display.plot(fig, key="figure1")
+exports.figure1_button(st, model.id, model.pipeline, f"figure1_T{model.pipeline.T}.png")

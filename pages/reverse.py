@@ -7,7 +7,7 @@ import streamlit as st
 from diffusion import figures, views
 from diffusion.checkpoint import checkpoint_bytes
 from diffusion.config import SEED_MAX
-from pages._app import caches, display, settings, status, training
+from pages._app import caches, display, exports, settings, status, training
 
 state = status.page_state()
 model = state.model
@@ -71,7 +71,7 @@ st.caption(display.QUALITY_HELP)  # the quality line above the chart, its explan
 st.page_link("pages/inside.py", label="Follow single points →", icon=":material/timeline:")
 
 samples = view.points[-1]  # frames play from t = T down to t = 0
-d1, d2, d3 = st.columns(3)
+d1, g1, g2, d2, d3 = st.columns([1.4, 1, 1, 1.3, 1.3])
 d1.download_button(
     "Download this animation (HTML)",
     data=lambda: figures.to_html(fig),
@@ -80,6 +80,7 @@ d1.download_button(
     on_click="ignore",
     key="rev_html",
 )
+exports.chain_buttons(g1, g2, view, f"reverse_T{model.pipeline.T}_N{n}_seed{seed}", key="rev", arrows=arrows)
 d2.download_button(
     "Download the samples (CSV)",
     data=lambda: views.samples_csv(samples),
