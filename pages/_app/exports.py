@@ -1,9 +1,9 @@
 """The pages' slide exports (GIF, MP4, PNG): drawn on a click, with a progress bar, then offered.
 
 A `st.download_button` with a callable would draw the file lazily too, but Streamlit ignores
-every element the callable makes, so it could show no progress; a 41-frame GIF of 10,000 points
-takes several seconds. So the click is an ordinary button that draws the file under a progress
-bar, and a download button for the finished bytes appears under it.
+every element the callable makes, so it could show no progress, and at the pages' largest N a
+GIF is long enough in the drawing to need one. So the click is an ordinary button that draws the
+file under a progress bar, and a download button for the finished bytes appears under it.
 """
 
 from __future__ import annotations
