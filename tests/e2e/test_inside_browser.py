@@ -65,3 +65,58 @@ def test_follow_points_draws_their_paths(page: Page, app_url, artifacts, timings
         expect(chart(page, key)).to_be_visible(timeout=30_000)
         wait_idle(page)
         shot(page, artifacts / f"inside_{key.removeprefix('inside_')}.png")
+
+
+def test_the_density_slider_moves_the_frame_and_a_click_probes_there(page: Page, app_url):
+    page.goto(app_url + "/inside")
+    expect(page.get_by_role("heading", name="Inside the chains")).to_be_visible(timeout=SLOW_S)
+    wait_idle(page)
+
+    page.get_by_role("tab", name="Densities").click()
+    pair = chart(page, "inside_density_pair")
+    expect(pair).to_be_visible(timeout=30_000)
+    wait_idle(page)
+
+    def titles() -> list[str]:
+        return chart(page, "inside_density_pair").evaluate(
+            "g => (g._fullLayout.annotations || []).map(a => a.text).concat([g._fullLayout.title.text || ''])"
+        )
+
+    before = titles()
+    # A click on the slider's track, three quarters along: another t than the middle one shown first.
+    box = page.locator(".st-key-inside_density_t").bounding_box()
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + box["height"] - 12)
+    wait_idle(page)
+    expect(chart(page, "inside_density_pair")).to_be_visible(timeout=30_000)
+    deadline = time.monotonic() + 30
+    while titles() == before and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert titles() != before, before  # the heatmaps of another t
+
+    page.get_by_role("tab", name="Probe the kernel").click()
+    probe = chart(page, "inside_probe_chart")
+    expect(probe).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    time.sleep(1.0)
+    x_input = page.get_by_role("spinbutton", name="x", exact=True)
+    start_x = float(x_input.input_value())
+    # The pixel of a data point far from the default probe point: the trace with the most points.
+    target = probe.evaluate("""g => {
+        const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, box = g.getBoundingClientRect();
+        const tr = g._fullData.reduce((a, b) => ((b.x || []).length > (a.x || []).length ? b : a));
+        let best = 0, far = -1;
+        for (let i = 0; i < tr.x.length; i++) {
+            const d = Math.hypot(tr.x[i] - (-0.2), tr.y[i] - 0.4);
+            if (d > far && Math.abs(tr.x[i]) < 1.5 && Math.abs(tr.y[i]) < 1.5) { far = d; best = i; }
+        }
+        return {x: tr.x[best], y: tr.y[best],
+                px: box.left + xa._offset + xa.l2p(tr.x[best]), py: box.top + ya._offset + ya.l2p(tr.y[best])};
+    }""")
+    page.mouse.move(target["px"], target["py"])
+    time.sleep(0.3)
+    page.mouse.click(target["px"], target["py"])
+    deadline = time.monotonic() + 30
+    while float(x_input.input_value()) == start_x and time.monotonic() < deadline:
+        time.sleep(0.3)
+    moved_x = float(x_input.input_value())
+    assert moved_x != start_x and abs(moved_x - target["x"]) < 0.3, (start_x, moved_x, target)
