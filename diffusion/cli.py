@@ -15,11 +15,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .config import ConfigError, DiffusionConfig, check_n_points, check_seed, table1_config, tutorial_config
+from .config import PRESETS, ConfigError, DiffusionConfig, check_n_points, check_seed
 
 DEFAULTS = DiffusionConfig()
-# `train --preset NAME`: a whole recipe at once; flags after it on the command line override it.
-PRESETS = {"default": DEFAULTS, "tutorial": tutorial_config(), "table1": table1_config()}
+# `train --preset NAME` (config.PRESETS): a whole recipe at once; flags after it on the command line override it.
 # The preset's fields that are `train` flags of the same name (steps goes through preset_steps, so
 # that --max-seconds after a preset replaces its length instead of joining it).
 _PRESET_FIELDS = (

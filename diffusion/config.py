@@ -268,6 +268,18 @@ def table1_config(**changes) -> DiffusionConfig:
     return DiffusionConfig(**{**TABLE1_MODEL, **changes})
 
 
+# Whole recipes by name: the CLI's `train --preset NAME` and the dashboard's Train page offer these.
+PRESETS = {"default": DiffusionConfig(), "tutorial": tutorial_config(), "table1": table1_config()}
+# What each preset is, in one line (the Train page's caption under its choice).
+PRESET_NOTES = {
+    "default": "default: the dashboard's fast recipe: the tutorial's roll (divided by 10), T = 40, "
+    "the sigmoid schedule fixed, every t in every batch",
+    "tutorial": "tutorial: the tutorial's exact run: raw mean and log-variance outputs, one t per batch of "
+    "64,000, learning rate 1e-4 for 150,000 steps",
+    "table1": "table1: the paper's protocol: the roll scaled to variance 1, T = 40, β₁ = 1e-5 fixed, β₂…β_T learned",
+}
+
+
 def resolve_device(device: str) -> str:
     """Map 'auto' to the best device present; raise ConfigError for a device that is not there."""
     import torch  # local: keeps `config` importable (and cheap) without touching torch state

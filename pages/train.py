@@ -6,6 +6,7 @@ from diffusion import views
 from diffusion.checkpoint import checkpoint_bytes
 from diffusion.config import (
     BATCH_MAX,
+    PRESETS,
     SECONDS_MAX,
     SEED_MAX,
     STEPS_MAX,
@@ -27,6 +28,18 @@ st.caption(
 )
 
 # ---------------------------------------------------------------- settings
+p1, p2, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
+preset = p1.selectbox(
+    "Preset",
+    options=list(PRESETS),
+    key="preset",
+    persist_state="session",
+    help="A whole recipe at once, the CLI's `train --preset`: Apply sets the sidebar's model settings and "
+    "the training settings below.",
+)
+p2.button("Apply", on_click=settings.apply_preset, key="preset_apply")
+st.caption(settings.preset_note(preset))
+
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input(
     "Learning rate",

@@ -8,12 +8,17 @@ import re
 import streamlit as st
 
 from diffusion.config import (
+    PRESET_NOTES,
+    PRESETS,
     T_MAX,
     WIDTH_MAX,
     BetaSchedule,
     ConfigError,
+    DataScale,
     DiffusionConfig,
     MeanParameterization,
+    Network,
+    available_devices,
     schedule_uses,
 )
 from diffusion.memory import check_training
@@ -90,6 +95,9 @@ def model_settings() -> tuple[DiffusionConfig | None, str | None]:
             schedule=ss.get("schedule", DEFAULTS.schedule.value),
             width=ss.get("width", DEFAULTS.width),
             parameterization=ss.get("parameterization", DEFAULTS.parameterization.value),
+            data_scale=ss.get("data_scale", DEFAULTS.data_scale.value),
+            learn_betas=bool(ss.get("learn_betas", DEFAULTS.learn_betas)),
+            network=ss.get("network", DEFAULTS.network.value),
         )
         return cfg.validate(check_device=False), None
     except ConfigError as exc:
@@ -129,6 +137,9 @@ def apply_model_settings(cfg: DiffusionConfig) -> list[str]:
     ss["width"] = cfg.width
     ss["schedule"] = cfg.schedule.value
     ss["parameterization"] = cfg.parameterization.value
+    ss["data_scale"] = cfg.data_scale.value
+    ss["learn_betas"] = cfg.learn_betas
+    ss["network"] = cfg.network.value
     for key, options in (("beta_start", BETA_START_OPTIONS), ("beta_end", BETA_END_OPTIONS)):
         value = getattr(cfg, key)
         if value in options:
@@ -136,6 +147,39 @@ def apply_model_settings(cfg: DiffusionConfig) -> list[str]:
         else:
             skipped.append(f"{key} = {value:g}")
     return skipped
+
+
+def apply_training_settings(cfg: DiffusionConfig) -> None:
+    """Set the Train page's training widgets to `cfg`'s training settings (in a callback)."""
+    ss = st.session_state
+    ss["lr"] = cfg.lr
+    ss["batch_size"] = cfg.batch_size
+    if cfg.steps is not None:
+        ss["length_mode"], ss["steps"] = "steps", cfg.steps
+    else:
+        ss["length_mode"], ss["max_seconds"] = "seconds", cfg.max_seconds
+    ss["seed"] = cfg.seed
+    if cfg.device in available_devices():
+        ss["device"] = cfg.device
+    ss["timestep_sampling"] = cfg.timestep_sampling.value
+    ss["lr_schedule"] = cfg.lr_schedule.value
+    ss["ema_decay"] = cfg.ema_decay
+
+
+def preset_note(name: str) -> str:
+    return PRESET_NOTES.get(name, name)
+
+
+def apply_preset() -> None:
+    """Button callback: the sidebar's model settings and the training settings from the chosen
+    preset (the CLI's `train --preset`)."""
+    cfg = PRESETS[st.session_state.get("preset", "default")]
+    skipped = apply_model_settings(cfg)
+    apply_training_settings(cfg)
+    if skipped:
+        st.session_state["train_message"] = (
+            "Could not set " + ", ".join(skipped) + " in the sidebar (not among its choices)."
+        )
 
 
 def restore_model_settings() -> None:
@@ -218,4 +262,32 @@ def sidebar_settings() -> None:
             key="parameterization",
             bind="query-params",
             help="paper: μ = x√(1−β) + f√β (fast to train); tutorial: the network outputs μ and log σ² directly.",
+        )
+        scales = [d.value for d in DataScale]
+        st.selectbox(
+            "Data scale",
+            options=scales,
+            index=scales.index(DEFAULTS.data_scale.value),
+            key="data_scale",
+            bind="query-params",
+            help="tutorial: the roll divided by 10, as the tutorial trains it; unit: the roll scaled to variance 1 "
+            "per axis, the paper's Table 1 protocol (its K compares with the paper's without conversion).",
+        )
+        st.checkbox(
+            "Learn β₂…β_T",
+            value=DEFAULTS.learn_betas,
+            key="learn_betas",
+            bind="query-params",
+            help="The paper's method: β₂…β_T are trained with the network, starting from the schedule above "
+            "(β₁ stays fixed).",
+        )
+        nets = [m.value for m in Network]
+        st.selectbox(
+            "Network",
+            options=nets,
+            index=nets.index(DEFAULTS.network.value),
+            key="network",
+            bind="query-params",
+            help="mlp: the tutorial's ReLU network with a head per t; rbf: the paper's radial basis functions "
+            "with a readout per t.",
         )
