@@ -253,11 +253,17 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
 
 # ---------------------------------------------------------------------- forward process
 def forward_animation(
-    view: ChainView, schedule: ScheduleView, title: str = "Forward process q: roll → noise", frame_ms: int = FRAME_MS
+    view: ChainView,
+    schedule: ScheduleView,
+    title: str = "Forward process q: roll → noise",
+    frame_ms: int = FRAME_MS,
+    starting: ScheduleView | None = None,
 ) -> go.Figure:
     """Points x_t of q (left) and beta_t, alpha_bar_t, SNR_t (right) with the frame's t marked.
 
-    Traces: 0 points (animated), 1-3 schedule curves, 4-6 the current-t markers (animated).
+    `starting`: for a learned `schedule`, the schedule it started from, drawn dashed beside it.
+    Traces: 0 points (animated), 1-3 schedule curves, 4-6 the current-t markers (animated), then
+    7-9 the starting schedule's curves when given (after the animated ones, so frames keep their indices).
     """
     fig = make_subplots(
         rows=3,
@@ -284,6 +290,21 @@ def forward_animation(
     markers = [_schedule_marker(schedule, int(view.t[0]), i) for i in range(3)]
     for i, m in enumerate(markers):
         fig.add_trace(m, row=i + 1, col=2)
+    if starting is not None:
+        for i, name in enumerate(("β_t at the start", "ᾱ_t at the start", "SNR_t at the start")):
+            t_curve, y = _schedule_curve(starting, i)
+            fig.add_trace(
+                go.Scatter(
+                    x=t_curve,
+                    y=y,
+                    mode="lines",
+                    name=name,
+                    line=dict(color="#7f7f7f", width=1.5, dash="dash"),
+                    showlegend=False,
+                ),
+                row=i + 1,
+                col=2,
+            )
 
     frames = []
     for k, t in enumerate(view.t.tolist()):
@@ -296,9 +317,10 @@ def forward_animation(
 
     _square(fig, 1, 1, extent=view.extent)
     fig.update_xaxes(title_text="t", row=3, col=2)
-    fig.update_yaxes(type="log", **log_ticks(schedule.beta), row=1, col=2)
+    both = [schedule] if starting is None else [schedule, starting]
+    fig.update_yaxes(type="log", **log_ticks(np.concatenate([s.beta for s in both])), row=1, col=2)
     fig.update_yaxes(range=[-0.05, 1.05], row=2, col=2)
-    fig.update_yaxes(type="log", **log_ticks(schedule.snr), row=3, col=2)
+    fig.update_yaxes(type="log", **log_ticks(np.concatenate([s.snr for s in both])), row=3, col=2)
     # from -0.5: the marker at t = 0 (on alpha_bar) is drawn whole, not cut by the panel edge
     for r in (1, 2, 3):
         fig.update_xaxes(range=[-0.5, max(1, schedule.t[-1]) + 0.5], row=r, col=2)

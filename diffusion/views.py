@@ -46,7 +46,11 @@ class ScheduleView:
 
 
 def schedule_view(config: DiffusionConfig) -> ScheduleView:
-    s = NoiseSchedule.from_config(config)
+    return schedule_view_of(NoiseSchedule.from_config(config))
+
+
+def schedule_view_of(s: NoiseSchedule) -> ScheduleView:
+    """The view of any schedule: a learned one (a model's) as well as a config's."""
     tab = s.table()
     return ScheduleView(
         t=tab["t"][1:],
@@ -68,10 +72,18 @@ class ChainView:
     extent: float = field(default=plot_extent(DATA_SCALE), kw_only=True)  # axes [-extent, extent]^2
 
 
-def forward_view(config: DiffusionConfig, n: int = 2000, seed: int = 0, max_frames: int = MAX_FRAMES) -> ChainView:
-    """q from the roll (t = 0) to noise (t = T) for the settings in `config`; needs no network."""
+def forward_view(
+    config: DiffusionConfig,
+    n: int = 2000,
+    seed: int = 0,
+    max_frames: int = MAX_FRAMES,
+    schedule: NoiseSchedule | None = None,
+) -> ChainView:
+    """q from the roll (t = 0) to noise (t = T) for the settings in `config`; needs no network.
+    `schedule` (a model's learned one) replaces the schedule the config describes."""
     config.validate(check_device=False)
-    diffusion = GaussianDiffusion(NoiseSchedule.from_config(config), config.parameterization, "cpu")
+    schedule = NoiseSchedule.from_config(config) if schedule is None else schedule
+    diffusion = GaussianDiffusion(schedule, config.parameterization, "cpu")
     # The pipeline's forward trajectory only uses the diffusion maths, so no network is built
     # (a wide, long model would cost memory just to draw q).
     traj, position = DiffusionPipeline(config, None, diffusion).forward_trajectory(n, seed)
@@ -82,6 +94,18 @@ def forward_view(config: DiffusionConfig, n: int = 2000, seed: int = 0, max_fram
         color=position.astype(np.float32),
         extent=plot_extent(config.data_scale),
     )
+
+
+def learned_schedule(pipeline: DiffusionPipeline) -> NoiseSchedule | None:
+    """The model's schedule when it learned its betas and they moved from where they started
+    (`NoiseSchedule.from_config` of its config); None for a fixed schedule."""
+    if not pipeline.config.learn_betas:
+        return None
+    schedule = pipeline.diffusion.schedule
+    start = NoiseSchedule.from_config(pipeline.config)
+    if schedule.T == start.T and np.allclose(schedule.betas, start.betas, rtol=1e-9, atol=0.0):
+        return None
+    return schedule
 
 
 def roll_position(points: np.ndarray, reference: int = 4000, scale: str = DATA_SCALE) -> np.ndarray:

@@ -73,7 +73,8 @@ show_ceiling = st.toggle(
 )
 ceiling = None
 if show_ceiling:
-    best = caches.ceiling_numbers(model.pipeline.config.model_key(), model.pipeline.diffusion.schedule)
+    # the model's own schedule (its learned betas, if it learned them) on its own data scale
+    best = caches.ceiling_numbers(model.pipeline.diffusion.schedule, model.pipeline.config.data_scale)
     ceiling = best.kl_per_t_bits
     st.info(
         f"Ceiling for this schedule: K ≈ {best.bits_unit_variance:+.2f} bits at unit variance "

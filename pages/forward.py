@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from diffusion import figures
+from diffusion import figures, views
 from diffusion.config import SEED_MAX
 from pages._app import caches, display, exports, settings, status
 
@@ -40,7 +40,18 @@ refusal = caches.view_refusal(cfg, int(n), "forward")
 if refusal:
     st.warning(refusal, icon=":material/memory:")
     st.stop()
-fig, view, sched = caches.forward_figure(cfg.model_key(), int(n), int(seed), cfg, speed)
+# A model that learned its betas: when the sidebar describes it, q runs by the learned schedule,
+# drawn against the one it started from (the sidebar's settings name only that one).
+model = state.model
+learned = views.learned_schedule(model.pipeline) if model.pipeline.config.model_key() == cfg.model_key() else None
+fig, view, sched = caches.forward_figure(cfg, int(n), int(seed), speed, learned=learned)
+if learned is not None:
+    st.caption(
+        "This model learned β<sub>2</sub>…β<sub>T</sub>: the points move by its learned schedule, and the panels "
+        "draw the learned β<sub>t</sub>, ᾱ<sub>t</sub> and SNR<sub>t</sub> (solid) against the schedule they "
+        "started from (dashed), the one the sidebar names.",
+        unsafe_allow_html=True,
+    )
 if not sched.reaches_noise:
     st.warning(
         f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T**0.5:.0f}% "

@@ -7,6 +7,7 @@ underscore, so Streamlit does not hash them: the id names them.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import TYPE_CHECKING
 
@@ -14,10 +15,11 @@ import numpy as np
 import streamlit as st
 
 from diffusion import figures, memory, views
-from diffusion.config import DiffusionConfig
+from diffusion.config import DataScale, DiffusionConfig
 from diffusion.jobs import PREVIEW_POINTS, JobStatus
 from diffusion.metrics import Bound, SampleQuality, sample_quality
 from diffusion.pipeline import DiffusionPipeline
+from diffusion.schedule import NoiseSchedule
 from pages._app.models import ModelId, ModelRef
 
 if TYPE_CHECKING:
@@ -64,11 +66,36 @@ def worth_prefetching(config: DiffusionConfig) -> bool:
     return memory.bound_work(config, BOUND_POINTS) <= memory.PREFETCH_WORK_MAX
 
 
+def schedule_key(schedule: NoiseSchedule) -> str:
+    """A digest of the schedule's betas: what a view of a learned schedule is cached on (its
+    config's model key names only the schedule the betas started from)."""
+    return hashlib.sha256(np.ascontiguousarray(schedule.betas, dtype=np.float64).tobytes()).hexdigest()[:32]
+
+
+def forward_figure(
+    config: DiffusionConfig,
+    n: int,
+    seed: int,
+    frame_ms: int = figures.FRAME_MS,
+    learned: NoiseSchedule | None = None,
+):
+    """The Forward page's animation for the settings in `config`, or, given `learned` (a model's
+    learned schedule, for settings that match that model), by the learned betas, with the
+    schedule they started from beside them."""
+    key = config.model_key() if learned is None else (config.model_key(), schedule_key(learned))
+    return _forward_figure(key, n, seed, config, frame_ms, learned)
+
+
 @st.cache_resource(max_entries=24, show_spinner="Drawing the forward process…")
-def forward_figure(model_key: tuple, n: int, seed: int, _config: DiffusionConfig, frame_ms: int = figures.FRAME_MS):
-    view = views.forward_view(_config, n, seed)
-    sched = views.schedule_view(_config)
-    return figures.forward_animation(view, sched, frame_ms=frame_ms), view, sched
+def _forward_figure(
+    key: tuple, n: int, seed: int, _config: DiffusionConfig, frame_ms: int, _learned: NoiseSchedule | None
+):
+    view = views.forward_view(_config, n, seed, schedule=_learned)
+    if _learned is None:
+        sched, starting = views.schedule_view(_config), None
+    else:
+        sched, starting = views.schedule_view_of(_learned), views.schedule_view(_config)
+    return figures.forward_animation(view, sched, frame_ms=frame_ms, starting=starting), view, sched
 
 
 # No spinners of their own (reverse_figure, figure1, bound_numbers): ViewPrefetch calls them from a
@@ -133,7 +160,7 @@ def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.go.F
         np.asarray(h.kl_per_t, np.float32),
         views.sample_density(model_samples(model_id, _pipeline), extent=_pipeline.plot_extent),
         views.roll_curve(scale=_pipeline.config.data_scale),
-        f"Samples of this model ({_pipeline.steps_trained:,} steps)",
+        f"Model's samples<br>({_pipeline.steps_trained:,} steps)",
     )
 
 
@@ -157,17 +184,22 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
                 s.kl_per_t,
                 views.sample_density(s.preview, extent=s.pipeline.plot_extent),
                 views.roll_curve(scale=s.pipeline.config.data_scale),
-                f"Fresh samples, snapshot at step {s.pipeline.steps_trained:,}",
+                f"Fresh samples<br>(step {s.pipeline.steps_trained:,})",
                 bound=s.snapshot_bound,
             ),
         )
     return cached[1]
 
 
-@st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows (about 15 s)…")
-def ceiling_numbers(model_key: tuple, _schedule, data_scale: str = "tutorial") -> Bound:
-    """The ceiling depends only on the schedule (T and the betas) and the data's scale, so it is
-    cached on the model key."""
+def ceiling_numbers(schedule: NoiseSchedule, data_scale: DataScale | str) -> Bound:
+    """The best K any model of this family reaches for `schedule` (a model's, learned betas and
+    all, or the sidebar's settings') on the roll at `data_scale`."""
+    return _ceiling_numbers(schedule_key(schedule), schedule, DataScale(data_scale).value)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the best bound this schedule allows…")
+def _ceiling_numbers(key: str, _schedule: NoiseSchedule, data_scale: str) -> Bound:
+    """Cached on the betas' digest and the data's scale: the ceiling depends on nothing else."""
     from diffusion.ceiling import best_possible_bound
 
     return best_possible_bound(_schedule, n=CEILING_POINTS, seed=0, data_scale=data_scale)

@@ -1,7 +1,9 @@
 """The paper's experiment in the app: presets, learned schedules, Table 1's protocol, each schedule's ceiling."""
 
+import base64
 import json
 
+import numpy as np
 from app_helpers import DASHBOARD, wait_for_job
 from streamlit.testing.v1 import AppTest
 
@@ -10,6 +12,12 @@ from diffusion.config import PRESETS
 
 def charts(app) -> list[dict]:
     return [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+
+
+def typed(value) -> np.ndarray:
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
 
 
 def no_exceptions(app) -> None:
@@ -61,3 +69,63 @@ def test_the_new_model_settings_come_from_the_url():
     no_exceptions(app)
     assert app.selectbox(key="data_scale").value == "unit" and app.checkbox(key="learn_betas").value is True
     assert app.selectbox(key="network").value == "rbf"
+
+
+# ---------------------------------------------------------------------- a learned schedule
+def learned_model(app, data_scale: str = "tutorial"):
+    """Make the session's model one whose betas "learned" (set by hand: beta_2..beta_T doubled,
+    capped) at T = 10, width 16, with the sidebar describing it; returns its ModelRef."""
+    from diffusion import views
+    from diffusion.config import DiffusionConfig
+    from diffusion.gaussian_diffusion import GaussianDiffusion
+    from diffusion.pipeline import DiffusionPipeline
+    from diffusion.schedule import NoiseSchedule
+    from pages._app.models import ModelId, ModelRef
+
+    cfg = DiffusionConfig(T=10, width=16, learn_betas=True, data_scale=data_scale, device="cpu")
+    pipeline = DiffusionPipeline.untrained(cfg)
+    betas = NoiseSchedule.from_config(cfg).betas[1:].copy()
+    betas[1:] = np.minimum(2.0 * betas[1:], 0.9)
+    pipeline.diffusion = GaussianDiffusion(NoiseSchedule.from_betas(betas, cfg.schedule), cfg.parameterization, "cpu")
+    ref = ModelRef(pipeline, ModelId("upload", f"learned-by-hand-{data_scale}"), views.UPLOADED, "betas set by hand")
+    app.session_state["model"] = ref
+    app.number_input(key="T").set_value(10).run()
+    app.number_input(key="width").set_value(16).run()
+    app.checkbox(key="learn_betas").check().run()
+    app.selectbox(key="data_scale").set_value(data_scale).run()
+    return ref
+
+
+def test_the_forward_page_draws_a_learned_schedule_against_the_one_it_started_from(at):
+    ref = learned_model(at)
+    at.switch_page("pages/forward.py").run()
+    no_exceptions(at)
+    (fig,) = charts(at)
+    names = [trace.get("name") for trace in fig["data"]]
+    assert names[1:4] == ["β_t", "ᾱ_t", "SNR_t"] and names[7:] == [
+        "β_t at the start",
+        "ᾱ_t at the start",
+        "SNR_t at the start",
+    ]
+    assert [fig["data"][i]["line"].get("dash") for i in (1, 7)] == [None, "dash"]
+    assert any("learned" in c.value and "dashed" in c.value for c in at.caption)
+    # the solid beta curve is the model's, the dashed one the sidebar's starting schedule
+    learned = ref.pipeline.diffusion.schedule.betas[1:]
+    solid, dashed = (typed(fig["data"][i]["y"]) for i in (1, 7))
+    assert np.allclose(solid, learned, rtol=1e-6) and not np.allclose(dashed, learned, rtol=1e-3)
+
+    at.number_input(key="T").set_value(12).run()  # settings that no longer describe the model: one curve each
+    no_exceptions(at)
+    assert len(charts(at)[0]["data"]) == 7
+
+
+def test_the_ceiling_of_a_learned_model_is_its_own_schedules_at_its_data_scale(at):
+    from diffusion.ceiling import best_possible_bound
+    from pages._app.caches import CEILING_POINTS
+
+    ref = learned_model(at, data_scale="unit")
+    at.switch_page("pages/bound.py").run()
+    at.toggle(key="bound_ceiling").set_value(True).run()
+    no_exceptions(at)
+    best = best_possible_bound(ref.pipeline.diffusion.schedule, n=CEILING_POINTS, seed=0, data_scale="unit")
+    assert any(f"K ≈ {best.bits_unit_variance:+.2f} bits" in i.value for i in at.info), [i.value for i in at.info]
