@@ -21,7 +21,7 @@ import torch
 import diffusion.figures  # noqa: F401
 import diffusion.jobs
 import diffusion.views  # noqa: F401
-from pages._app import settings, status
+from pages._app import settings, status, url
 
 # One intra-op thread per torch call, in the server and in each training process (they inherit
 # it). At most one run per core trains at once (diffusion.jobs caps it) and the server serves views
@@ -50,12 +50,17 @@ PAGES = [
 MODEL_PAGES = {"Overview", "Train", "Reverse process", "Inside the chains", "Bound"}
 
 pg = st.navigation(PAGES)
+# The link's settings go into session state before any widget is drawn, and the URL then holds
+# this run's values (the widgets' values arrive in session state before the script runs).
+url_warnings = url.read_url()
 settings.sidebar_settings()
+url.write_url()
 state = status.app_state()
 st.session_state["app_state"] = state
 status.sidebar_status(state, progress=pg.title != "Train")
 if pg.title in MODEL_PAGES:
     status.mismatch_banner(state)
+url.show_warnings(pg.title, url_warnings)
 pg.run()
 
 # Training runs in child processes forked from a server process that imports torch first, which

@@ -201,12 +201,11 @@ def sidebar_settings() -> None:
         value=DEFAULTS.T,
         step=1,
         key="T",
-        bind="query-params",
         help="Number of steps of the forward and reverse chains.",
     )
-    # The schedule's widget comes below the betas, so read its value before it is drawn (from the
-    # URL on a session's first run, before the widget has put it in session state).
-    schedule = st.session_state.get("schedule") or st.query_params.get("schedule", DEFAULTS.schedule.value)
+    # The schedule's widget comes below the betas, so read its value before it is drawn (on a
+    # session's first run, url.read_url has put the link's schedule in session state).
+    schedule = st.session_state.get("schedule", DEFAULTS.schedule.value)
     try:
         ignored = ignored_betas(schedule)
     except ValueError:  # a bad schedule in the URL: the schedule widget reports it
@@ -217,7 +216,6 @@ def sidebar_settings() -> None:
         value=DEFAULTS.beta_start,
         key="beta_start",
         format_func=fmt_beta,
-        bind="query-params",
         disabled="beta_start" in ignored,
         help="β₁, the noise added at the first step.",
     )
@@ -229,7 +227,6 @@ def sidebar_settings() -> None:
         value=DEFAULTS.beta_end,
         key="beta_end",
         format_func=fmt_beta,
-        bind="query-params",
         disabled="beta_end" in ignored,
         help="β_T, the noise added at the last step.",
     )
@@ -241,7 +238,6 @@ def sidebar_settings() -> None:
         index=[s.value for s in BetaSchedule].index(DEFAULTS.schedule.value),
         key="schedule",
         format_func=lambda v: SCHEDULE_LABELS.get(v, v),
-        bind="query-params",
     )
     st.sidebar.number_input(
         "Network width",
@@ -250,7 +246,6 @@ def sidebar_settings() -> None:
         value=DEFAULTS.width,
         step=16,
         key="width",
-        bind="query-params",
         help="Hidden units of the trunk and of each per-t head.",
     )
     with st.sidebar.expander("Advanced"):
@@ -260,7 +255,6 @@ def sidebar_settings() -> None:
             options=params,
             index=params.index(DEFAULTS.parameterization.value),
             key="parameterization",
-            bind="query-params",
             help="paper: μ = x√(1−β) + f√β (fast to train); tutorial: the network outputs μ and log σ² directly.",
         )
         scales = [d.value for d in DataScale]
@@ -269,7 +263,6 @@ def sidebar_settings() -> None:
             options=scales,
             index=scales.index(DEFAULTS.data_scale.value),
             key="data_scale",
-            bind="query-params",
             help="tutorial: the roll divided by 10, as the tutorial trains it; unit: the roll scaled to variance 1 "
             "per axis, the paper's Table 1 protocol (its K compares with the paper's without conversion).",
         )
@@ -277,7 +270,6 @@ def sidebar_settings() -> None:
             "Learn β₂…β_T",
             value=DEFAULTS.learn_betas,
             key="learn_betas",
-            bind="query-params",
             help="The paper's method: β₂…β_T are trained with the network, starting from the schedule above "
             "(β₁ stays fixed).",
         )
@@ -287,7 +279,6 @@ def sidebar_settings() -> None:
             options=nets,
             index=nets.index(DEFAULTS.network.value),
             key="network",
-            bind="query-params",
             help="mlp: the tutorial's ReLU network with a head per t; rbf: the paper's radial basis functions "
             "with a readout per t.",
         )
