@@ -4,6 +4,7 @@ import base64
 import json
 
 import numpy as np
+import pytest
 from app_helpers import DASHBOARD, wait_for_job
 from streamlit.testing.v1 import AppTest
 
@@ -129,3 +130,26 @@ def test_the_ceiling_of_a_learned_model_is_its_own_schedules_at_its_data_scale(a
     no_exceptions(at)
     best = best_possible_bound(ref.pipeline.diffusion.schedule, n=CEILING_POINTS, seed=0, data_scale="unit")
     assert any(f"K ≈ {best.bits_unit_variance:+.2f} bits" in i.value for i in at.info), [i.value for i in at.info]
+
+
+# ---------------------------------------------------------------------- Table 1's protocol
+def test_a_unit_scale_model_is_put_against_table_1_with_its_ceiling(at):
+    learned_model(at, data_scale="unit")
+    at.switch_page("pages/bound.py").run()
+    no_exceptions(at)
+    (protocol,) = [i.value for i in at.info if "Protocol" in i.value]
+    assert protocol.startswith("**Protocol: the paper's (the roll scaled to variance 1).**")
+    assert (
+        "Table 1's 2.35" in protocol and "against 6.45" in protocol and "ceiling for this model's schedule" in protocol
+    )
+    k = at.metric[0]
+    assert "vs Table 1's 2.35" in k.proto.delta
+    assert float(k.value) - 2.35 == pytest.approx(float(k.proto.delta.split()[0]), abs=0.006)
+
+
+def test_a_tutorial_scale_model_keeps_the_tutorial_protocol(at):
+    at.switch_page("pages/bound.py").run()
+    no_exceptions(at)
+    (protocol,) = [i.value for i in at.info if "Protocol" in i.value]
+    assert protocol.startswith("**Protocol: the tutorial's.**")
+    assert not at.metric[0].proto.delta
