@@ -4,6 +4,8 @@ import streamlit as st
 
 from diffusion import figures, views
 from diffusion.config import SEED_MAX
+from diffusion.metrics import PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS
+from diffusion.schedule import NoiseSchedule
 from pages._app import caches, display, exports, settings, status
 
 state = status.page_state()
@@ -64,6 +66,30 @@ else:
     )
 display.plot(fig, key="forward_chart")
 st.page_link("pages/inside.py", label="Follow single points →", icon=":material/timeline:")
+
+# The ceiling of these settings' schedule, before any training: which settings can reach which K.
+# On a button, not at every settings change: the first computation of a schedule takes seconds.
+schedule = learned if learned is not None else NoiseSchedule.from_config(cfg)
+ceiling_key = (caches.schedule_key(schedule), cfg.data_scale.value)
+asked = st.session_state.setdefault("fwd_ceilings", set())
+too_long = cfg.T > caches.CEILING_T_MAX
+if st.button(
+    "Compute the best possible K for these settings",
+    key="fwd_ceiling",
+    disabled=too_long,
+    help=f"The ceiling of K for this schedule (up to T = {caches.CEILING_T_MAX:,} here): the best bound any "
+    "model with Gaussian, diagonal-covariance steps reaches on it, computed from the known roll without training.",
+):
+    asked.add(ceiling_key)
+if ceiling_key in asked and not too_long:
+    best = caches.ceiling_numbers(schedule, cfg.data_scale)
+    st.info(
+        f"Best possible K for these settings ({'the learned' if learned is not None else f'the {cfg.schedule.value}'} "
+        f"schedule, T = {cfg.T}, β₁ = {settings.fmt_beta(float(schedule.betas[1]))}, {cfg.data_scale.value} data "
+        f"scale): K ≈ {best.bits_unit_variance:+.2f} bits at unit variance, K − L_null ≈ {best.minus_null_bits:+.2f} "
+        f"(Table 1: {PAPER_K_BITS} and {PAPER_K_MINUS_NULL_BITS}). No model trained on this schedule can pass it.",
+        icon=":material/trending_up:",
+    )
 
 d1, d2, d3, _ = st.columns([1.4, 1, 1, 1.6])
 d1.download_button(

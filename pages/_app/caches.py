@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pages._app.training import JobHolder
 
 CEILING_POINTS = 1000
+# The ceiling's work grows with T (one Monte Carlo estimate per step): the Forward page offers it up to here.
+CEILING_T_MAX = 200
 BOUND_POINTS = 20_000  # DiffusionPipeline.bound's default: what the Bound page computes
 
 

@@ -153,3 +153,28 @@ def test_a_tutorial_scale_model_keeps_the_tutorial_protocol(at):
     (protocol,) = [i.value for i in at.info if "Protocol" in i.value]
     assert protocol.startswith("**Protocol: the tutorial's.**")
     assert not at.metric[0].proto.delta
+
+
+# ---------------------------------------------------------------------- each schedule's ceiling
+def test_the_forward_page_computes_the_ceiling_of_the_settings_on_a_button(at):
+    from diffusion.ceiling import best_possible_bound
+    from diffusion.config import DiffusionConfig
+    from diffusion.schedule import NoiseSchedule
+    from pages._app.caches import CEILING_POINTS
+
+    at.number_input(key="T").set_value(10).run()
+    at.switch_page("pages/forward.py").run()
+    no_exceptions(at)
+    assert not [i for i in at.info if "Best possible K" in i.value], "not computed before it is asked for"
+    at.button(key="fwd_ceiling").click().run()
+    no_exceptions(at)
+    (line,) = [i.value for i in at.info if "Best possible K" in i.value]
+    best = best_possible_bound(NoiseSchedule.from_config(DiffusionConfig(T=10)), n=CEILING_POINTS, seed=0)
+    assert f"K ≈ {best.bits_unit_variance:+.2f} bits" in line and "T = 10" in line
+
+    at.number_input(key="T").set_value(12).run()  # other settings: asked for again, by the button
+    assert not [i for i in at.info if "Best possible K" in i.value]
+    at.number_input(key="T").set_value(10).run()  # the settings already computed show at once
+    assert [i for i in at.info if "Best possible K" in i.value]
+    at.number_input(key="T").set_value(300).run()
+    assert at.button(key="fwd_ceiling").disabled
