@@ -20,6 +20,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from textwrap import shorten
 from typing import BinaryIO
 
 import torch
@@ -94,7 +95,7 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO, device: str = "auto")
             raise CheckpointError(
                 "not a checkpoint of this lab: the file holds Python objects that are never loaded (possible code)"
             ) from None
-        raise CheckpointError(f"not a readable checkpoint file ({reason[:120]})") from None
+        raise CheckpointError(f"not a readable checkpoint file ({shorten(reason, 120, placeholder='…')})") from None
     return _pipeline_from_payload(payload, device)
 
 

@@ -563,3 +563,17 @@ def test_a_process_killed_while_saving_never_leaves_a_file_that_loads_wrong(tmp_
         assert all(p.name.startswith(".") for p in temp_files(tmp_path)), (
             "a temp file would be picked up as a checkpoint"
         )
+
+
+def test_a_long_reader_error_is_cut_at_a_word_with_an_ellipsis(tiny_pipeline, monkeypatch):
+    words = "PytorchStreamReader failed reading zip archive: failed finding central directory " * 4
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(words)
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(checkpoint_bytes(tiny_pipeline))
+    reason = str(info.value).removeprefix("not a readable checkpoint file (").removesuffix(")")
+    assert reason.endswith("…") and len(reason) <= 121
+    assert words.startswith(reason[:-1]) and words[len(reason) - 1] == " ", f"cut mid-word: {reason!r}"

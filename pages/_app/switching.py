@@ -31,7 +31,10 @@ def safe_name(name: str) -> str:
 def on_upload() -> None:
     """Checkpoint uploader changed: validate (never unpickled); on any problem keep the current model."""
     up = st.session_state.get("upload")
+    # Every attempt starts clean: a message about the previous file, a model switch or a refused
+    # Start is about a state this upload replaces, and beside the new result it would contradict it.
     st.session_state["upload_message"] = st.session_state["earlier_message"] = None
+    st.session_state["train_message"] = None
     if up is None:
         return
     if holder().active():

@@ -1,0 +1,30 @@
+"""Messages around an upload: each attempt starts clean, so no old error stays beside a new result."""
+
+from app_helpers import ROOT
+
+GARBAGE = ("garbage.pt", b"\x00not a checkpoint" * 50, "application/octet-stream")
+
+
+def shown(app) -> list[str]:
+    return [e.value for e in app.error] + [s.value for s in app.success if s.value.startswith("Loaded")]
+
+
+def test_an_old_error_goes_when_the_next_upload_loads(at):
+    at.switch_page("pages/train.py").run()
+    at.file_uploader(key="upload").set_value(GARBAGE).run()
+    assert any(e.value.startswith("Could not load garbage") for e in at.error)
+    data = (ROOT / "assets" / "default_model.pt").read_bytes()
+    at.file_uploader(key="upload").set_value(("good.pt", data, "application/octet-stream")).run()
+    (only,) = shown(at)
+    assert only.startswith("Loaded good")
+
+
+def test_an_upload_clears_a_refused_start_and_a_switch_message(at):
+    at.switch_page("pages/train.py").run()
+    at.session_state["train_message"] = "Batch size: 9,999,999 is out of range"
+    at.session_state["earlier_message"] = ("error", "Stop or finish the training run before switching models.")
+    at.run()
+    assert any("out of range" in e.value for e in at.error)
+    at.file_uploader(key="upload").set_value(GARBAGE).run()
+    (only,) = shown(at)
+    assert only.startswith("Could not load garbage"), "only the new upload's message"
