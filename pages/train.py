@@ -144,6 +144,20 @@ full_run_status = h.status()  # the job as this full run saw it (the live panel 
 refreshing = full_run_status is not None and full_run_status.state.active  # this full run's choice of run_every
 
 
+def toasting(callback, message_key: str):
+    """`callback`, then its message (in `message_key`) also as a toast: the page shows it in place,
+    which may be out of view where the page is scrolled, and a toast is seen wherever it is."""
+
+    def run(*args, **kwargs) -> None:
+        callback(*args, **kwargs)
+        message = st.session_state.get(message_key)
+        if message:
+            kind, text = message if isinstance(message, tuple) else ("error", message)
+            st.toast(text, icon=":material/error:" if kind == "error" else ":material/check_circle:")
+
+    return run
+
+
 def controls(s) -> None:
     """Start / continue / pause / resume / stop, enabled from the job's state as of now."""
     active = s is not None and s.state.active
@@ -152,7 +166,7 @@ def controls(s) -> None:
     b1, b2, b3, b4, b5 = st.columns(5)
     b1.button(
         "▶ Start new run",
-        on_click=training.start_training,
+        on_click=toasting(training.start_training, "train_message"),
         key="start",
         type="primary",
         disabled=active or cfg is None,
@@ -161,7 +175,7 @@ def controls(s) -> None:
     )
     b2.button(
         "⤴ Continue this model",
-        on_click=training.start_training,
+        on_click=toasting(training.start_training, "train_message"),
         kwargs={"resume": True},
         key="continue",
         disabled=active or not can_continue,
@@ -322,7 +336,7 @@ with load_column:
         f"Load a checkpoint (.pt, up to {switching.UPLOAD_LIMIT_MB} MB)",
         type=["pt", "pth"],
         key="upload",
-        on_change=switching.on_upload,
+        on_change=toasting(switching.on_upload, "upload_message"),
         max_upload_size=switching.UPLOAD_LIMIT_MB,
         disabled=refreshing,
         help="Checked before use: never unpickled, settings and weight shapes verified. "

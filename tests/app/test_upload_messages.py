@@ -28,3 +28,31 @@ def test_an_upload_clears_a_refused_start_and_a_switch_message(at):
     at.file_uploader(key="upload").set_value(GARBAGE).run()
     (only,) = shown(at)
     assert only.startswith("Could not load garbage"), "only the new upload's message"
+
+
+def test_an_uploads_result_shows_under_the_uploader_and_as_a_toast(at):
+    """The uploader sits below the charts: its message is also a toast, seen wherever the page is scrolled."""
+    at.switch_page("pages/train.py").run()
+    at.file_uploader(key="upload").set_value(GARBAGE).run()
+    assert any(t.value.startswith("Could not load garbage") for t in at.toast)
+    assert any(e.value.startswith("Could not load garbage") for e in at.error)
+    data = (ROOT / "assets" / "default_model.pt").read_bytes()
+    at.file_uploader(key="upload").set_value(("good.pt", data, "application/octet-stream")).run()
+    assert [t.value for t in at.toast if t.value.startswith("Loaded good")]
+    assert shown(at)[0].startswith("Loaded good")
+    at.run()  # a toast is for the action: the next rerun does not repeat it, the message in place stays
+    assert not at.toast and shown(at)[0].startswith("Loaded good")
+
+
+def test_a_refused_start_shows_under_the_buttons_and_as_a_toast(at, monkeypatch):
+    from diffusion.config import ConfigError
+    from pages._app import training
+
+    def refuse(*args, **kwargs):
+        raise ConfigError("batch_size: too large for this server")
+
+    at.switch_page("pages/train.py").run()
+    monkeypatch.setattr(training, "TrainingJob", refuse)
+    at.button(key="start").click().run()
+    assert [t.value for t in at.toast if "too large for this server" in t.value]
+    assert any("too large for this server" in e.value for e in at.error)
