@@ -21,7 +21,7 @@ import torch
 import diffusion.figures  # noqa: F401
 import diffusion.jobs
 import diffusion.views  # noqa: F401
-from pages._app import settings, status, url
+from pages._app import settings, status, training, url
 
 # One intra-op thread per torch call, in the server and in each training process (they inherit
 # it). At most one run per core trains at once (diffusion.jobs caps it) and the server serves views
@@ -50,12 +50,15 @@ PAGES = [
 MODEL_PAGES = {"Overview", "Train", "Reverse process", "Inside the chains", "Bound"}
 
 pg = st.navigation(PAGES)
+# A reload takes back the session's run and models (parked under the URL's token) first.
+training.resume_session()
 # The link's settings go into session state before any widget is drawn, and the URL then holds
 # this run's values (the widgets' values arrive in session state before the script runs).
 url_warnings = url.read_url()
 settings.sidebar_settings()
 url.write_url()
 state = status.app_state()
+training.remember_models()  # the run's snapshot that app_state just made current
 st.session_state["app_state"] = state
 status.sidebar_status(state, progress=pg.title != "Train")
 if pg.title in MODEL_PAGES:

@@ -1,7 +1,7 @@
 """The session's training job: who holds it, its controls, and how its snapshots become the model.
 
-One `JobHolder` per browser session, in a session-scoped cache whose `on_release` stops the run
-when the tab closes or reloads. The run publishes snapshots; `sync_job` makes the newest the
+One `JobHolder` per browser session, in a session-scoped cache whose `on_release` parks it for a
+reload to take back (reconnect.py), its run going on. The run publishes snapshots; `sync_job` makes the newest the
 session's current model, and the rerun helpers decide when a page redraws in full to show it.
 """
 
@@ -17,6 +17,7 @@ from diffusion.config import ConfigError
 from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
 from diffusion.metrics import better_model
 from diffusion.pipeline import DiffusionPipeline
+from pages._app import reconnect
 from pages._app.caches import ViewPrefetch, model_quality
 from pages._app.models import ModelId, ModelRef, current_model, set_current_model
 from pages._app.settings import REVERSE_N, REVERSE_SEED, training_settings, user_message
@@ -39,6 +40,17 @@ class JobHolder:
         self.before: ModelRef | None = None  # the current model when the run started
         self.judged = ""  # uid of the job whose ended model was compared with `before`
         self.rejected: ModelRef | None = None  # the run's model, worse than `before`, which stayed
+        # What a reload gets back (reconnect.py): the session's token and its models, kept here
+        # because the session's state is gone by the time `on_release` runs.
+        self.token = ""
+        self.model: ModelRef | None = None
+        self.earlier: list[ModelRef] = []
+
+    def adopt(self, other: JobHolder) -> None:
+        """Take over a parked holder's run and models (this session's own holder stays the one cached)."""
+        for name, value in vars(other).items():
+            if name != "lock":
+                setattr(self, name, value)
 
     def status(self) -> JobStatus | None:
         return None if self.job is None else self.job.status()
@@ -53,7 +65,10 @@ class JobHolder:
 
 
 def _release(holder: JobHolder) -> None:
-    holder.close()
+    # A session ends on a reload or a dropped connection too: park its work for the grace period
+    # (an entry nobody takes back stops its run then). Without a token: stop the run now.
+    if not reconnect.put(holder.token, holder):
+        holder.close()
 
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
@@ -65,6 +80,35 @@ def holder() -> JobHolder:
     h = job_holder()
     st.session_state["_job_holder"] = h  # so tests (and a debugger) can reach the job
     return h
+
+
+def resume_session() -> None:
+    """First on every run: on the session's first, take back the work parked under the URL's token
+    (a reload) or make a new token; then keep the token in the URL and the models in the holder."""
+    ss = st.session_state
+    h = holder()
+    if "_session_token" not in ss:
+        token = st.query_params.get(reconnect.TOKEN_PARAM)
+        parked = reconnect.take(token)
+        if parked is None:
+            token = reconnect.new_token()  # an unknown or malformed token starts afresh
+        else:
+            h.adopt(parked)
+            if parked.model is not None:
+                ss["model"] = parked.model
+            ss["earlier_models"] = list(parked.earlier)
+        ss["_session_token"] = h.token = token
+    else:
+        reconnect.expire()
+    if st.query_params.get(reconnect.TOKEN_PARAM) != ss["_session_token"]:
+        st.query_params[reconnect.TOKEN_PARAM] = ss["_session_token"]
+    remember_models()
+
+
+def remember_models() -> None:
+    h = holder()
+    h.model = st.session_state.get("model")
+    h.earlier = list(st.session_state.get("earlier_models", []))
 
 
 def unadopted_snapshot(h: JobHolder, s: JobStatus | None) -> bool:
