@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--T", type=int, default=DEFAULTS.T, help="number of diffusion steps (default %(default)s)")
     train.add_argument("--beta-start", type=float, default=DEFAULTS.beta_start)
     train.add_argument("--beta-end", type=float, default=DEFAULTS.beta_end)
-    train.add_argument("--schedule", default=DEFAULTS.schedule.value, help="sigmoid | linear | cosine | paper")
+    train.add_argument(
+        "--schedule", default=DEFAULTS.schedule.value, help="sigmoid | linear | cosine | paper | geometric"
+    )
     train.add_argument("--width", type=int, default=DEFAULTS.width)
     train.add_argument("--parameterization", default=DEFAULTS.parameterization.value, help="paper | tutorial")
     train.add_argument(

@@ -36,6 +36,8 @@ def make_betas(schedule: BetaSchedule, T: int, beta_start: float, beta_end: floa
         return np.clip(1.0 - f[1:] / f[:-1], 0.0, 0.999)
     if schedule is BetaSchedule.PAPER:
         return paper_betas(T, beta_start)
+    if schedule is BetaSchedule.GEOMETRIC:
+        return beta_start * (beta_end / beta_start) ** (np.arange(T, dtype=np.float64) / max(1, T - 1))
     raise ValueError(f"unknown schedule {schedule!r}")  # pragma: no cover - enum is exhaustive
 
 

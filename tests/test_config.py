@@ -179,8 +179,8 @@ def test_unknown_enum_value_names_the_field_and_the_choices(field, value):
     assert message.startswith(f"{field}:") and "allowed:" in message
 
 
-def test_all_four_schedules_exist():
-    assert {s.value for s in BetaSchedule} == {"sigmoid", "linear", "cosine", "paper"}
+def test_all_five_schedules_exist():
+    assert {s.value for s in BetaSchedule} == {"sigmoid", "linear", "cosine", "paper", "geometric"}
 
 
 def test_cuda_when_absent_is_a_config_error(monkeypatch):

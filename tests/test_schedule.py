@@ -232,3 +232,13 @@ def test_a_valid_config_gives_a_finite_posterior(kind):
     s = NoiseSchedule.from_config(config)
     assert np.all(np.isfinite(s.posterior_log_variance))
     assert np.all(s.posterior_variance[2:] > 0)
+
+
+def test_geometric_schedule_has_equal_ratios_from_beta_start_to_beta_end():
+    from diffusion.schedule import make_betas
+
+    betas = make_betas("geometric", 40, 1e-5, 0.5)
+    assert betas.shape == (40,) and betas[0] == pytest.approx(1e-5) and betas[-1] == pytest.approx(0.5)
+    ratios = betas[1:] / betas[:-1]
+    assert np.allclose(ratios, (0.5 / 1e-5) ** (1 / 39))
+    assert make_betas("geometric", 3, 1e-4, 1e-2) == pytest.approx([1e-4, 1e-3, 1e-2])
