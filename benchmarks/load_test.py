@@ -1,7 +1,7 @@
 """Load test: many browser sessions train and animate at once on one server.
 
     .venv/bin/python benchmarks/load_test.py [--sessions 8] [--seconds 3 | --steps N] [--waves 1]
-                                             [--timeout 1200] [--stall 240]
+                                             [--timeout 1200] [--stall 240] [--hostile 0]
 
 Everything is on 127.0.0.1 and every wait is bounded.
 
@@ -23,6 +23,13 @@ Everything is on 127.0.0.1 and every wait is bounded.
    next store operation, so after the TTL one short visit triggers that, as later traffic would.
    Then it waits (at most --settle s) until RSS and threads are steady and takes "after".
    --waves repeats 3-4; growth from one wave to the next would be a leak.
+
+--hostile N adds N hostile users to each wave, each with four tabs at once beside the normal
+sessions: an upload of a crafted checkpoint that declares a 2 GB tensor in a small file;
+`/bound?T=1000&width=138` (close to the weight limit); `/train?T=4&width=2048&batch_size=262144` and
+Start (the largest batch, the widest network); and a link of inf / nan / 1e400 / 400-digit values.
+Each prints what the page said. The server's peak RSS is then compared with its start RSS plus
+diffusion.memory.MEMORY_BUDGET_BYTES per session (normal and hostile tabs).
 
 Prints, per session, its timings; per wave, the server's RSS and threads (start, peak, after), the
 training processes at most at once and left after, the CPU split, and what it noticed (a session
@@ -49,10 +56,13 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))  # diffusion.memory: the budget the peak RSS is compared with
 from _serve import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, training_processes  # noqa: E402
 from _serve import OUT as ARTIFACTS  # noqa: E402
 from playwright.async_api import Error as PlaywrightError  # noqa: E402
 from playwright.async_api import async_playwright, expect  # noqa: E402
+
+from diffusion.memory import MEMORY_BUDGET_BYTES  # noqa: E402
 
 MB = 2**20
 VIEWPORT = {
@@ -338,6 +348,91 @@ async def visit(url: str, train_steps: int = 0) -> float:
             await browser.close()
 
 
+# ---------------------------------------------------------------------- hostile sessions
+HOSTILE_TABS = (
+    "upload of a checkpoint declaring 2 GB",
+    "T=1000&width=138 on Bound",
+    "width 2048, batch 262144, Start",
+    "inf/nan/huge link",
+)
+
+
+def crafted_checkpoint() -> bytes:
+    """The shipped model with one tensor's uncompressed size declared as 2 GB in the zip headers
+    (as tests/test_checkpoint.py makes one): the loader must refuse it before reading."""
+    out = bytearray((ROOT / "assets" / "default_model.pt").read_bytes())
+    size = 2 * 2**30
+    at = 0
+    while (at := out.find(b"PK\x01\x02", at)) >= 0:  # central directory headers
+        n = int.from_bytes(out[at + 28 : at + 30], "little")
+        if bytes(out[at + 46 : at + 46 + n]).decode().endswith("data/0"):
+            local = int.from_bytes(out[at + 42 : at + 46], "little")
+            out[at + 24 : at + 28] = size.to_bytes(4, "little")
+            out[local + 22 : local + 26] = size.to_bytes(4, "little")
+        at += 46
+    return bytes(out)
+
+
+async def _said(page) -> str:
+    """The page's alerts (errors, warnings, infos) and any exception, in one line."""
+    texts = []
+    for sel in ('[data-testid="stAlert"]', '[data-testid="stException"]'):
+        for el in await page.locator(sel).all():
+            texts.append((await el.inner_text()).strip().replace("\n", " ")[:140])
+    return " | ".join(texts) or "(nothing)"
+
+
+async def hostile_tab(browser, url: str, kind: int) -> str:
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        if kind == 0:
+            await page.goto(url + "/train")
+            await expect(page.get_by_role("button", name="Start new run")).to_be_enabled()
+            await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+                {"name": "bomb.pt", "mimeType": "application/octet-stream", "buffer": crafted_checkpoint()}
+            )
+            await expect(page.locator('[data-testid="stAlert"]', has_text="bomb")).to_be_visible()
+        elif kind == 1:
+            await page.goto(url + "/bound?T=1000&width=138")
+            await page.wait_for_timeout(15_000)  # whatever the page does with it, within 15 s
+        elif kind == 2:
+            await page.goto(url + "/train?T=4&width=2048&batch_size=262144")
+            start = page.get_by_role("button", name="Start new run")
+            await expect(start).to_be_visible()
+            if await start.is_enabled():
+                await start.click()
+            await page.wait_for_timeout(15_000)
+        else:
+            await page.goto(
+                url + "/?T=inf&width=1e400&beta_end=nan&lr=" + "9" * 400 + "&rev_n=-1&schedule=%3Cb%3Ex%3C/b%3E"
+            )
+            await expect(page.locator('[data-testid="stAlert"]').first).to_be_visible()
+            await page.wait_for_timeout(2_000)
+        return await _said(page)
+    except (PlaywrightError, AssertionError) as exc:
+        return f"FAILED: {str(exc).splitlines()[0][:160]} | page said: {await _said(page)}"
+    finally:
+        await context.close()
+
+
+async def run_hostile(url: str, n: int) -> list[str]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            return list(await asyncio.gather(*(hostile_tab(browser, url, i % 4) for i in range(4 * n))))
+        finally:
+            await browser.close()
+
+
+async def one_wave(url: str, args, stall_hook) -> tuple[list[SessionResult], list[str]]:
+    normal = run_sessions(url, args.sessions, args.steps, args.seconds, args.timeout, args.stall, stall_hook=stall_hook)
+    if not args.hostile:
+        return await normal, []
+    return tuple(await asyncio.gather(normal, run_hostile(url, args.hostile)))
+
+
 # ---------------------------------------------------------------------- settle
 POOL = "idle pool worker"  # anyio's / concurrent.futures' workers: kept after a burst, reused later
 
@@ -437,6 +532,9 @@ def main() -> int:
         default=20,
         help="server.disconnectedSessionTTL: how long the server keeps a closed tab's state for a reconnect",
     )
+    ap.add_argument(
+        "--hostile", type=int, default=0, help="hostile users beside the normal sessions, four tabs each (see above)"
+    )
     ap.add_argument("--settle", type=float, default=150, help="seconds to wait for the server to let the sessions go")
     args = ap.parse_args()
     if args.steps is not None:
@@ -476,17 +574,7 @@ def main() -> int:
             sampler = Sampler(ps)
             sampler.server = server
             sampler.start()
-            results = asyncio.run(
-                run_sessions(
-                    url,
-                    args.sessions,
-                    args.steps,
-                    args.seconds,
-                    args.timeout,
-                    args.stall,
-                    stall_hook=lambda: on_stall(server, log),
-                )
-            )
+            results, hostile = asyncio.run(one_wave(url, args, lambda: on_stall(server, log)))
             sampler.stop()
             closing_rss, closing_threads = server_usage(ps)
             # Closed tabs: training threads end at once (the session cache is released); Streamlit keeps
@@ -527,6 +615,20 @@ def main() -> int:
                 f"as the sessions closed {closing_rss / MB:.0f}, after they left {after_rss / MB:.0f} "
                 f"({(after_rss - start_rss) / MB:+.0f} vs start; settled in {waited:.0f} s)"
             )
+            if args.hostile:
+                tabs = args.sessions + 4 * args.hostile
+                bound = start_rss + MEMORY_BUDGET_BYTES * tabs
+                print(f"hostile tabs ({args.hostile} users x 4, beside the {args.sessions} normal sessions):")
+                for i, said in enumerate(hostile):
+                    print(f"  {HOSTILE_TABS[i % 4]}: {said}")
+                print(
+                    f"peak RSS {sampler.peak_rss / MB:.0f} MB against start {start_rss / MB:.0f} MB + "
+                    f"MEMORY_BUDGET_BYTES {MEMORY_BUDGET_BYTES / MB:.0f} MB x {tabs} sessions = {bound / MB:.0f} MB "
+                    f"({'within' if sampler.peak_rss <= bound else 'OVER'})"
+                )
+                report.setdefault("hostile", []).append(
+                    {"said": hostile, "peak_rss_mb": sampler.peak_rss / MB, "bound_mb": bound / MB}
+                )
             print(
                 f"server threads: start {start_threads}, peak {sampler.peak_threads}, "
                 f"as the sessions closed {closing_threads}, after they left {after_threads}"
