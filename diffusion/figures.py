@@ -274,9 +274,10 @@ def forward_animation(
         vertical_spacing=0.13,
         subplot_titles=(
             "",
-            "β<sub>t</sub> (noise added at step t)",
-            "ᾱ<sub>t</sub> (signal kept)",
-            "SNR<sub>t</sub> = ᾱ<sub>t</sub> / (1 − ᾱ<sub>t</sub>)",
+            # short: on a phone these panels are about 100 px wide, and a longer title ran off the screen
+            "β<sub>t</sub>: noise added",
+            "ᾱ<sub>t</sub>: signal kept",
+            "SNR<sub>t</sub> = ᾱ<sub>t</sub>/(1−ᾱ<sub>t</sub>)",
         ),
     )
     fig.add_trace(_points(view.points[0], view.color, "x_t"), row=1, col=1)
@@ -447,6 +448,9 @@ def reverse_animation(
         )
     fig.frames = frames
     _square(fig, extent=view.extent)
+    # On a narrow screen the square is narrower than the figure is high: it sits on the controls,
+    # and the spare height goes above it, under the title, not between the points and Play.
+    fig.update_yaxes(constraintoward="bottom")
     fig.update_layout(
         template=TEMPLATE,
         title=dict(text=_reverse_title(title, int(view.t[0]), scales[0], arrows)),
@@ -626,6 +630,7 @@ def live_training_figure(
 
     With `bound` (the snapshot's K on held-out points), the middle panel's bars are its KL per t and
     its title gives K; the training loss per t is then a line over them.
+    `samples_title`: the third panel's, like the others two short lines joined by `<br>`.
 
     One figure and an image, not three figures and thousands of WebGL markers: Streamlit rebuilds a
     chart from scratch whenever its data changes (every snapshot), and a browser without a GPU
@@ -637,11 +642,13 @@ def live_training_figure(
         rows=1,
         cols=3,
         horizontal_spacing=0.07,
+        # Two short lines each: on a phone a panel is a third of 390 px wide, and longer titles
+        # printed over each other.
         subplot_titles=(
-            "Loss: mean KL per t (bits per point)",
-            "Loss per t (recent average, bits per point)"
+            "Loss (mean KL)<br>bits per point",
+            "Recent loss per t<br>bits per point"
             if bound is None
-            else f"KL per t on held-out points (bits); K = {bound.bits:+.2f}",
+            else f"Held-out KL per t<br>bits; K = {bound.bits:+.2f}",
             samples_title,
         ),
     )
@@ -676,8 +683,10 @@ def live_training_figure(
     _density_panel(fig, density, curve, row=1, col=3)
     fig.update_xaxes(automargin=False)
     fig.update_yaxes(automargin=False)
-    fig.update_annotations(font_size=14)
-    fig.update_layout(template=TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=45), showlegend=False, bargap=0.1)
+    fig.update_annotations(font_size=12)
+    # low enough that during a run, under the controls and the progress, its top half is in view on a
+    # 1000 px high screen
+    fig.update_layout(template=TEMPLATE, height=310, margin=dict(l=50, r=10, t=44, b=45), showlegend=False, bargap=0.1)
     return fig
 
 

@@ -70,7 +70,7 @@ def test_before_a_run_the_train_page_shows_the_current_model(at):
     np.testing.assert_allclose(typed(bars["y"]), np.nan_to_num(pipeline.history.kl_per_t) / np.log(2), rtol=1e-6)
     density = views.sample_density(pipeline.samples(5000, seed=0))
     np.testing.assert_array_equal(typed(image["z"]).reshape(density.counts.shape), density.counts)
-    assert f"Samples of this model ({pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
+    assert f"Model's samples<br>({pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
     assert any("No run yet" in i.value and "default" in i.value for i in at.info)
     assert any("meets the quality bar" in m.value for m in at.success)  # the shipped model does
 
@@ -234,7 +234,7 @@ def test_a_valid_upload_becomes_the_current_model(at):
     assert "`uploaded`" in status_text(at)
     assert any("No run yet" in i.value and "(uploaded" in i.value for i in at.info)  # the page names the model it shows
     (fig,) = charts(at)
-    assert "Samples of this model" in json.dumps(fig["layout"]["annotations"])
+    assert "Model's samples" in json.dumps(fig["layout"]["annotations"])
     at.switch_page("pages/reverse.py").run()
     caption = at.caption[0]
     assert "uploaded, &lt;b&gt;mine&lt;/b&gt;.pt, 4,000 steps" in caption.value and "<b>" not in caption.value
@@ -361,7 +361,7 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
         "The last run ended at step" in i.value and "the current model is another one" in i.value for i in at.info
     )
     (fig,) = charts(at)
-    assert f"Samples of this model ({first_model.pipeline.steps_trained:,} steps)" in json.dumps(
+    assert f"Model's samples<br>({first_model.pipeline.steps_trained:,} steps)" in json.dumps(
         fig["layout"]["annotations"]
     )
     at.button(key="start").click().run()  # a new run: the message about the switch has had its day
