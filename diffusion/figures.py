@@ -454,7 +454,9 @@ def reverse_animation(
     fig.update_layout(
         template=TEMPLATE,
         title=dict(text=_reverse_title(title, int(view.t[0]), scales[0], arrows)),
-        height=580,  # with the page above it, Play and the slider stay in view on a 1000 px high screen
+        # with the page above it (and the banner of changed settings), Play and the slider stay in
+        # view on a 1000 px high screen
+        height=520,
         margin=dict(l=40, r=20, t=60, b=CONTROLS_MARGIN),
         showlegend=False,
         **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()], frame_ms=frame_ms),

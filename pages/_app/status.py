@@ -117,20 +117,24 @@ def mismatch_banner(state: AppState) -> None:
     if state.status != views.CHANGED or state.settings is None:
         return
     changes = views.changed_fields(state.model.pipeline.config, state.settings)
-    with st.container(border=True):
-        st.warning(
-            "**The model no longer matches the settings.** The sidebar changed "
-            + ", ".join(changes)
-            + ". The pages keep showing the current model (with its own settings) until you retrain; "
-            "a new run keeps it among the Train page's earlier models.",
-            icon="⚠️",
-        )
-        c1, c2, _ = st.columns([1, 1, 2])
-        c1.button(
-            "Retrain with the new settings",
-            on_click=start_training,
-            key="banner_retrain",
-            type="primary",
-            disabled=state.training,
-        )
-        c2.button("Put the model's settings back", on_click=restore_model_settings, key="banner_restore")
+    # One row, the rest in the buttons' help: taller, the banner pushed the Reverse page's Play
+    # button out of a laptop's screen. On a phone the columns stack.
+    c0, c1, c2 = st.columns([4.8, 2.4, 2.6], vertical_alignment="center", gap="small")
+    c0.warning("**The model no longer matches the settings:** " + ", ".join(changes) + ".", icon="⚠️")
+    c1.button(
+        "Retrain with the new settings",
+        on_click=start_training,
+        key="banner_retrain",
+        type="primary",
+        disabled=state.training,
+        width="stretch",
+        help="Until you retrain, the pages keep showing the current model, with its own settings; "
+        "a new run keeps it among the Train page's earlier models.",
+    )
+    c2.button(
+        "Put the model's settings back",
+        on_click=restore_model_settings,
+        key="banner_restore",
+        width="stretch",
+        help="The sidebar takes the current model's settings again.",
+    )
