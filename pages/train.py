@@ -262,8 +262,9 @@ def progress_panel(s) -> None:
     ):  # over: no time left to quote, and the pace of the whole run, not its recent one
         parts.append(f"{training.rate_text(s.step / s.seconds)} on average")
     st.progress(min(1.0, s.progress), text=" · ".join(parts + [f"{s.seconds:,.1f} s trained"]))
-    if s.state is JobState.RUNNING:
-        st.caption(display.PROGRESS_HELP)
+    # During a run the explanations go under the chart: above it they pushed the samples below the
+    # fold of a laptop's screen.
+    running = s.state is JobState.RUNNING
     if s.state is JobState.FAILED and s.error:
         st.error(s.error)
     elif s.state is JobState.FINISHED:
@@ -273,7 +274,7 @@ def progress_panel(s) -> None:
     elif s.state is JobState.STOPPED:
         st.info(f"Stopped at step {s.step:,}; the model so far is kept.")
     if s.quality is not None:  # above the chart: the browser shows it before it has drawn the chart
-        display.quality_line(s.quality, what=f"the snapshot at step {s.pipeline.steps_trained:,}")
+        display.quality_line(s.quality, what=f"the snapshot at step {s.pipeline.steps_trained:,}", explain=not running)
     chart = caches.live_chart(h, s)
     if chart is None:
         st.caption(
@@ -282,6 +283,10 @@ def progress_panel(s) -> None:
         )
     else:
         display.plot(chart, key="live_chart")
+    if running:
+        st.caption(display.PROGRESS_HELP)
+        if s.quality is not None:
+            st.caption(display.QUALITY_HELP)
     training.rerun_to_adopt(h, s)
     training.rerun_when_ended(h, s)
 

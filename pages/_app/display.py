@@ -40,11 +40,13 @@ def plot(fig, key: str | None = None) -> None:
 
 def quality_line(q: SampleQuality, what: str = "this model", explain: bool = True) -> None:
     """One line: the model's sample quality against the bar, green when it meets it. `explain`
-    False leaves out the line that explains the numbers, for a page that gives it further down."""
+    False leaves out the line that explains the numbers, for a page that gives it further down,
+    and what the numbers compare (that line says it): so the box fits one line above a chart."""
     verdict = "meets the quality bar" if q.passes else "does not meet the quality bar yet"
+    compared = "5,000 samples vs 5,000 roll points: " if explain else ""
     text = (
         f"Sample quality of {what}: SW1 {q.sw1:.4f} (bar ≤ {QUALITY_SW1}), chamfer {q.chamfer:.4f} "
-        f"(bar ≤ {QUALITY_CHAMFER}), 5,000 samples vs 5,000 roll points: **{verdict}**."
+        f"(bar ≤ {QUALITY_CHAMFER}), {compared}**{verdict}**."
     )
     (st.success if q.passes else st.info)(text, icon=":material/check_circle:" if q.passes else ":material/pending:")
     if explain:

@@ -122,3 +122,61 @@ def test_the_train_chart_titles_do_not_overlap_on_a_phone(browser, app_url, arti
     finally:
         context.close()
     assert len(titles) == 3 and not clashes, clashes
+
+
+def test_during_a_run_the_live_chart_starts_in_view(browser, app_url, artifacts):
+    """A short run in seconds; the live chart's top half lies inside a laptop's viewport unscrolled."""
+    width, height = SIZES["1400x1000"]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(app_url + "/train")
+        expect(page.locator(".st-key-model_chart .js-plotly-plot").first).to_be_visible(timeout=90_000)
+        wait_idle(page)
+        page.get_by_text("seconds", exact=True).click()
+        wait_idle(page)
+        page.get_by_role("spinbutton", name="Seconds").fill("15")
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Start new run").click()
+        live = page.locator(".st-key-live_chart")
+        expect(live.locator(".js-plotly-plot")).to_be_visible(timeout=60_000)
+        expect(page.locator('[data-testid="stProgress"]').first).to_contain_text("running")
+        time.sleep(1.0)
+        page.screenshot(path=str(artifacts / "layout_1400x1000_train_run.png"))
+        box = live.bounding_box()
+        page.get_by_role("button", name="Stop").click()
+    finally:
+        context.close()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] / 2 <= height, box
+
+
+def test_with_the_mismatch_banner_reverse_keeps_play_in_view(browser, app_url, artifacts):
+    """T changed in the sidebar: the banner above the Reverse page leaves Play and the slider in view."""
+    width, height = SIZES["1400x1000"]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(app_url + "/")
+        expect(page.locator(".st-key-figure1 .js-plotly-plot").first).to_be_visible(timeout=90_000)
+        wait_idle(page)
+        page.locator('[data-testid="stSidebar"]').get_by_role("spinbutton", name="T (diffusion steps)").fill("60")
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Reverse process").click()
+        plot = page.locator(".st-key-reverse_chart .js-plotly-plot").first
+        expect(plot).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("The model no longer matches the settings")).to_be_visible()
+        wait_idle(page)
+        time.sleep(1.0)
+        page.screenshot(path=str(artifacts / "layout_1400x1000_reverse_mismatch.png"))
+        boxes = {
+            "Play": plot.locator(".updatemenu-button", has_text="Play").bounding_box(),
+            "the t slider": plot.locator(".slider-group").bounding_box(),
+        }
+    finally:
+        context.close()
+    outside = {what: box for what, box in boxes.items() if box is None or not inside(box, width, height)}
+    assert not outside, f"not inside the 1400x1000 viewport: {outside}"
