@@ -39,6 +39,7 @@ SCHEDULE_LABELS = {
     BetaSchedule.LINEAR.value: "linear",
     BetaSchedule.COSINE.value: "cosine (ignores the β range)",
     BetaSchedule.PAPER.value: "paper: 1/(T−t+1) (β start sets β₁)",
+    BetaSchedule.GEOMETRIC.value: "geometric (equal ratios from β start to β end)",
 }
 
 
