@@ -249,9 +249,7 @@ class TrainingJob:
                 progress=self._progress,
                 seconds=self._seconds,
                 iterations_per_second=self._rate,
-                eta_seconds=_eta(
-                    self.config, self._step - self._start_step, self._seconds - self._start_seconds, self._rate
-                )
+                eta_seconds=eta_seconds(self.config, self._step - self._start_step, self._seconds - self._start_seconds)
                 if self._state in _TRAINING
                 else None,
                 losses=(np.asarray(h.steps, dtype=np.int64), np.asarray(h.loss, dtype=np.float32)),
@@ -415,10 +413,16 @@ def _learned_betas(pipeline: DiffusionPipeline):
     return pipeline.diffusion.schedule.betas[1:].copy() if pipeline.config.learn_betas else None
 
 
-def _eta(config: DiffusionConfig, step: int, seconds: float, rate: float) -> float | None:
+def eta_seconds(config: DiffusionConfig, steps_done: int, seconds_done: float) -> float | None:
+    """Training time this run has left: its steps to go at its own average pace so far, or the
+    seconds to go of a run measured in seconds, whichever ends first.
+
+    The average over the run, not the pace of the last two seconds: that one swings with each
+    snapshot measured beside the steps and with the first steps' warm-up, and an estimate that
+    jumps by minutes tells a class nothing."""
     left = []
-    if config.steps is not None and rate > 0:
-        left.append((config.steps - step) / rate)
+    if config.steps is not None and steps_done > 0 and seconds_done > 0:
+        left.append((config.steps - steps_done) * seconds_done / steps_done)
     if config.max_seconds is not None:
-        left.append(config.max_seconds - seconds)
+        left.append(config.max_seconds - seconds_done)
     return max(0.0, min(left)) if left else None

@@ -53,6 +53,10 @@ speed = display.speed_select(c4, key="rev_speed")
 
 if state.training:
     st.fragment(run_every=training.REFRESH_SECONDS)(training.newer_snapshot_notice)(model)
+refusal = caches.view_refusal(model.pipeline.config, int(n), "reverse")
+if refusal:
+    st.warning(refusal, icon=":material/memory:")
+    st.stop()
 # The verdict before the chart, as on the Train page: a line of text shows at once, while the
 # browser spends a while drawing the animation and would only then get to anything sent after it.
 display.quality_line(caches.model_quality(model), explain=False)

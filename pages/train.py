@@ -278,8 +278,8 @@ def progress_panel(s) -> None:
     chart = caches.live_chart(h, s)
     if chart is None:
         st.caption(
-            "The loss curve, the loss per t and fresh samples appear with the first snapshot, "
-            "about a second into the run."
+            "The loss curve, the loss per t and fresh samples appear with the first snapshot, after the run's "
+            "first second of training: a few seconds after Start, longer the first time a server trains."
         )
     else:
         display.plot(chart, key="live_chart")

@@ -461,7 +461,8 @@ def test_a_continued_runs_eta_counts_only_its_own_steps(jobs, tiny_pipeline):
     wait_until(lambda: job.status().step >= 25, what="five steps")
     st = job.status()
     assert st.total_steps == 20 + LONG and 0 < st.progress < 1
-    assert st.eta_seconds == pytest.approx((LONG - (st.step - 20)) / st.iterations_per_second, rel=1e-6)
+    done, seconds = st.step - 20, st.seconds - tiny_pipeline.history.seconds[-1]
+    assert st.eta_seconds == pytest.approx((LONG - done) * seconds / done, rel=1e-6)
 
 
 def test_a_bad_run_says_so_and_is_no_better_model_than_a_trained_one(jobs, trained_pipeline):
@@ -540,3 +541,16 @@ def test_each_snapshot_brings_its_bound_on_held_out_points(jobs):
     expected = s.pipeline.bound(SNAPSHOT_BOUND_POINTS)
     np.testing.assert_allclose(s.snapshot_bound.kl_per_t_bits, expected.kl_per_t_bits, rtol=1e-5)
     assert s.snapshot_bound.bits == pytest.approx(expected.bits, abs=1e-5)
+
+
+def test_the_time_left_is_the_runs_average_pace_not_its_last_seconds():
+    """A snapshot measured beside the steps slows the last two seconds' pace: the estimate must
+    not jump with it. 100 of 1,000 steps in 10 s leave 90 s, whatever the recent pace."""
+    from diffusion.jobs import eta_seconds
+
+    by_steps = DiffusionConfig(steps=1000)
+    assert eta_seconds(by_steps, 100, 10.0) == pytest.approx(90.0)
+    assert eta_seconds(by_steps, 0, 0.0) is None  # no pace yet: the page shows a dash
+    assert eta_seconds(by_steps, 1000, 50.0) == 0.0
+    by_seconds = DiffusionConfig(steps=None, max_seconds=30.0)
+    assert eta_seconds(by_seconds, 100, 10.0) == pytest.approx(20.0)

@@ -45,8 +45,13 @@ def bound_refusal(config: DiffusionConfig) -> str | None:
     try:
         memory.check(memory.bound_bytes(config, BOUND_POINTS), "the bound of this model", "Lower T or the width.")
     except memory.MemoryBudgetError as exc:
-        return str(exc).removeprefix("memory: ").capitalize()
+        return _sentence(str(exc).removeprefix("memory: "))
     return None
+
+
+def _sentence(text: str) -> str:
+    """The first letter upper case; str.capitalize would lower the rest ("T = 40", "MB")."""
+    return text[:1].upper() + text[1:]
 
 
 def view_refusal(config: DiffusionConfig, n: int, kind: str) -> str | None:
@@ -59,7 +64,7 @@ def view_refusal(config: DiffusionConfig, n: int, kind: str) -> str | None:
             "Lower the number of points N or T.",
         )
     except memory.MemoryBudgetError as exc:
-        return str(exc).removeprefix("memory: ").capitalize()
+        return _sentence(str(exc).removeprefix("memory: "))
     return None
 
 
