@@ -19,7 +19,7 @@ from diffusion.jobs import TrainingJob
 ROOT = Path(__file__).resolve().parents[1]
 
 MEASURE = r"""
-import gc, json, pickle, resource, sys
+import gc, json, pickle, sys
 import psutil, torch
 torch.set_num_threads(1)
 from diffusion import figures, views
@@ -49,7 +49,11 @@ else:
         pipeline.reverse_trajectory(n)
     else:
         figures.reverse_animation(views.reverse_view(pipeline, n)).to_json()
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, proc.memory_info().rss)
+# VmHWM, this process's own peak RSS: ru_maxrss would also count the parent's RSS at the fork
+# that started this interpreter (Linux carries it across exec), which a big pytest process sets.
+with open("/proc/self/status") as f:
+    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+peak = max(hwm, proc.memory_info().rss)
 print(json.dumps({"growth": peak - start}))
 """
 

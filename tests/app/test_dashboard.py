@@ -303,9 +303,10 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     assert not at.button(key="start").disabled
     assert any("Finished: 30 steps" in s.value for s in at.success)
     assert "s left" not in progress_text(at) and "it/s on average" in progress_text(at)
-    (live,) = charts(at)  # loss, loss per t and the snapshot's samples, in one figure
-    assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "heatmap"]
-    assert "snapshot at step 30" in json.dumps(live["layout"]["annotations"])
+    (live,) = charts(at)  # loss, the held-out KL per t under the loss per t, the samples, in one figure
+    assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "scatter", "heatmap"]
+    titles = json.dumps(live["layout"]["annotations"], ensure_ascii=False)
+    assert "(step 30)" in titles and "Held-out KL per t" in titles and "K = " in titles
     prefetched(at)
     assert reverse_views == [(30, 2000, 0)], "the final model's reverse view is built when the run ends"
     assert after_run == {"bound": [30], "figure1": [30]}, "and its bound and Figure 1"
