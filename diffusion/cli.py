@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, TrainingDiverged) as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot write or read a file: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"))
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"cannot write or read a file: {exc.strerror or exc}{where}")
     except KeyboardInterrupt:
         return _fail("interrupted", status=130)
 

@@ -237,3 +237,14 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path):
     )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(taken) in result.stderr
     assert taken.read_text() == "not a folder"
+
+
+def test_an_io_error_is_one_line_with_the_file_in_balanced_parentheses(tmp_path, capsys):
+    from diffusion.cli import main
+
+    (tmp_path / "blocker").write_text("a file where the folder should be")
+    out = tmp_path / "blocker" / "samples.npy"
+    rc = main(["sample", "--checkpoint", str(ROOT / "assets" / "default_model.pt"), "--n", "10", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1, err
+    assert str(out.parent) in err and err.count("(") == err.count(")") and err.endswith(")"), err
