@@ -14,7 +14,8 @@ model = state.model
 
 st.title("The bound K")
 st.caption(
-    f"Current model: {model.source} ({model.note}), T = {model.pipeline.T}. K (eq. 14) is a lower bound on the "
+    f"Current model: {model.source} ({display.literal(model.note)}), T = {model.pipeline.T}. "
+    "K (eq. 14) is a lower bound on the "
     "log-likelihood of held-out roll points, in bits per 2-D point: minus the sum of the per-step KL terms "
     "plus the entropy terms of the first and last step. Table 1 of the paper reports it on data rescaled to unit "
     "variance."

@@ -13,7 +13,8 @@ T = pipeline.T
 
 st.title("Inside the chains")
 st.caption(
-    f"The current model ({model.name}, T = {T}) seen point by point and step by step. N and seed default to the "
+    f"The current model ({display.literal(model.name)}, T = {T}) seen point by point and step by step. "
+    "N and seed default to the "
     "Reverse page's, so the reverse chain here is the one its animation plays; the forward chain is the Forward "
     "page's for the same N and seed."
 )

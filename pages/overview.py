@@ -32,7 +32,8 @@ settings live in the page's URL: copy it to share a configuration.
 
 st.subheader("Figure 1 of the paper, for the current model")
 st.caption(
-    f"Current model: {model.source} ({model.note}), T = {model.pipeline.T}. Rows: the forward chain q, the "
+    f"Current model: {model.source} ({display.literal(model.note)}), T = {model.pipeline.T}. "
+    "Rows: the forward chain q, the "
     "learned reverse chain p, and the drift of p's mean. Colour is the position along the roll "
     "(for p: of the roll point nearest each final sample). At t = 0 no step leaves x₀, and the last step "
     "(t = 1) only shrinks x₁ by √α₁, so the drift panel of that column shows the last learned step, t = 2."

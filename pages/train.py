@@ -242,7 +242,7 @@ def progress_panel(s) -> None:
             else f"The last run ended at step {s.step:,}; the current model is another one."
         )
         st.info(
-            f"{before} Every page uses the current model ({model.source}, {model.note}); "
+            f"{before} Every page uses the current model ({model.source}, {display.literal(model.note)}); "
             "below, how it trained and 5,000 of its samples."
         )
         display.quality_line(caches.model_quality(model))

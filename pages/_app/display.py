@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from diffusion import figures
@@ -14,8 +16,16 @@ QUALITY_HELP = (
 )
 PROGRESS_HELP = (
     "it/s: training steps per second, at the run's recent pace; s left: the training time the rest "
-    "of the run takes at that pace (pauses not counted)."
+    "of the run takes at its average pace so far (pauses not counted)."
 )
+# What Streamlit's Markdown would act on inside a line: emphasis, code, links, strike, LaTeX, tables.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~$|])")
+
+
+def literal(text: str) -> str:
+    """A user's text (an uploaded file's name) as typed inside Markdown: `**x**` shows its stars.
+    Where a caption allows HTML, escape it as HTML first (html.escape), then pass it here."""
+    return _MARKDOWN_INLINE.sub(r"\\\1", text)
 
 
 def speed_select(column, key: str) -> int:

@@ -13,6 +13,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from diffusion import views
 from diffusion.config import DiffusionConfig
 from diffusion.jobs import JobState, JobStatus
+from pages._app import display
 from pages._app.models import ModelRef, current_model
 from pages._app.settings import fmt_beta, model_settings, restore_model_settings
 from pages._app.training import (
@@ -85,7 +86,7 @@ def sidebar_status(state: AppState, progress: bool = True) -> None:
     # content: Streamlit loads the code that renders HTML in markdown lazily, at its first use in
     # the tab. Met first in a page's caption, it made that caption appear late, up to after the
     # chart below it was drawn, pushing the chart down when it did.
-    model_line = html.escape(f"{state.model.source} model · {note}", quote=False)
+    model_line = display.literal(html.escape(f"{state.model.source} model · {note}", quote=False))
     st.sidebar.caption(
         f"{model_line} · T = {p.T}, width {p.config.width}, "
         f"{p.config.schedule.value} schedule, β<sub>1</sub> = {fmt_beta(p.config.beta_start)} … "

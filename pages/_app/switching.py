@@ -11,6 +11,7 @@ import streamlit as st
 
 from diffusion import views
 from diffusion.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint
+from pages._app import display
 from pages._app.models import ModelId, ModelRef, earlier_models, set_current_model
 from pages._app.settings import apply_model_settings
 from pages._app.training import holder
@@ -74,5 +75,6 @@ def use_earlier_model() -> None:
     note = f" (sidebar could not show {', '.join(skipped)})" if skipped else ""
     st.session_state["earlier_message"] = (
         "success",
-        f"The current model is again the {ref.source} model ({ref.note}); the sidebar shows its settings{note}.",
+        f"The current model is again the {ref.source} model ({display.literal(ref.note)}); "
+        f"the sidebar shows its settings{note}.",
     )

@@ -17,7 +17,7 @@ from diffusion.config import ConfigError
 from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
 from diffusion.metrics import better_model
 from diffusion.pipeline import DiffusionPipeline
-from pages._app import reconnect
+from pages._app import display, reconnect
 from pages._app.caches import ViewPrefetch, model_quality
 from pages._app.models import ModelId, ModelRef, current_model, set_current_model
 from pages._app.settings import REVERSE_N, REVERSE_SEED, training_settings, user_message
@@ -285,7 +285,7 @@ def newer_snapshot_notice(shown: ModelRef) -> None:
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         c1.info(
             f"Training goes on: a newer snapshot (step {s.pipeline.steps_trained:,}) is ready; "
-            f"this page shows {shown.note}.",
+            f"this page shows {display.literal(shown.note)}.",
             icon=":material/update:",
         )
         if c2.button("Show the newest snapshot", key="show_newest", width="stretch"):

@@ -56,3 +56,19 @@ def test_a_refused_start_shows_under_the_buttons_and_as_a_toast(at, monkeypatch)
     at.button(key="start").click().run()
     assert [t.value for t in at.toast if "too large for this server" in t.value]
     assert any("too large for this server" in e.value for e in at.error)
+
+
+def test_markdown_in_an_uploaded_name_shows_as_typed_in_every_caption(at):
+    """`**bold**_x_.pt` must not turn bold or italic where the model's name is shown."""
+    from app_helpers import ROOT
+
+    at.switch_page("pages/train.py").run()
+    data = (ROOT / "assets" / "default_model.pt").read_bytes()
+    at.file_uploader(key="upload").set_value(("**bold**_x_.pt", data, "application/octet-stream")).run()
+    shown = [c.value for c in at.sidebar.caption if "uploaded model" in c.value]
+    for page in ("pages/overview.py", "pages/reverse.py", "pages/bound.py"):
+        at.switch_page(page).run()
+        shown += [c.value for c in at.caption if "bold" in c.value]
+    assert len(shown) >= 4, shown
+    for text in shown:
+        assert r"\*\*bold\*\*\_x\_.pt" in text, text  # Markdown's escapes: rendered as the typed name
