@@ -229,16 +229,18 @@ def test_resume_restarts_the_snapshot_clock(jobs):
 
 
 def test_snapshots_come_first_after_a_second_then_every_interval(jobs):
-    """The first snapshot early (the user sees the run take shape), then one per interval."""
-    interval = 0.6
+    """The first snapshot early (the user sees the run take shape), then one per interval. The
+    times are when this thread sees each snapshot, a measurement of 5,000 samples after the
+    worker took it: hence the margins."""
+    interval = 1.5
     job = jobs(job_config(steps=LONG), slots=TrainingSlots(1), snapshot_seconds=interval).start()
     wait_until(lambda: job.status().state is JobState.RUNNING, what="the run to start")
     started = time.perf_counter()
     wait_until(lambda: job.status().snapshot_id >= 1, what="the first snapshot")
     first = time.perf_counter() - started
-    assert first >= min(FIRST_SNAPSHOT_SECONDS, interval) * 0.9
-    wait_until(lambda: job.status().snapshot_id >= 3, timeout=30, what="two more snapshots")
-    assert time.perf_counter() - started >= first + 2 * interval * 0.9
+    assert first >= 0.9 * FIRST_SNAPSHOT_SECONDS  # never before the first second of training
+    wait_until(lambda: job.status().snapshot_id >= 2, timeout=30, what="the second snapshot")
+    assert time.perf_counter() - started - first >= 0.75 * interval  # then one per interval, not per step
 
 
 def test_pause_and_resume_outside_a_run_do_nothing(jobs):
