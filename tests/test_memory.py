@@ -104,7 +104,10 @@ def test_trajectory_bytes_matches_a_measured_trajectory(fields, n):
 
 @pytest.mark.parametrize("fields, n", [(dict(T=1000, width=128), 10_000), (dict(T=40, width=128), 10_000)])
 def test_views_bytes_matches_a_measured_reverse_view(fields, n):
-    assert_within(memory.views_bytes(DiffusionConfig(**fields), n), measured_growth("views", fields, n))
+    # Building and serialising the figure makes many short-lived Python objects: how much of that
+    # memory malloc hands back before the peak varies from run to run, so the peak of two runs.
+    peak = max(measured_growth("views", fields, n) for _ in range(2))
+    assert_within(memory.views_bytes(DiffusionConfig(**fields), n), peak)
 
 
 def test_bound_chunks_stay_bounded_for_a_long_wide_model():
