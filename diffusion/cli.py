@@ -15,30 +15,13 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, DiffusionConfig, check_n_points, check_seed
+from .config import MODEL_FIELDS, PRESETS, ConfigError, DiffusionConfig, check_n_points, check_seed
 
 DEFAULTS = DiffusionConfig()
 # `train --preset NAME` (config.PRESETS): a whole recipe at once; flags after it on the command line override it.
 # The preset's fields that are `train` flags of the same name (steps goes through preset_steps, so
 # that --max-seconds after a preset replaces its length instead of joining it).
-_PRESET_FIELDS = (
-    "T",
-    "beta_start",
-    "beta_end",
-    "schedule",
-    "width",
-    "parameterization",
-    "data_scale",
-    "learn_betas",
-    "network",
-    "timestep_sampling",
-    "lr",
-    "lr_schedule",
-    "ema_decay",
-    "batch_size",
-    "seed",
-    "device",
-)
+_PRESET_FIELDS = MODEL_FIELDS + ("timestep_sampling", "lr", "lr_schedule", "ema_decay", "batch_size", "seed", "device")
 
 
 class _Parser(argparse.ArgumentParser):
