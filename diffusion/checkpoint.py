@@ -25,7 +25,9 @@ from typing import BinaryIO
 
 import torch
 
+from . import datasets
 from .config import PARAMETERS_MAX, SECONDS_MAX, STEPS_MAX, ConfigError, DiffusionConfig, resolve_device
+from .datasets import DataSet
 from .gaussian_diffusion import GaussianDiffusion
 from .pipeline import DiffusionPipeline
 from .schedule import NoiseSchedule
@@ -39,7 +41,20 @@ MAX_CHECKPOINT_BYTES = 100 * 1024 * 1024  # the default model is ~2.7 MB; the la
 # and T_MAX per-t losses take well under a megabyte) and the archive's small records.
 MAX_UNPACKED_BYTES = PARAMETERS_MAX * 4 + 16 * 2**20
 # "betas": a model with learned betas keeps beta_1..beta_T, float64 (T,); absent otherwise.
-PAYLOAD_FIELDS = ("format", "version", "config", "state_dict", "history", "steps_trained", "betas")
+# "data_points": a model of a user's own points keeps them, float32 (n, 2) in their own units, and
+# "data_source" where they came from; absent for a named data set (a checkpoint carries its data).
+PAYLOAD_FIELDS = (
+    "format",
+    "version",
+    "config",
+    "state_dict",
+    "history",
+    "steps_trained",
+    "betas",
+    "data_points",
+    "data_source",
+)
+DATA_SOURCE_MAX = 200
 HISTORY_FIELDS = ("steps", "loss", "seconds", "kl_per_t", "stride")
 # A model may be continued many times, each run up to the config's limits.
 STEPS_TRAINED_MAX = 100 * STEPS_MAX
@@ -111,7 +126,33 @@ def _payload(pipeline: DiffusionPipeline) -> dict:
     }
     if pipeline.config.learn_betas:
         payload["betas"] = torch.from_numpy(pipeline.diffusion.schedule.betas[1:].copy())
+    if pipeline.data.is_custom:
+        payload["data_points"] = torch.from_numpy(pipeline.data.points.astype("float32"))
+        payload["data_source"] = pipeline.data.source[:DATA_SOURCE_MAX]
     return payload
+
+
+def _check_data(payload: dict, config: DiffusionConfig) -> DataSet | None:
+    """A user's own points (a "custom" model's): float32 (n, 2), finite, within the size a user may
+    give; None for a named data set."""
+    raw, source = payload.get("data_points"), payload.get("data_source", "")
+    if config.data != datasets.CUSTOM:
+        if raw is not None:
+            raise CheckpointError(f"checkpoint holds data points, but its settings name the data set {config.data}")
+        return None
+    if not isinstance(raw, torch.Tensor) or raw.dtype != torch.float32 or raw.ndim != 2 or raw.shape[1] != 2:
+        raise CheckpointError("checkpoint's data points are malformed; need float32 (n, 2)")
+    if not datasets.CUSTOM_POINTS_MIN <= raw.shape[0] <= datasets.CUSTOM_POINTS_MAX:
+        raise CheckpointError(
+            f"checkpoint holds {raw.shape[0]:,} data points; need {datasets.CUSTOM_POINTS_MIN} to "
+            f"{datasets.CUSTOM_POINTS_MAX:,}"
+        )
+    if not isinstance(source, str) or len(source) > DATA_SOURCE_MAX:
+        raise CheckpointError("checkpoint's data source is not a short text")
+    try:
+        return datasets.from_points(raw.numpy(), source=source)[0]
+    except datasets.PointsError as exc:
+        raise CheckpointError(f"checkpoint's data points cannot be used: {exc}") from None
 
 
 def _check_betas(raw, config: DiffusionConfig):
@@ -268,6 +309,7 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
     steps = _check_steps_trained(payload.get("steps_trained"))
     history = _check_history(payload.get("history"), config, steps)
     betas = _check_betas(payload.get("betas"), config)
+    dataset = _check_data(payload, config)
     if betas is not None:  # every view (chain, Figure 1, bound, ceiling) uses the learned schedule
         diffusion = GaussianDiffusion(NoiseSchedule.from_betas(betas, config.schedule), config.parameterization, "cpu")
 
@@ -275,4 +317,4 @@ def _pipeline_from_payload(payload, device: str) -> DiffusionPipeline:
     if device != "cpu":
         model = model.to(device)
         diffusion = GaussianDiffusion(diffusion.schedule, config.parameterization, device)
-    return DiffusionPipeline(config, model.eval(), diffusion, history, steps)
+    return DiffusionPipeline(config, model.eval(), diffusion, history, steps, dataset)

@@ -112,7 +112,12 @@ MODEL_FIELDS = (
     "data_scale",
     "learn_betas",
     "network",
+    "data",
 )
+
+# The data sets a model can learn (diffusion.datasets draws them); "custom" is a user's own points,
+# which travel beside the config (in a checkpoint, a run), not in it.
+DATA_SETS = ("swiss_roll", "noisy_roll", "moons", "circles", "s_curve", "gaussians", "checkerboard", "custom")
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class DiffusionConfig:
     """One run of the 2015 model. The defaults model what the dashboard trains out of the box.
 
     Model fields (a checkpoint's weights depend on these): T, beta_start, beta_end, schedule,
-    width, parameterization, data_scale, learn_betas, network.
+    width, parameterization, data_scale, learn_betas, network, data.
     Training fields: lr, batch_size, steps, max_seconds, seed, device, timestep_sampling,
     lr_schedule, ema_decay.
     """
@@ -137,6 +142,7 @@ class DiffusionConfig:
     # from the schedule above (beta_1 stays fixed). The tutorial keeps the schedule fixed.
     learn_betas: bool = False
     network: Network = Network.MLP
+    data: str = "swiss_roll"  # one of DATA_SETS
 
     # --- training: our fast recipe (benchmarks/bench_training.py measures it against the tutorial's) ---
     lr: float = 1e-2
@@ -175,6 +181,8 @@ class DiffusionConfig:
                 "need beta_start <= beta_end"
             )
         _int_in("width", self.width, 1, WIDTH_MAX)
+        if self.data not in DATA_SETS:
+            raise ConfigError(f"data: unknown data set {self.data!r}; allowed: {', '.join(DATA_SETS)}")
         if not isinstance(self.learn_betas, bool):
             raise ConfigError(f"learn_betas: {self.learn_betas!r} is not a yes/no value; need true or false")
         if self.parameter_count() > PARAMETERS_MAX:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import SEED_MAX, check_n_points, check_seed
-from .data import swiss_roll
+from .config import SEED_MAX, DataScale, check_n_points, check_seed
+from .datasets import DataSet
 from .metrics import sliced_wasserstein1
 from .pipeline import PLOT_EXTENT, DiffusionPipeline
 from .schedule import NoiseSchedule
@@ -375,12 +375,17 @@ def covariance_ellipse(mean, cov, n_std: float = 2.0, points: int = 64) -> np.nd
     return (mu + circle @ axes.T).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=2)
-def _probe_data(n: int, seed: int) -> np.ndarray:
-    """The roll points of the true step's mixture, made once: sklearn's generator is the slow part."""
-    data = swiss_roll(n, seed=seed).astype(np.float64)
+@functools.lru_cache(maxsize=4)
+def _probe_data_at(dataset: DataSet, scale: str, n: int, seed: int) -> np.ndarray:
+    """The data points of the true step's mixture, made once: sklearn's generators are the slow part."""
+    data = dataset.sample_model(n, seed, scale)[0].astype(np.float64)
     data.setflags(write=False)
     return data
+
+
+def _probe_data(pipeline: DiffusionPipeline, n: int, seed: int) -> np.ndarray:
+    """The model's data at its scale, n points with `seed`."""
+    return _probe_data_at(pipeline.data, DataScale(pipeline.config.data_scale).value, n, seed)
 
 
 @dataclass(frozen=True)
@@ -401,12 +406,12 @@ class KernelProbe:
 def probe_kernel(
     pipeline: DiffusionPipeline, x, t: int, n_data: int = PROBE_DATA_POINTS, seed: int = 0, n_std: float = 2.0
 ) -> KernelProbe:
-    """p(x_{t-1} | x_t = x) beside q(x_{t-1} | x_t = x), t in 1..T, the latter from n_data roll points
-    (sklearn's generator with `seed`): both as mean, covariance and an n_std ellipse."""
+    """p(x_{t-1} | x_t = x) beside q(x_{t-1} | x_t = x), t in 1..T, the latter from n_data data points
+    (drawn with `seed`): both as mean, covariance and an n_std ellipse."""
     check_n_points(n_data, "n_data")
     check_seed(seed)
     learned_mean, learned_var = learned_kernel(pipeline, x, t)
-    weights, means, var = true_reverse_step(pipeline.diffusion.schedule, x, t, _probe_data(n_data, seed))
+    weights, means, var = true_reverse_step(pipeline.diffusion.schedule, x, t, _probe_data(pipeline, n_data, seed))
     true_mean, true_cov = mixture_moments(weights, means, var)
     return KernelProbe(
         x=_point(x).astype(np.float32),
@@ -428,7 +433,7 @@ def probe_components(
     means (N, 2) and their shared variance, as `true_reverse_step` returns them."""
     check_n_points(n_data, "n_data")
     check_seed(seed)
-    return true_reverse_step(pipeline.diffusion.schedule, x, t, _probe_data(n_data, seed))
+    return true_reverse_step(pipeline.diffusion.schedule, x, t, _probe_data(pipeline, n_data, seed))
 
 
 GAUSSIAN_MEAN_GAP = 1.0  # learned mean within one standard deviation of the true one

@@ -25,8 +25,9 @@ from enum import Enum
 import numpy as np
 import torch
 
-from . import processes
+from . import datasets, processes
 from .config import DiffusionConfig, resolve_device
+from .datasets import DataSet
 from .gaussian_diffusion import GaussianDiffusion
 from .memory import check_training
 from .metrics import Bound, SampleQuality
@@ -154,8 +155,12 @@ class TrainingJob:
         slots: TrainingSlots = DEFAULT_SLOTS,
         snapshot_seconds: float = SNAPSHOT_SECONDS,
         on_update: Callable[[JobStatus], None] | None = None,
+        dataset: DataSet | None = None,
     ):
-        """`on_update(status)` is called from the supervising thread after each published snapshot
+        """`dataset`: the data to learn (a user's own points must be given; a named set defaults
+        to `config.data`, a continued model's to its own).
+
+        `on_update(status)` is called from the supervising thread after each published snapshot
         and once when the run has ended: for work that should start the moment a model exists,
         wherever the user is looking. It must return quickly (start a thread for anything slow);
         an exception in it is ignored (it must not end the run)."""
@@ -164,6 +169,9 @@ class TrainingJob:
         check_training(self.config)
         self._on_update = on_update
         self._resume_from = resume_from
+        if dataset is None:
+            dataset = resume_from.data if resume_from is not None else datasets.resolve(self.config.data)
+        self.dataset = dataset
         self._slots = slots
         self._snapshot_seconds = snapshot_seconds
         with _ticket_lock:
@@ -316,7 +324,14 @@ class TrainingJob:
             target=run_worker,
             name=f"training-{self._ticket}",
             daemon=True,
-            args=(self.config, resume, child_end, self._snapshot_seconds, torch.get_num_threads()),
+            args=(
+                self.config,
+                resume,
+                child_end,
+                self._snapshot_seconds,
+                torch.get_num_threads(),
+                self.dataset.points if self.dataset.is_custom else None,
+            ),
         )
         process.start()
         self.pid = process.pid
@@ -373,7 +388,7 @@ class TrainingJob:
                 self._step, self._progress = payload["step"], payload["progress"]
                 self._seconds, self._rate = payload["seconds"], payload["rate"]
         elif kind == "snapshot":
-            pipeline = _pipeline_from_snapshot(self.config, payload)
+            pipeline = _pipeline_from_snapshot(self.config, payload, self.dataset)
             with self._lock:
                 self._pipeline = pipeline
                 self._preview = payload["preview"]
@@ -392,7 +407,7 @@ class TrainingJob:
         return None
 
 
-def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> DiffusionPipeline:
+def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict, dataset: DataSet) -> DiffusionPipeline:
     """The snapshot's weights in a fresh network (on the config's device), for the views."""
     model, diffusion = build_model(config, resolve_device(config.device))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in payload["weights"].items()})
@@ -405,6 +420,7 @@ def _pipeline_from_snapshot(config: DiffusionConfig, payload: dict) -> Diffusion
         diffusion,
         TrainingHistory.from_dict(payload["history"]),
         int(payload["steps"]),
+        dataset,
     )
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import datasets
 from .config import DiffusionConfig, check_n_points, check_seed, resolve_device
-from .data import plot_extent, swiss_roll, swiss_roll_with_position
+from .data import plot_extent
+from .datasets import DataSet
 from .gaussian_diffusion import GaussianDiffusion
 from .memory import drift_chunk
 from .metrics import Bound, SampleQuality, likelihood_bound, sample_quality
@@ -34,18 +36,29 @@ class DiffusionPipeline:
     diffusion: GaussianDiffusion
     history: TrainingHistory = field(default_factory=TrainingHistory)
     steps_trained: int = 0
+    # The data it learns; None: the named set of `config.data` (a user's own points are given here).
+    dataset: DataSet | None = None
+
+    @property
+    def data(self) -> DataSet:
+        if self.dataset is None:
+            self.dataset = datasets.resolve(self.config.data)
+        return self.dataset
 
     @classmethod
-    def untrained(cls, config: DiffusionConfig) -> DiffusionPipeline:
+    def untrained(cls, config: DiffusionConfig, dataset: DataSet | None = None) -> DiffusionPipeline:
         device = resolve_device(config.validate().device)
         model, diffusion = build_model(config, device)
-        return cls(config, model.eval(), diffusion, TrainingHistory(kl_per_t=[float("nan")] * (config.T - 1)))
+        history = TrainingHistory(kl_per_t=[float("nan")] * (config.T - 1))
+        return cls(config, model.eval(), diffusion, history, dataset=dataset)
 
     @classmethod
     def from_trainer(cls, trainer) -> DiffusionPipeline:
         """A frozen copy of a Trainer's sampling weights and history (training may go on)."""
         history = TrainingHistory.from_dict(trainer.history.to_dict())
-        return cls(trainer.config, trainer.snapshot_model(), trainer.diffusion, history, trainer.step_count)
+        return cls(
+            trainer.config, trainer.snapshot_model(), trainer.diffusion, history, trainer.step_count, trainer.dataset
+        )
 
     @property
     def T(self) -> int:
@@ -67,10 +80,11 @@ class DiffusionPipeline:
 
     # ------------------------------------------------------------------ views
     def forward_trajectory(self, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """x_0..x_T of q for n roll points: (T + 1, n, 2) float32, and positions along the roll (n,)."""
+        """x_0..x_T of q for n data points: (T + 1, n, 2) float32, and each point's colour (n,)
+        (its position along the roll, see `DataSet.sample`)."""
         check_n_points(n)
         check_seed(seed)
-        x0, position = swiss_roll_with_position(n, seed=seed, scale=self.config.data_scale)
+        x0, position = self.data.sample_model(n, seed, self.config.data_scale)
         g = torch.Generator().manual_seed(seed)
         traj = self.diffusion.forward_trajectory(torch.from_numpy(x0), generator=g)
         return traj.cpu().numpy().astype(np.float32), position
@@ -84,8 +98,13 @@ class DiffusionPipeline:
         return traj.cpu().numpy().astype(np.float32)
 
     def samples(self, n: int = 5000, seed: int = 0) -> np.ndarray:
-        """x_0 of p: (n, 2) float32 in data coordinates."""
+        """x_0 of p: (n, 2) float32 in the model's coordinates (what the plots show)."""
         return self.reverse_trajectory(n, seed)[0]
+
+    def to_own(self, points: np.ndarray) -> np.ndarray:
+        """Points of this model moved to the data's own coordinates (a CSV file's units), float32:
+        what `sample` and a download give."""
+        return self.data.to_own(np.asarray(points, dtype=np.float64), self.config.data_scale).astype(np.float32)
 
     def drift_field(self, grid_n: int = 25, extent: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Grid (grid_n^2, 2) on [-extent, extent]^2 (default: the scale's plot extent) and drift
@@ -113,14 +132,13 @@ class DiffusionPipeline:
         return grid, out
 
     def bound(self, n: int = 20_000, seed: int = HELD_OUT_SEED) -> Bound:
-        """The paper's K on n held-out roll points (sklearn's generator, not a training draw), at the
+        """The paper's K on n held-out data points (numpy's draw, never a training one), at the
         model's data scale."""
         check_n_points(n)
         scale = self.config.data_scale
+        x0, _ = self.data.sample_model(n, seed, scale)
         with torch.inference_mode():
-            return likelihood_bound(
-                self.diffusion, self.model, swiss_roll(n, seed=seed, scale=scale), seed=seed, data_scale=scale
-            )
+            return likelihood_bound(self.diffusion, self.model, x0, seed=seed, data_scale=scale)
 
     def quality(self, n: int = 5000, seed: int = 0) -> SampleQuality:
         """SW1 and chamfer of n samples against 5,000 fresh roll points, at the tutorial's scale."""

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import datasets
 from .config import DiffusionConfig, LRSchedule, Network, TimestepSampling, resolve_device
-from .data import swiss_roll_torch
+from .datasets import DataSet
 from .gaussian_diffusion import GaussianDiffusion, LearnedBetas
 from .live_units import LiveUnitsNet
 from .model import ReverseNet
@@ -122,11 +123,14 @@ class Trainer:
         history: TrainingHistory | None = None,
         steps_trained: int = 0,
         betas: np.ndarray | None = None,
+        dataset: DataSet | None = None,
     ):
         """`model`, `history` and `steps_trained` continue a model trained before: its step count
         and loss curve go on from where they ended (the history is copied, never changed in place).
-        `betas` (T,): where learned betas start (a continued run's), instead of the config's schedule."""
+        `betas` (T,): where learned betas start (a continued run's), instead of the config's schedule.
+        `dataset`: the data to learn (needed for a user's own points); by default `config.data`."""
         self.config = config.validate()
+        self.dataset = datasets.resolve(config.data) if dataset is None else dataset
         self.device = torch.device(resolve_device(config.device))
         fresh, self._fixed_diffusion = build_model(config, self.device)
         self.model = fresh if model is None else model.to(self.device)
@@ -254,7 +258,9 @@ class Trainer:
             t_one = int(self._t_sampler.integers(2, c.T + 1))
             t = range(t_one, t_one + 1)
             n = c.batch_size
-        x0 = swiss_roll_torch((len(t), n), self.generator, self.device, stratified=self.stratified, scale=c.data_scale)
+        x0 = self.dataset.sample_torch(
+            (len(t), n), self.generator, self.device, stratified=self.stratified, scale=c.data_scale
+        )
         return x0, t
 
     def step(self) -> float:

@@ -130,7 +130,7 @@ def reverse_view(
 ) -> ReverseView:
     """p from noise (t = T) to samples (t = 0), frames in playing order (T first), with the drift field.
 
-    Points are coloured by where they end: the roll position nearest each final sample.
+    Points are coloured by where they end: the colour of the data point nearest each final sample.
     """
     traj = pipeline.reverse_trajectory(n, seed)
     grid, drift = pipeline.drift_field(grid_n)
@@ -138,7 +138,7 @@ def reverse_view(
     return ReverseView(
         t=t,
         points=np.ascontiguousarray(traj[t]),
-        color=roll_position(traj[0], scale=pipeline.config.data_scale),
+        color=pipeline.data.colour(traj[0], pipeline.config.data_scale),
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[t]).astype(np.float32),
         extent=pipeline.plot_extent,
@@ -175,15 +175,18 @@ def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid
         q=np.ascontiguousarray(q_traj[list(cols)]),
         q_color=q_pos.astype(np.float32),
         p=np.ascontiguousarray(p_traj[list(cols)]),
-        p_color=roll_position(p_traj[0], scale=pipeline.config.data_scale),
+        p_color=pipeline.data.colour(p_traj[0], pipeline.config.data_scale),
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[list(drift_cols)]).astype(np.float32),
         extent=pipeline.plot_extent,
     )
 
 
-def roll_curve(n: int = 600, scale: str = DATA_SCALE) -> np.ndarray:
-    """The roll at `scale` as an ordered polyline (n, 2) float32, to draw behind samples."""
+def roll_curve(n: int = 600, scale: str = DATA_SCALE, data: str = "swiss_roll") -> np.ndarray | None:
+    """The roll at `scale` as an ordered polyline (n, 2) float32, to draw behind samples; None for
+    any other data set (none is one curve)."""
+    if data != "swiss_roll":
+        return None
     points, position = swiss_roll_with_position(n, seed=1, scale=scale)
     return points[np.argsort(position)].astype(np.float32)
 

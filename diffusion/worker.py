@@ -23,8 +23,10 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import numpy as np
 import torch
 
+from . import datasets
 from .config import DiffusionConfig, resolve_device
 from .metrics import sample_quality
 from .pipeline import DiffusionPipeline
@@ -40,7 +42,14 @@ SNAPSHOT_BOUND_POINTS = 2000
 TRAINING_NICENESS = 10
 
 
-def run_worker(config: DiffusionConfig, resume: dict | None, conn, snapshot_seconds: float, threads: int) -> None:
+def run_worker(
+    config: DiffusionConfig,
+    resume: dict | None,
+    conn,
+    snapshot_seconds: float,
+    threads: int,
+    data_points: np.ndarray | None = None,
+) -> None:
     """Entry point of the training process: train and report through `conn` until done, stopped,
     or the server is gone. `resume` continues a model: {"weights": numpy state dict, "history":
     TrainingHistory.to_dict(), "steps": its steps_trained}, or None for a fresh one."""
@@ -50,7 +59,7 @@ def run_worker(config: DiffusionConfig, resume: dict | None, conn, snapshot_seco
     except OSError:
         pass  # not allowed here: train at the server's priority
     try:
-        TrainingWorker(config, resume, conn, snapshot_seconds).run()
+        TrainingWorker(config, resume, conn, snapshot_seconds, data_points).run()
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the server went away: nobody to train for
     finally:
@@ -70,8 +79,17 @@ class TrainingWorker:
     before the run reports its end.
     """
 
-    def __init__(self, config: DiffusionConfig, resume: dict | None, conn, snapshot_seconds: float):
+    def __init__(
+        self,
+        config: DiffusionConfig,
+        resume: dict | None,
+        conn,
+        snapshot_seconds: float,
+        data_points: np.ndarray | None = None,
+    ):
         self.config = config
+        # a user's own points (config.data "custom"), checked again here as they cross a process
+        self.dataset = datasets.from_points(data_points)[0] if data_points is not None else None
         self.conn = conn
         self.snapshot_seconds = snapshot_seconds
         self.trainer: Trainer | None = None
@@ -118,12 +136,19 @@ class TrainingWorker:
 
     def _build_trainer(self) -> Trainer:
         if self._resume is None:
-            return Trainer(self.config)
+            return Trainer(self.config, dataset=self.dataset)
         model, _ = build_model(self.config, resolve_device(self.config.device))
         model.load_state_dict({k: torch.from_numpy(v) for k, v in self._resume["weights"].items()})
         history = TrainingHistory.from_dict(self._resume["history"])
         betas = self._resume.get("betas")
-        return Trainer(self.config, model=model, history=history, steps_trained=self._resume["steps"], betas=betas)
+        return Trainer(
+            self.config,
+            model=model,
+            history=history,
+            steps_trained=self._resume["steps"],
+            betas=betas,
+            dataset=self.dataset,
+        )
 
     def _step(self) -> None:
         loss = self.trainer.step()

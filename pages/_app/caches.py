@@ -166,7 +166,7 @@ def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.go.F
         np.asarray(h.loss, np.float32),
         np.asarray(h.kl_per_t, np.float32),
         views.sample_density(model_samples(model_id, _pipeline), extent=_pipeline.plot_extent),
-        views.roll_curve(scale=_pipeline.config.data_scale),
+        views.roll_curve(scale=_pipeline.config.data_scale, data=_pipeline.config.data),
         f"Model's samples<br>({_pipeline.steps_trained:,} steps)",
     )
 
@@ -190,7 +190,7 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
                 loss,
                 s.kl_per_t,
                 views.sample_density(s.preview, extent=s.pipeline.plot_extent),
-                views.roll_curve(scale=s.pipeline.config.data_scale),
+                views.roll_curve(scale=s.pipeline.config.data_scale, data=s.pipeline.config.data),
                 f"Fresh samples<br>(step {s.pipeline.steps_trained:,})",
                 bound=s.snapshot_bound,
             ),

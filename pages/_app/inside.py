@@ -14,7 +14,7 @@ import streamlit as st
 
 from diffusion import figures_inside, inside
 from diffusion.pipeline import DiffusionPipeline
-from diffusion.views import frame_times, roll_position
+from diffusion.views import frame_times
 from pages._app.models import ModelId
 
 MAX_PATHS = 200  # more would hide one another and grow the chart; a larger selection is thinned evenly
@@ -90,9 +90,9 @@ def path_figures(model_id: ModelId, n: int, seed: int, choice: Choice, frame_ms:
     fwd = figures_inside.chain_paths_animation(
         fwd_paths,
         t,
-        color=roll_position(fwd_paths[0]),
+        color=_pipeline.data.colour(fwd_paths[0], _pipeline.config.data_scale),
         cloud=q[t],
-        title="Forward q: chosen roll points → noise",
+        title="Forward q: chosen data points → noise",
         extent=extent,
         frame_ms=frame_ms,
     )
@@ -100,7 +100,7 @@ def path_figures(model_id: ModelId, n: int, seed: int, choice: Choice, frame_ms:
     rev = figures_inside.chain_paths_animation(
         rev_paths,
         rev_t,
-        color=roll_position(rev_paths[0]),
+        color=_pipeline.data.colour(rev_paths[0], _pipeline.config.data_scale),
         cloud=p[rev_t],
         title="Reverse p: noise → chosen samples",
         extent=extent,
