@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .config import MODEL_FIELDS, PRESETS, ConfigError, DiffusionConfig, check_n_points, check_seed
+from .config import DATA_SETS, MODEL_FIELDS, PRESETS, ConfigError, DiffusionConfig, check_n_points, check_seed
 
 DEFAULTS = DiffusionConfig()
 # `train --preset NAME` (config.PRESETS): a whole recipe at once; flags after it on the command line override it.
@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train beta_2..beta_T with the network, as the paper does",
     )
     train.add_argument("--network", default=DEFAULTS.network.value, help="mlp (the tutorial's) | rbf (the paper's)")
+    data = train.add_mutually_exclusive_group()
+    data.add_argument("--data", default=DEFAULTS.data, help=f"the data set: {' | '.join(DATA_SETS[:-1])}")
+    data.add_argument(
+        "--data-file", default=None, help="your own points: a CSV of x, y (columns x and y, or two columns)"
+    )
     train.add_argument(
         "--timestep-sampling", default=DEFAULTS.timestep_sampling.value, help="all | one (the tutorial's)"
     )
@@ -179,6 +184,7 @@ def _config_from_args(args) -> DiffusionConfig:
         data_scale=args.data_scale,
         learn_betas=args.learn_betas,
         network=args.network,
+        data="custom" if args.data_file else args.data,
         timestep_sampling=args.timestep_sampling,
         lr=args.lr,
         lr_schedule=args.lr_schedule,
@@ -215,14 +221,35 @@ def _writable_folder(text: str) -> Path:
     return folder
 
 
+def _dataset_from_args(args):
+    """The user's CSV as a data set (None for a named one); its note goes to stderr."""
+    from .datasets import CSV_BYTES_MAX, PointsError, points_from_csv
+
+    if not args.data_file:
+        return None
+    path = Path(args.data_file)
+    try:
+        if path.stat().st_size > CSV_BYTES_MAX:
+            raise _UsageError(f"--data-file: {path} is larger than {CSV_BYTES_MAX // 2**20} MB")
+        dataset, note = points_from_csv(path.read_bytes(), source=path.name)
+    except OSError as exc:
+        raise _UsageError(f"--data-file: cannot read {path} ({exc.strerror or exc})") from None
+    except PointsError as exc:
+        raise _UsageError(f"--data-file: {path}: {exc}") from None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return dataset
+
+
 def _train(args) -> int:
     config = _config_from_args(args)
+    dataset = _dataset_from_args(args)
     out = _writable_folder(args.out) / "model.pt"
     # A stopped run (Ctrl-C, or SIGTERM from a scheduler or `timeout`) keeps what it has trained.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        return _train_into(config, out, args.quiet)
+        return _train_into(config, out, args.quiet, dataset)
     except _Terminated:
         return _fail("terminated by SIGTERM before training began; nothing saved", status=143)
     finally:
@@ -230,14 +257,14 @@ def _train(args) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _train_into(config: DiffusionConfig, out: Path, quiet: bool) -> int:
+def _train_into(config: DiffusionConfig, out: Path, quiet: bool, dataset=None) -> int:
     from tqdm import tqdm
 
     from .checkpoint import save_checkpoint
     from .pipeline import DiffusionPipeline
     from .train import Trainer, TrainingDiverged
 
-    trainer = Trainer(config)
+    trainer = Trainer(config, dataset=dataset)
     by_steps = config.steps is not None
     total = config.steps if by_steps else config.max_seconds
     unit = "it" if by_steps else "s"
@@ -296,7 +323,9 @@ def _sample(args) -> int:
     out = Path(args.out)
     if out.suffix != ".npy":
         raise ConfigError(f"--out: {out} must end in .npy")
-    samples = _load(args).samples(args.n, args.seed)
+    pipeline = _load(args)
+    # in the data's own coordinates (a CSV's units), whatever scale the model trained at
+    samples = pipeline.to_own(pipeline.samples(args.n, args.seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, samples.astype(np.float32))
     print(f"wrote {samples.shape[0]} samples to {out}")
@@ -323,11 +352,16 @@ def _schedule_facts(pipeline) -> dict:
 
     schedule = pipeline.diffusion.schedule
     scale = pipeline.config.data_scale
+    # The ceiling is computed from the roll's known curve; no other data set has one (null).
+    ceiling = None
+    if pipeline.config.data == "swiss_roll":
+        ceiling = best_possible_bound(schedule, n=1000, data_scale=scale).bits_unit_variance
     return {
+        "data": pipeline.config.data,
         "data_scale": scale.value,
         "schedule": pipeline.config.schedule.value,
         "beta_1": float(schedule.betas[1]),
-        "ceiling_bits_unit_variance": best_possible_bound(schedule, n=1000, data_scale=scale).bits_unit_variance,
+        "ceiling_bits_unit_variance": ceiling,
     }
 
 

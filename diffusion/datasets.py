@@ -19,6 +19,7 @@ around the centre otherwise.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import math
 from collections.abc import Callable
@@ -212,6 +213,12 @@ class DataSet:
     points: np.ndarray | None = field(default=None, repr=False)  # a user's own points, own coordinates
     source: str = ""  # where a user's points came from (a file name, "drawing")
     _colour: np.ndarray | None = field(default=None, repr=False)
+    digest: str = ""  # a user's points: a digest of them, what caches key on (a named set: its name)
+
+    @property
+    def key(self) -> str:
+        """What names this data: the set's name, or "custom:" and a digest of a user's points."""
+        return f"{CUSTOM}:{self.digest}" if self.is_custom else self.name
 
     @property
     def label(self) -> str:
@@ -370,6 +377,7 @@ def from_points(points, source: str = "", seed: int = 0) -> tuple[DataSet, str]:
         points=points,
         source=source,
         _colour=colour.astype(np.float32),
+        digest=hashlib.sha256(points.tobytes()).hexdigest()[:16],
     )
     return dataset, note
 

@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 
 from .config import MODEL_FIELDS, DiffusionConfig
 from .data import DATA_SCALE, plot_extent, swiss_roll_with_position
+from .datasets import LABELS, DataSet
 from .gaussian_diffusion import GaussianDiffusion
 from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
@@ -78,15 +79,17 @@ def forward_view(
     seed: int = 0,
     max_frames: int = MAX_FRAMES,
     schedule: NoiseSchedule | None = None,
+    dataset: DataSet | None = None,
 ) -> ChainView:
-    """q from the roll (t = 0) to noise (t = T) for the settings in `config`; needs no network.
-    `schedule` (a model's learned one) replaces the schedule the config describes."""
+    """q from the data (t = 0) to noise (t = T) for the settings in `config`; needs no network.
+    `schedule` (a model's learned one) replaces the schedule the config describes; `dataset` the
+    named set of `config.data` (a user's own points must be given)."""
     config.validate(check_device=False)
     schedule = NoiseSchedule.from_config(config) if schedule is None else schedule
     diffusion = GaussianDiffusion(schedule, config.parameterization, "cpu")
     # The pipeline's forward trajectory only uses the diffusion maths, so no network is built
     # (a wide, long model would cost memory just to draw q).
-    traj, position = DiffusionPipeline(config, None, diffusion).forward_trajectory(n, seed)
+    traj, position = DiffusionPipeline(config, None, diffusion, dataset=dataset).forward_trajectory(n, seed)
     t = frame_times(config.T, max_frames)
     return ChainView(
         t=t,
@@ -251,6 +254,9 @@ def changed_fields(model_config: DiffusionConfig, settings: DiffusionConfig) -> 
         a, b = getattr(model_config, name), getattr(settings, name)
         if a != b:
             a, b = getattr(a, "value", a), getattr(b, "value", b)
+            if name == "data":
+                out.append(f"data set: {LABELS[a]} → {LABELS[b]}")
+                continue
             out.append(f"{name}: {a:g} → {b:g}" if isinstance(a, (int, float)) else f"{name}: {a} → {b}")
     return out
 

@@ -6,7 +6,7 @@ from diffusion import figures, views
 from diffusion.config import SEED_MAX
 from diffusion.metrics import PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS
 from diffusion.schedule import NoiseSchedule
-from pages._app import caches, display, exports, settings, status
+from pages._app import caches, data, display, exports, settings, status
 
 state = status.page_state()
 
@@ -46,7 +46,7 @@ if refusal:
 # drawn against the one it started from (the sidebar's settings name only that one).
 model = state.model
 learned = views.learned_schedule(model.pipeline) if model.pipeline.config.model_key() == cfg.model_key() else None
-fig, view, sched = caches.forward_figure(cfg, int(n), int(seed), speed, learned=learned)
+fig, view, sched = caches.forward_figure(cfg, int(n), int(seed), speed, learned=learned, dataset=data.dataset_for(cfg))
 if learned is not None:
     st.caption(
         "This model learned β<sub>2</sub>…β<sub>T</sub>: the points move by its learned schedule, and the panels "
@@ -73,15 +73,16 @@ schedule = learned if learned is not None else NoiseSchedule.from_config(cfg)
 ceiling_key = (caches.schedule_key(schedule), cfg.data_scale.value)
 asked = st.session_state.setdefault("fwd_ceilings", set())
 too_long = cfg.T > caches.CEILING_T_MAX
+not_roll = cfg.data != "swiss_roll"  # the ceiling needs the roll's known curve
 if st.button(
-    "Compute the best possible K for these settings",
+    "Compute the best possible K for these settings" + (" (the Swiss roll only)" if not_roll else ""),
     key="fwd_ceiling",
-    disabled=too_long,
+    disabled=too_long or not_roll,
     help=f"The ceiling of K for this schedule (up to T = {caches.CEILING_T_MAX:,} here): the best bound any "
     "model with Gaussian, diagonal-covariance steps reaches on it, computed from the known roll without training.",
 ):
     asked.add(ceiling_key)
-if ceiling_key in asked and not too_long:
+if ceiling_key in asked and not too_long and not not_roll:
     best = caches.ceiling_numbers(schedule, cfg.data_scale)
     st.info(
         f"Best possible K for these settings ({'the learned' if learned is not None else f'the {cfg.schedule.value}'} "

@@ -88,7 +88,7 @@ d1.download_button(
 exports.chain_buttons(g1, g2, view, f"reverse_T{model.pipeline.T}_N{n}_seed{seed}", key="rev", arrows=arrows)
 d2.download_button(
     "Download the samples (CSV)",
-    data=lambda: views.samples_csv(samples),
+    data=lambda: views.samples_csv(model.pipeline.to_own(samples)),  # in the data's own units
     file_name=f"samples_N{n}_seed{seed}.csv",
     mime="text/csv",
     on_click="ignore",
@@ -97,7 +97,7 @@ d2.download_button(
 d3.download_button(
     "Download the model (.pt)",
     data=lambda: checkpoint_bytes(model.pipeline),
-    file_name=f"swissroll_T{model.pipeline.T}_{model.pipeline.steps_trained}steps.pt",
+    file_name=f"{model.pipeline.config.data}_T{model.pipeline.T}_{model.pipeline.steps_trained}steps.pt",
     mime="application/octet-stream",
     on_click="ignore",
     key="rev_ckpt",

@@ -22,6 +22,7 @@ from diffusion.config import (
     schedule_uses,
 )
 from diffusion.memory import check_training
+from pages._app import data
 from pages._app.models import current_model
 
 DEFAULTS = DiffusionConfig()
@@ -99,6 +100,7 @@ def model_settings() -> tuple[DiffusionConfig | None, str | None]:
             data_scale=ss.get("data_scale", DEFAULTS.data_scale.value),
             learn_betas=bool(ss.get("learn_betas", DEFAULTS.learn_betas)),
             network=ss.get("network", DEFAULTS.network.value),
+            data=ss.get("data", DEFAULTS.data),
         )
         return cfg.validate(check_device=False), None
     except ConfigError as exc:
@@ -141,6 +143,10 @@ def apply_model_settings(cfg: DiffusionConfig) -> list[str]:
     ss["data_scale"] = cfg.data_scale.value
     ss["learn_betas"] = cfg.learn_betas
     ss["network"] = cfg.network.value
+    if cfg.data in data.options():
+        ss["data"] = cfg.data
+    else:
+        skipped.append("data set = your own points (this session has none)")
     for key, options in (("beta_start", BETA_START_OPTIONS), ("beta_end", BETA_END_OPTIONS)):
         value = getattr(cfg, key)
         if value in options:
@@ -184,8 +190,12 @@ def apply_preset() -> None:
 
 
 def restore_model_settings() -> None:
-    """Button callback: put the current model's settings back in the sidebar."""
-    skipped = apply_model_settings(current_model().pipeline.config)
+    """Button callback: put the current model's settings back in the sidebar (and its own points,
+    for a model of a user's points)."""
+    pipeline = current_model().pipeline
+    if pipeline.data.is_custom:
+        st.session_state[data.CUSTOM_KEY] = pipeline.data
+    skipped = apply_model_settings(pipeline.config)
     if skipped:
         st.session_state["train_message"] = (
             "Could not set " + ", ".join(skipped) + " in the sidebar (not among its choices)."
@@ -195,6 +205,18 @@ def restore_model_settings() -> None:
 def sidebar_settings() -> None:
     """The model settings every page shares, mirrored in the URL (a link reproduces them)."""
     st.sidebar.header("Model settings")
+    choices = data.options()
+    if st.session_state.get("data") not in choices:  # "custom" with no points (a session restored)
+        st.session_state["data"] = DEFAULTS.data
+    st.sidebar.selectbox(
+        "Data set",
+        options=choices,
+        index=choices.index(DEFAULTS.data),
+        key="data",
+        format_func=data.label,
+        help="What the model learns. Every set has the roll's spread, so a schedule acts alike on each; "
+        "your own points (a CSV or a drawing, on the Train page) keep their units in samples and downloads.",
+    )
     st.sidebar.number_input(
         "T (diffusion steps)",
         min_value=2,

@@ -17,7 +17,7 @@ from diffusion.config import ConfigError
 from diffusion.jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob
 from diffusion.metrics import better_model
 from diffusion.pipeline import DiffusionPipeline
-from pages._app import display, reconnect
+from pages._app import data, display, reconnect
 from pages._app.caches import ViewPrefetch, model_quality
 from pages._app.models import ModelId, ModelRef, current_model, set_current_model
 from pages._app.settings import REVERSE_N, REVERSE_SEED, training_settings, user_message
@@ -187,7 +187,7 @@ def start_training(resume: bool = False) -> None:
             uid, int(st.session_state.get("rev_n", REVERSE_N)), int(st.session_state.get("rev_seed", REVERSE_SEED))
         )
         try:
-            job = TrainingJob(cfg, resume_from=resume_from, on_update=prefetch)
+            job = TrainingJob(cfg, resume_from=resume_from, on_update=prefetch, dataset=data.dataset_for(cfg))
         except ConfigError as exc:
             st.session_state["train_message"] = user_message(exc)
             return

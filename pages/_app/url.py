@@ -30,6 +30,7 @@ from diffusion.config import (
     MeanParameterization,
     Network,
 )
+from diffusion.datasets import LABELS, NAMES
 from pages._app.settings import (
     BETA_END_OPTIONS,
     BETA_START_OPTIONS,
@@ -101,6 +102,8 @@ def _enum(enum) -> tuple:
 
 
 PARAMS = (
+    # a link carries a named data set; a user's own points stay in the session (and its checkpoints)
+    Param("data", "data set", "choice", DEFAULTS.data, options=NAMES, labels={k: LABELS[k] for k in NAMES}),
     Param("T", "T", "int", DEFAULTS.T, 2, T_MAX),
     Param("beta_start", "β start", "beta", DEFAULTS.beta_start, options=tuple(BETA_START_OPTIONS)),
     Param("beta_end", "β end", "beta", DEFAULTS.beta_end, options=tuple(BETA_END_OPTIONS)),
