@@ -425,9 +425,9 @@ def points_from_csv(data: bytes, source: str = "", seed: int = 0) -> tuple[DataS
         columns, usecols = ("x", "y"), [0, 1]
     body = "\n".join(lines[1:] if has_header else lines)
     try:  # the fast path: every cell a number
-        values = pd.read_csv(
-            io.StringIO(body), header=None, usecols=usecols, dtype=np.float64, na_filter=False
-        ).to_numpy()
+        values = pd.read_csv(io.StringIO(body), header=None, usecols=usecols, dtype=np.float64, na_filter=False)[
+            usecols
+        ].to_numpy()  # usecols keeps the file's order: put x first
     except (ValueError, pd.errors.ParserError):
         values = _cells_one_by_one(body, usecols, columns, has_header)
     return from_points(values, source=source, seed=seed)
