@@ -33,10 +33,14 @@ def options() -> list[str]:
 
 
 def label(name: str) -> str:
-    if name == datasets.CUSTOM and custom() is not None:
-        own = custom()
-        return f"Your points ({own.source}, {len(own.points):,})"
+    """A choice's label: fixed text (a widget's labels must not depend on session state)."""
     return datasets.LABELS.get(name, name)
+
+
+def custom_caption() -> str | None:
+    """What the session's own points are, for under the picker; None without them."""
+    own = custom()
+    return None if own is None else f"Your own points: {own.source}, {len(own.points):,} points."
 
 
 def dataset_for(config: DiffusionConfig) -> DataSet | None:

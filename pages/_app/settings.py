@@ -23,6 +23,7 @@ from diffusion.config import (
 )
 from diffusion.memory import check_training
 from pages._app import data
+from pages._app.display import literal
 from pages._app.models import current_model
 
 DEFAULTS = DiffusionConfig()
@@ -217,6 +218,8 @@ def sidebar_settings() -> None:
         help="What the model learns. Every set has the roll's spread, so a schedule acts alike on each; "
         "your own points (a CSV or a drawing, on the Train page) keep their units in samples and downloads.",
     )
+    if st.session_state.get("data") == "custom" and data.custom_caption():
+        st.sidebar.caption(literal(data.custom_caption()))
     st.sidebar.number_input(
         "T (diffusion steps)",
         min_value=2,
