@@ -10,21 +10,29 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
+from diffusion import datasets
 from diffusion.config import DiffusionConfig
 from diffusion.data import data_std, swiss_roll
 from diffusion.gaussian_diffusion import GaussianDiffusion
 from diffusion.metrics import (
     L_NULL_BITS,
     LN2,
-    QUALITY_CHAMFER,
+    ON_DATA_TOLERANCE,
+    QUALITY_NEIGHBOURS,
     QUALITY_NOISE_BARS,
+    QUALITY_PRECISION,
+    QUALITY_RECALL,
     QUALITY_SW1,
+    QualityReference,
     SampleQuality,
     better_model,
     chamfer_distance,
     entropy_terms_nats,
     kl_per_t_nats,
     likelihood_bound,
+    measure_quality,
+    noise_floor,
+    quality_reference,
     sample_quality,
     sliced_wasserstein1,
     unit_variance_offset_bits,
@@ -250,55 +258,174 @@ def test_chamfer_equals_brute_force():
 
 
 # ---------------------------------------------------------------------- sample quality
-def test_sample_quality_of_roll_points_passes_and_a_blob_fails():
+def roll_parameter(points: np.ndarray) -> np.ndarray:
+    """s of points on the roll r(s) = s (sin s, -cos s) / 10: |r| = s / 10."""
+    return 10.0 * np.linalg.norm(points, axis=1)
+
+
+def test_fresh_roll_points_score_at_the_noise_floor():
+    floor = noise_floor()
+    assert floor.precision == 1.0 and floor.recall == 1.0  # every point of a noise-free roll is on it
+    assert floor.sw1 < 0.6 * QUALITY_SW1 and floor.passes
+    assert floor.score < 0.6
+    for seed in (99, 100):
+        fresh = sample_quality(swiss_roll(5000, seed=seed))
+        assert fresh.precision == 1.0 and fresh.recall == 1.0 and fresh.passes
+        assert fresh.sw1 < QUALITY_SW1 / 1.5  # the SW1 bar sits well above the sampling noise
+
+
+@pytest.mark.parametrize("shift", [(0.2, 0.0), (0.0, -0.25)])
+def test_a_shifted_roll_fails_precision(shift):
+    quality = sample_quality(swiss_roll(5000, seed=3) + np.array(shift, dtype=np.float32))
+    assert quality.precision < 0.9 and not quality.passes
+
+
+def test_a_blurred_roll_fails_precision_and_a_slight_blur_passes():
+    """Gaussian blur of std sigma puts exp(-tol^2 / (2 sigma^2)) of the points beyond tol of their
+    own curve point (2-D, isotropic), fewer beyond tol of the curve: precision tracks it."""
+    x = swiss_roll(5000, seed=4).astype(np.float64)
+    noise = np.random.default_rng(4).normal(size=x.shape)
+    blurred = sample_quality(x + 0.08 * noise)
+    assert blurred.precision < QUALITY_PRECISION - 0.02 and not blurred.passes
+    assert blurred.precision > 1.0 - math.exp(-(ON_DATA_TOLERANCE**2) / (2 * 0.08**2))
+    slight = sample_quality(x + 0.02 * noise)  # 6 sigma inside the tolerance
+    assert slight.precision == 1.0 and slight.passes
+
+
+def test_a_half_covering_sample_fails_recall_only():
+    x = swiss_roll(20_000, seed=5)
+    outer = x[roll_parameter(x) > 3.0 * math.pi][:5000]  # the outer half of the roll's parameter range
+    quality = sample_quality(outer)
+    assert quality.precision == 1.0  # every sample lies on the roll
+    # sklearn's s is uniform, so about half the reference points lie on the missing half
+    assert 0.4 < quality.recall < 0.6 and not quality.passes
+
+
+def test_a_cloud_inside_the_roll_fails_in_proportion():
+    """5% of the samples spread over the roll's middle: precision about 95%."""
+    rng = np.random.default_rng(6)
+    x = swiss_roll(4750, seed=6)
+    cloud = rng.uniform(-0.3, 0.3, size=(250, 2)).astype(np.float32)
+    near = quality_reference().tree.query_ball_point(cloud, ON_DATA_TOLERANCE, return_length=True)
+    off = near == 0
+    quality = sample_quality(np.concatenate([x, cloud]))
+    assert quality.precision == pytest.approx(1.0 - off.sum() / 5000, abs=1e-9)
+    assert not quality.passes
+
+
+def test_precision_and_recall_equal_the_brute_force_definition():
+    """On small sets, against a full distance matrix: a sample is on the data when some data
+    point's ball (radius max(k-NN distance, tolerance)) holds it; a data point is covered when a
+    sample lies in its ball."""
+    rng = np.random.default_rng(7)
+    ref = rng.uniform(-2, 2, size=(300, 2))  # an area: the k-NN radius beats the tolerance here
+    samples = rng.normal(size=(200, 2))
+    reference = QualityReference.of(ref)
+    quality = measure_quality(samples, reference)
+    knn = np.sort(cdist(ref, ref), axis=1)[:, QUALITY_NEIGHBOURS]
+    radius = np.maximum(knn, reference.tolerance)
+    assert (knn > reference.tolerance).any() and (knn < reference.tolerance).any()
+    dist = cdist(samples, ref)
+    assert quality.precision == pytest.approx((dist <= radius).any(axis=1).mean(), abs=1e-12)
+    assert quality.recall == pytest.approx((dist <= radius).any(axis=0).mean(), abs=1e-12)
+    assert quality.chamfer == pytest.approx(chamfer_distance(samples, ref), rel=1e-12)
+    assert quality.sw1 == sliced_wasserstein1(samples, ref)
+
+
+def test_the_tolerance_and_sw1_bar_scale_with_the_data_spread():
+    """One rule for any data: the same shapes at twice the size score the same."""
+    x = swiss_roll(5000, seed=8).astype(np.float64)
+    ref = swiss_roll(5000, seed=9).astype(np.float64)
+    blurred = x + 0.08 * np.random.default_rng(8).normal(size=x.shape)
+    small, large = sample_quality(blurred, reference=ref), sample_quality(2 * blurred, reference=2 * ref)
+    assert small.tolerance == pytest.approx(ON_DATA_TOLERANCE, rel=0.02)
+    assert large.tolerance == pytest.approx(2 * small.tolerance, rel=1e-9)
+    assert large.sw1_bar == pytest.approx(2 * small.sw1_bar, rel=1e-9)
+    assert (large.precision, large.recall) == (small.precision, small.recall)
+    assert large.score == pytest.approx(small.score, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["moons", "gaussians", "checkerboard", "noisy_roll"])
+def test_every_data_set_passes_its_own_fresh_points_and_fails_a_blob(name):
+    floor = noise_floor(name)
+    assert floor.passes and floor.precision > 0.995 and floor.recall > 0.995, floor
+    blob = np.random.default_rng(9).normal(size=(5000, 2)) * 0.3
+    assert not sample_quality(blob, data=name).passes
+
+
+def test_the_unit_scale_is_measured_in_the_data_own_coordinates():
+    dataset = datasets.get("moons")
+    points, _ = dataset.sample_model(5000, 11, "unit")
+    assert sample_quality(points, data="moons", data_scale="unit").passes
+    assert not sample_quality(points, data="moons").passes  # read at the tutorial scale: wrong size
+
+
+def test_sample_quality_compares_with_the_held_out_reference_every_time():
+    samples = swiss_roll(5000, seed=7)
+    reference = swiss_roll(5000, seed=2024)
+    first, again = sample_quality(samples), sample_quality(samples)
+    assert first.sw1 == sliced_wasserstein1(samples, reference)
+    assert first.chamfer == pytest.approx(chamfer_distance(samples, reference), rel=1e-12)
+    assert first == again
+    other = sample_quality(samples, n_reference=2000, reference_seed=3)
+    assert other.sw1 == sliced_wasserstein1(samples, swiss_roll(2000, seed=3))
+
+
+def test_sample_quality_of_non_finite_samples_is_infinite():
+    x = swiss_roll(100, seed=0).copy()
+    x[3, 1] = np.nan
+    q = sample_quality(x)
+    assert q.sw1 == math.inf and q.score == math.inf and q.precision == 0.0 and not q.passes
+    x[3, 1] = np.inf
+    assert sample_quality(x).sw1 == math.inf
+
+
+def test_to_dict_and_from_dict_round_trip():
     good = sample_quality(swiss_roll(5000, seed=99))
-    assert good.sw1 < QUALITY_SW1 and good.chamfer < QUALITY_CHAMFER and good.passes
-    blob = np.random.default_rng(6).normal(size=(5000, 2)).astype(np.float32) * 0.7
-    bad = sample_quality(blob)
-    assert bad.sw1 > QUALITY_SW1 and not bad.passes
     d = good.to_dict()
-    assert d == {"sw1": good.sw1, "chamfer": good.chamfer, "passes_quality_bar": True}
+    assert {"precision", "recall", "sw1", "chamfer", "passes_quality_bar"} <= set(d)
+    assert d["passes_quality_bar"] is True
+    assert SampleQuality.from_dict(d) == good
+
+
+def q(score_precision: float, score_sw1: float = 0.0, score_recall: float = 0.0) -> SampleQuality:
+    """A quality scoring the given number of bars on each part."""
+    return SampleQuality(
+        precision=1.0 - score_precision * (1.0 - QUALITY_PRECISION),
+        recall=1.0 - score_recall * (1.0 - QUALITY_RECALL),
+        sw1=score_sw1 * QUALITY_SW1,
+        chamfer=0.01,
+    )
+
+
+def test_the_score_is_the_worst_part_in_bars():
+    assert q(1.0, 0.5).score == pytest.approx(1.0) and q(1.0, 0.5).passes
+    assert q(0.5, 3.0).score == pytest.approx(3.0) and not q(0.5, 3.0).passes
+    assert q(0.2, 0.2, 2.0).score == pytest.approx(2.0) and not q(0.2, 0.2, 2.0).passes
+    assert SampleQuality(0.0, 0.0, math.inf, math.inf).score == math.inf
 
 
 @pytest.mark.parametrize(
-    "sw1, chamfer, near",
-    [
-        (QUALITY_SW1, QUALITY_CHAMFER, False),  # on the bar: it passes, so it is not a near miss
-        (1.1 * QUALITY_SW1, 0.5 * QUALITY_CHAMFER, True),
-        (1.2 * QUALITY_SW1, 1.2 * QUALITY_CHAMFER, True),
-        (1.21 * QUALITY_SW1, QUALITY_CHAMFER, False),
-        (QUALITY_SW1, 1.21 * QUALITY_CHAMFER, False),
-        (math.inf, math.inf, False),
-    ],
+    "quality, near",
+    [(q(1.0), False), (q(1.1, 0.5), True), (q(1.2, 1.2), True), (q(1.21), False), (q(0.5, 1.21), False)],
 )
-def test_near_bar_is_a_miss_by_at_most_the_factor_on_both_numbers(sw1, chamfer, near):
-    assert SampleQuality(sw1=sw1, chamfer=chamfer).near_bar(1.2) is near
-
-
-def test_score_is_the_larger_miss_in_bars():
-    assert SampleQuality(sw1=QUALITY_SW1, chamfer=0.5 * QUALITY_CHAMFER).score == pytest.approx(1.0)
-    assert SampleQuality(sw1=QUALITY_SW1, chamfer=3 * QUALITY_CHAMFER).score == pytest.approx(3.0)
-    assert SampleQuality(sw1=math.inf, chamfer=math.inf).score == math.inf
-
-
-def q(score_sw1: float, score_chamfer: float = 0.0) -> SampleQuality:
-    return SampleQuality(sw1=score_sw1 * QUALITY_SW1, chamfer=score_chamfer * QUALITY_CHAMFER)
+def test_near_bar_is_a_miss_by_at_most_the_factor(quality, near):
+    assert quality.near_bar(1.2) is near
 
 
 @pytest.mark.parametrize(
     "candidate, current, replaces",
     [
-        (q(4.0), q(1.5), False),  # a run stopped after a handful of steps, against a trained model
-        (q(1.5), q(4.0), True),  # better
+        (q(0.5), q(0.2), True),  # both pass: never clearly worse
         (q(1.5 + QUALITY_NOISE_BARS / 2), q(1.5), True),  # worse by less than a measurement's noise
         (q(1.5 + 2 * QUALITY_NOISE_BARS), q(1.5), False),
-        (q(0.9), q(0.2), True),  # both pass the bar: no one could tell them apart in the figure
-        (q(1.0, 2.0), q(1.0, 1.0), False),  # chamfer counts as much as SW1
-        (q(math.inf, math.inf), q(50.0), False),  # samples that are not finite never replace a model
-        (q(50.0), q(math.inf, math.inf), True),
-        (q(math.inf, math.inf), q(math.inf, math.inf), True),  # nothing to lose
-        (None, q(3.0), False),  # a run that never published a measured model
-        (q(3.0), None, True),  # no model to lose
+        (q(3.0), q(0.5), False),
+        (q(1.0, 2.0), q(1.0, 1.0), False),  # SW1 counts as much as precision
+        (q(0.0, 0.0, 3.0), q(0.5), False),  # and recall
+        (SampleQuality(0.0, 0.0, math.inf, math.inf), q(5.0), False),
+        (q(5.0), SampleQuality(0.0, 0.0, math.inf, math.inf), True),
+        (None, q(0.5), False),
+        (q(5.0), None, True),
     ],
 )
 def test_better_model_keeps_a_model_from_being_replaced_by_a_clearly_worse_one(candidate, current, replaces):
@@ -307,25 +434,18 @@ def test_better_model_keeps_a_model_from_being_replaced_by_a_clearly_worse_one(c
         assert candidate.worse_than(current) is not replaces
 
 
-def test_sample_quality_compares_with_the_held_out_reference_every_time():
-    """The reference roll is made once per process; each call still compares with exactly it."""
-    samples = swiss_roll(3000, seed=5)
-    reference = swiss_roll(5000, seed=2024)
-    expected = (sliced_wasserstein1(samples, reference), chamfer_distance(samples, reference))
-    first, again = sample_quality(samples), sample_quality(samples)
-    assert (first.sw1, first.chamfer) == expected and first == again
-    other = sample_quality(samples, n_reference=2000, reference_seed=3)
-    assert other.sw1 == sliced_wasserstein1(samples, swiss_roll(2000, seed=3))
+def test_the_noise_of_a_measurement_is_within_the_noise_margin():
+    """Two draws of samples from one distribution (a roll with 4% of points in a cloud, near the
+    bar) differ in score by less than QUALITY_NOISE_BARS."""
+    rng = np.random.default_rng(12)
+    scores = []
+    for seed in range(4):
+        x = swiss_roll(4900, seed=20 + seed)
+        cloud = rng.uniform(-0.25, 0.25, size=(100, 2)).astype(np.float32)
+        scores.append(sample_quality(np.concatenate([x, cloud])).score)
+    assert max(scores) - min(scores) < QUALITY_NOISE_BARS
 
 
-def test_sample_quality_of_non_finite_samples_is_infinite():
-    x = swiss_roll(100, seed=1)
-    x[3, 0] = np.nan
-    q = sample_quality(x)
-    assert q.sw1 == math.inf and q.chamfer == math.inf and not q.passes
-    x[3, 0] = np.inf
-    assert sample_quality(x).sw1 == math.inf
-
-
-def test_sample_quality_bar_is_the_issue_bar():
-    assert (QUALITY_SW1, QUALITY_CHAMFER) == (0.025, 0.08)
+def test_the_bar_in_words():
+    """The README's sentence: 99% of samples lie on the roll, the samples cover 99% of it."""
+    assert (QUALITY_PRECISION, QUALITY_RECALL, ON_DATA_TOLERANCE) == (0.99, 0.99, 0.12)
