@@ -1,4 +1,4 @@
-"""`python -m diffusion train | sample | evaluate | figure | trajectories | animate`: the dashboard's own code.
+"""`python -m diffusion train | sample | evaluate | figure | trajectories | animate | presets`: the dashboard's code.
 
 Every failure the user can cause (a bad setting, a bad file, a run that diverges) ends with exit
 status 1 or 2 and exactly one line on stderr; no traceback.
@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--fps", type=int, default=10, help="frames a second (default %(default)s)")
     animate.add_argument("--device", default="auto")
 
+    presets = sub.add_parser("presets", help="train every shipped preset (diffusion/presets.py) into DIR/NAME.pt")
+    presets.add_argument("--out", required=True, help="output folder, e.g. assets/presets")
+    presets.add_argument("--only", nargs="+", default=None, metavar="NAME", help="just these presets")
+    presets.add_argument("--quiet", action="store_true", help="no line per preset")
+
     traj = sub.add_parser("trajectories", help="write every point's path through a chain as a (T+1, N, 2) .npy")
     traj.add_argument("--checkpoint", required=True)
     traj.add_argument("--chain", choices=("reverse", "forward"), default="reverse")
@@ -152,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             "figure": _figure,
             "trajectories": _trajectories,
             "animate": _animate,
+            "presets": _presets,
         }
         return commands[args.command](args)
     except _UsageError as exc:
@@ -306,6 +312,30 @@ def _train_into(config: DiffusionConfig, out: Path, quiet: bool, dataset=None) -
         f"trained {trainer.step_count} steps in {trainer.train_seconds:.1f} s ({rate:.0f} it/s) on {trainer.device}; "
         f"final loss {trainer.history.loss[-1]:.4f} nats/point; wrote {out}"
     )
+    return 0
+
+
+def _presets(args) -> int:
+    """Train the catalogue's presets one after another on the CPU, each for its own seconds."""
+    from .presets import CATALOGUE, PresetError, preset, train_preset
+
+    names = args.only or list(CATALOGUE)
+    try:
+        for name in names:
+            preset(name)
+    except PresetError as exc:
+        raise _UsageError(f"--only: {exc}") from None
+    folder = _writable_folder(args.out)
+    import torch
+
+    # One thread, as the dashboard trains: a time-bounded run on a shared machine did a quarter
+    # of the steps with one thread per core (the threads fought over the cores).
+    torch.set_num_threads(1)
+    for name in names:
+        path = train_preset(name, folder)
+        if not args.quiet:
+            seconds = preset(name).config.max_seconds
+            print(f"{name}: {seconds:g} s of training; wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 
 
