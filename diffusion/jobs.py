@@ -392,7 +392,7 @@ class TrainingJob:
             with self._lock:
                 self._pipeline = pipeline
                 self._preview = payload["preview"]
-                self._quality = SampleQuality(**payload["quality"])
+                self._quality = SampleQuality.from_dict(payload["quality"])
                 self._snapshot_bound = Bound.from_dict(payload["bound"])
                 self._snapshot_id += 1
             self._notify()

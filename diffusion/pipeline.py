@@ -10,18 +10,19 @@ and answers in numpy (float32 for anything that goes to a chart):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from . import datasets
-from .config import DiffusionConfig, check_n_points, check_seed, resolve_device
+from .config import DataScale, DiffusionConfig, check_n_points, check_seed, resolve_device
 from .data import plot_extent
 from .datasets import DataSet
 from .gaussian_diffusion import GaussianDiffusion
 from .memory import drift_chunk
-from .metrics import Bound, SampleQuality, likelihood_bound, sample_quality
+from .metrics import L_NULL_BITS, Bound, SampleQuality, likelihood_bound, sample_quality, unit_variance_offset_bits
 from .model import ReverseNet
 from .train import TrainingHistory, build_model
 
@@ -44,6 +45,12 @@ class DiffusionPipeline:
         if self.dataset is None:
             self.dataset = datasets.resolve(self.config.data)
         return self.dataset
+
+    @property
+    def quality_data(self):
+        """What the quality is measured against: the set's name (its held-out points are cached per
+        process by name), or a user's own points."""
+        return self.data if self.data.is_custom else self.config.data
 
     @classmethod
     def untrained(cls, config: DiffusionConfig, dataset: DataSet | None = None) -> DiffusionPipeline:
@@ -138,8 +145,14 @@ class DiffusionPipeline:
         scale = self.config.data_scale
         x0, _ = self.data.sample_model(n, seed, scale)
         with torch.inference_mode():
-            return likelihood_bound(self.diffusion, self.model, x0, seed=seed, data_scale=scale)
+            bound = likelihood_bound(self.diffusion, self.model, x0, seed=seed, data_scale=scale)
+        if DataScale(scale) is DataScale.TUTORIAL and self.config.data != "swiss_roll":
+            # Table 1's unit variance: sum_d log2 s_d with this data's per-axis spread, not the roll's
+            unit = bound.bits + unit_variance_offset_bits(datasets.spread_per_axis(self.data, DataScale(scale).value))
+            bound = dataclasses.replace(bound, bits_unit_variance=unit, minus_null_bits=unit - L_NULL_BITS)
+        return bound
 
     def quality(self, n: int = 5000, seed: int = 0) -> SampleQuality:
-        """SW1 and chamfer of n samples against 5,000 fresh roll points, at the tutorial's scale."""
-        return sample_quality(self.samples(n, seed), data_scale=self.config.data_scale)
+        """Precision, recall, SW1 and chamfer of n samples against 5,000 fresh points of the model's
+        data, in the data's own coordinates."""
+        return sample_quality(self.samples(n, seed), data_scale=self.config.data_scale, data=self.quality_data)

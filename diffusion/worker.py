@@ -218,13 +218,13 @@ class TrainingWorker:
         # Measured here, in the training process: in the server it would hold the GIL that every
         # session's pages need.
         samples = pipeline.samples(PREVIEW_POINTS, seed=0)
-        quality = sample_quality(samples, data_scale=pipeline.config.data_scale)
+        quality = sample_quality(samples, data_scale=pipeline.config.data_scale, data=pipeline.quality_data)
         payload = {
             "weights": to_numpy(pipeline.model.state_dict()),
             "history": pipeline.history.to_dict(),
             "steps": pipeline.steps_trained,
             "preview": samples,
-            "quality": {"sw1": quality.sw1, "chamfer": quality.chamfer},
+            "quality": quality.to_dict(),
             "bound": pipeline.bound(SNAPSHOT_BOUND_POINTS).to_dict(),
             "betas": pipeline.diffusion.schedule.betas[1:].copy() if pipeline.config.learn_betas else None,
         }

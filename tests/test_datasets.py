@@ -224,3 +224,14 @@ def test_a_short_run_on_the_moons_learns_them():
         return float(np.median(cKDTree(data).query(samples)[0]))
 
     assert off(after) < 0.5 * off(before)
+
+
+def test_k_at_unit_variance_uses_each_sets_own_spread():
+    """At the tutorial's scale K moves to unit variance by sum_d log2 s_d of the model's own data
+    (Table 1's convention); at the unit scale the data is unit-variance already (no offset)."""
+    for name in ("moons", "s_curve"):
+        tutorial = DiffusionPipeline.untrained(DiffusionConfig(T=4, width=8, data=name)).bound(2000)
+        std = datasets.get(name).sample(200_000, 5)[0].std(axis=0)
+        assert tutorial.bits_unit_variance - tutorial.bits == pytest.approx(np.log2(std).sum(), abs=0.01)
+        unit = DiffusionPipeline.untrained(DiffusionConfig(T=4, width=8, data=name, data_scale="unit")).bound(2000)
+        assert unit.bits_unit_variance == unit.bits

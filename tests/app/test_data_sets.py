@@ -59,21 +59,23 @@ def test_a_link_cannot_name_a_users_points():
     assert any("data set" in w.value for w in at.warning)
 
 
-def test_every_page_shows_a_model_of_another_data_set(at):
-    pipeline = DiffusionPipeline.untrained(DiffusionConfig(T=8, width=16, data="gaussians"))
+# a mixture, an area and two curves: each kind of colouring and of quality reference
+@pytest.mark.parametrize("name", ["gaussians", "checkerboard", "moons"])
+def test_every_page_shows_a_model_of_another_data_set(at, name):
+    pipeline = DiffusionPipeline.untrained(DiffusionConfig(T=8, width=16, data=name))
     at.switch_page("pages/train.py").run()
-    at.file_uploader(key="upload").set_value(("ring.pt", checkpoint_bytes(pipeline), "application/octet-stream"))
+    at.file_uploader(key="upload").set_value(("other.pt", checkpoint_bytes(pipeline), "application/octet-stream"))
     at.run()
-    assert any(s.value.startswith("Loaded ring") for s in at.success)
+    assert any(s.value.startswith("Loaded other") for s in at.success)
     # a loaded model's settings become the sidebar's, its data set among them
-    assert at.session_state["data"] == "gaussians"
+    assert at.session_state["data"] == name
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, page
         assert not any("no longer matches" in w.value for w in at.warning), page
         assert at.get("plotly_chart"), f"{page} draws no chart"
     at.switch_page("pages/bound.py").run()
-    assert any("Ring of 8 Gaussians" in i.value and "no paper figure" in i.value for i in at.info)
+    assert any(datasets.LABELS[name] in i.value and "no paper figure" in i.value for i in at.info)
 
 
 def upload(app, name: str, content: bytes):
