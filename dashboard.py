@@ -43,6 +43,7 @@ PAGES = [
     st.Page("pages/reverse.py", title="Reverse process", icon=":material/undo:"),
     st.Page("pages/inside.py", title="Inside the chains", icon=":material/timeline:"),
     st.Page("pages/bound.py", title="Bound", icon=":material/functions:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
 ]
 
 # The Forward page draws the sidebar's schedule, not the model: a model that no longer matches the

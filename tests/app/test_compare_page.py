@@ -1,0 +1,80 @@
+"""The Compare page: presets only, models of different T, the comparison in the URL, bad entries."""
+
+import json
+
+from app_helpers import DASHBOARD
+from streamlit.testing.v1 import AppTest
+
+PAGE = "pages/compare.py"
+
+
+def opened(compare: str | None = None) -> AppTest:
+    app = AppTest.from_file(DASHBOARD, default_timeout=180)
+    if compare is not None:
+        app.query_params["compare"] = compare
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def chart(app, i: int = 0) -> dict:
+    return json.loads(app.get("plotly_chart")[i].proto.spec)
+
+
+def panel_titles(spec: dict) -> list[str]:
+    return [a["text"] for a in spec["layout"]["annotations"]]
+
+
+def test_presets_of_different_T_side_by_side_and_in_the_url():
+    app = opened("preset:default,preset:T10")
+    assert app.multiselect(key="compare_models").value == ["preset:default", "preset:T10"]
+    spec = chart(app)
+    # one panel per model, each saying its own t; the slider over t/T
+    titles = panel_titles(spec)
+    assert titles == ["<b>preset: default</b><br>t = 40 of 40", "<b>preset: T10</b><br>t = 10 of 10"]
+    assert len(spec["frames"]) == 41 and len(spec["layout"]["sliders"]) == 1 and len(spec["layout"]["updatemenus"]) == 1
+    middle = [a["text"] for a in spec["frames"][20]["layout"]["annotations"]]
+    assert middle == ["<b>preset: default</b><br>t = 20 of 40", "<b>preset: T10</b><br>t = 5 of 10"]
+    # the table: the rows of the settings that differ are T alone
+    table = app.dataframe[0].value
+    assert list(table.columns) == ["preset: default", "preset: T10"]
+    assert table.loc["T"].tolist() == ["40", "10"]
+    assert any(c.value.endswith("Differ: T.") for c in app.caption)
+    assert not app.warning
+    # the URL holds the comparison, and a change of the picker rewrites it
+    assert app.query_params["compare"] == "preset:default,preset:T10"
+    app.multiselect(key="compare_models").select("preset:width16").run()
+    link = app.query_params["compare"]
+    assert link == "preset:default,preset:T10,preset:width16"
+    assert len(panel_titles(chart(app))) == 3
+    # the link reproduces the comparison in a new session, the same points in every panel
+    again = opened(link)
+    assert again.multiselect(key="compare_models").value == link.split(",")
+    assert chart(again)["frames"] == chart(app)["frames"]
+
+
+def test_the_current_model_beside_a_preset_without_a_link():
+    app = opened()
+    # no link: the default pair; the current model (the shipped one) can join it
+    assert app.multiselect(key="compare_models").value == ["preset:default", "preset:T10"]
+    app.multiselect(key="compare_models").set_value(["current", "preset:width16"]).run()
+    assert not app.exception
+    assert panel_titles(chart(app))[0].startswith("<b>current (")
+    assert app.query_params["compare"] == "current,preset:width16"
+
+
+def test_a_bad_entry_is_a_warning_and_the_rest_is_compared():
+    app = opened("preset:default,preset:nope,<b>x</b>,preset:T10")
+    warnings = [w.value for w in app.warning]
+    # each names the entry, Markdown-escaped so that it shows as typed
+    assert len(warnings) == 2 and "preset\\:nope" in warnings[0], warnings
+    assert "\\<b\\>x" in warnings[1]
+    assert app.multiselect(key="compare_models").value == ["preset:default", "preset:T10"]
+    assert len(panel_titles(chart(app))) == 2
+
+
+def test_one_model_asks_for_another():
+    app = opened("preset:default")
+    assert any("at least 2" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
