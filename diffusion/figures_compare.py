@@ -32,7 +32,8 @@ from .views import ReverseView
 
 # One colour per model, the same in every chart of the page (its legend names the model).
 MODEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
-PANEL_HEIGHT = 330  # the square's side for two to four panels across a wide page
+PANEL_HEIGHT = 330  # the squares' side for two panels across a wide page
+PAGE_WIDTH = 880  # px: the plot area of the page at 1400 px beside the sidebar, shared by the panels
 
 
 def _panel_title(label: str, t: int, T: int) -> str:
@@ -98,7 +99,8 @@ def compare_animation(
     names = [str(k) for k in range(frames_n)]
     fig.update_layout(
         template=TEMPLATE,
-        height=PANEL_HEIGHT + 60 + CONTROLS_MARGIN,
+        # the panels are squares: four across a wide page are narrower than two, and so lower
+        height=int(min(PANEL_HEIGHT, PAGE_WIDTH / m)) + 60 + CONTROLS_MARGIN,
         margin=dict(l=40, r=20, t=60, b=CONTROLS_MARGIN),
         showlegend=False,
     )
@@ -116,7 +118,12 @@ def compare_animation(
 
 
 def _legend(fig: go.Figure) -> None:
-    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.12, yanchor="bottom"))
+    """The legend on one row between the title and the plot (room made by a top margin of 90)."""
+    fig.update_layout(
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"),
+        margin=dict(t=90),
+        title=dict(y=0.98, yanchor="top"),
+    )
 
 
 def schedules_figure(models: list[Compared]) -> go.Figure:
@@ -149,7 +156,8 @@ def schedules_figure(models: list[Compared]) -> go.Figure:
     fig.update_yaxes(type="log", **log_ticks(np.concatenate(betas)), row=1, col=1)
     fig.update_yaxes(type="log", **log_ticks(np.concatenate(snrs)), row=1, col=3)
     fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=40, r=20, t=70, b=40))
-    _legend(fig)
+    # above the panels' titles (annotations at the top of the plot area), not over them
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.14, yanchor="bottom"))
     return fig
 
 
