@@ -10,11 +10,11 @@ from pages._app import caches, data, display, exports, settings, status
 
 state = status.page_state()
 
-st.title("Forward process q: from the roll to noise")
+st.title(f"Forward process q: from {data.label(st.session_state.get('data', 'swiss_roll')).lower()} to noise")
 st.caption(
     "Each step adds a little Gaussian noise: x<sub>t</sub> = √(1 − β<sub>t</sub>) x<sub>t−1</sub> + √β<sub>t</sub> ε. "
-    "Press ▶ or drag the t slider. Colour is each point's position along the roll. The schedule comes from the "
-    "sidebar, so you can see any setting here before training it.",
+    "Press ▶ or drag the t slider. Colour is each point's place on the data (along the curve, by component or "
+    "by angle). The schedule comes from the sidebar, so you can see any setting here before training it.",
     unsafe_allow_html=True,  # subscripts, as in the paper; the text is ours, not the user's
 )
 

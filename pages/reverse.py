@@ -12,7 +12,7 @@ from pages._app import caches, display, exports, settings, status, training
 state = status.page_state()
 model = state.model
 
-st.title("Reverse process p: from noise to the roll")
+st.title(f"Reverse process p: from noise to {state.model.pipeline.data.label.lower()}")
 # One line above the chart, the explanation under it: on a 1000 px high screen the whole caption
 # above pushed the animation's Play button and slider out of view.
 st.caption(
@@ -69,7 +69,7 @@ st.caption(
     "x<sub>t−1</sub> ~ N(f<sub>μ</sub>(x<sub>t</sub>, t), f<sub>Σ</sub>(x<sub>t</sub>, t)). Red arrows start at a "
     "grid point (dot) and point where p's mean moves it, f<sub>μ</sub>(x, t) − x, scaled by the factor in the "
     "title: by default the same for every t, so lengths compare across steps. Points are coloured by where "
-    "they end up on the roll.",
+    "they end up on the data (along the curve, by component or by angle).",
     unsafe_allow_html=True,  # subscripts, as in the paper; the text is ours, not the user's
 )
 st.caption(display.QUALITY_HELP)  # the quality line above the chart, its explanation here

@@ -235,3 +235,17 @@ def test_k_at_unit_variance_uses_each_sets_own_spread():
         assert tutorial.bits_unit_variance - tutorial.bits == pytest.approx(np.log2(std).sum(), abs=0.01)
         unit = DiffusionPipeline.untrained(DiffusionConfig(T=4, width=8, data=name, data_scale="unit")).bound(2000)
         assert unit.bits_unit_variance == unit.bits
+
+
+def test_canvas_objects_become_points_in_the_plots_square():
+    from pages._app.data import CANVAS_PX, canvas_points
+
+    half = CANVAS_PX / 2
+    objects = [
+        # Fabric.js 7: left/top at the circle's centre; older: its box's top-left corner
+        {"type": "Circle", "left": half, "top": half, "radius": 3, "originX": "center", "originY": "center"},
+        {"type": "circle", "left": CANVAS_PX - 3, "top": -3, "radius": 3},
+        {"type": "Path", "left": 10, "top": 10},
+    ]
+    np.testing.assert_allclose(canvas_points({"objects": objects}), [[0.0, 0.0], [2.0, 2.0]], atol=1e-9)
+    assert canvas_points(None).shape == (0, 2)

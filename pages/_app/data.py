@@ -20,6 +20,7 @@ UPLOAD_KEY = "points_upload"
 CANVAS_KEY = "points_canvas"
 CANVAS_PX = 360  # the drawing's side in pixels; it spans [-2, 2]^2, the plots' square
 CANVAS_EXTENT = 2.0
+_ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 
 
 def custom() -> DataSet | None:
@@ -83,11 +84,14 @@ def canvas_points(json_data: dict | None) -> np.ndarray:
     half = CANVAS_PX / 2
     out = []
     for obj in objects:
-        if obj.get("type") != "circle":
+        if str(obj.get("type", "")).lower() != "circle":  # Fabric.js names it "Circle" from version 6
             continue
-        # a point is a circle whose left/top is its bounding box's corner
-        x = float(obj.get("left", 0)) + float(obj.get("radius", 0))
-        y = float(obj.get("top", 0)) + float(obj.get("radius", 0))
+        # left/top is the point of the circle's box named by originX/originY (Fabric.js 7 defaults
+        # to its centre, older versions to its top-left corner)
+        size_x = 2 * float(obj.get("radius", 0)) * float(obj.get("scaleX", 1))
+        size_y = 2 * float(obj.get("radius", 0)) * float(obj.get("scaleY", 1))
+        x = float(obj.get("left", 0)) + (0.5 - _ORIGIN.get(obj.get("originX", "left"), 0.0)) * size_x
+        y = float(obj.get("top", 0)) + (0.5 - _ORIGIN.get(obj.get("originY", "top"), 0.0)) * size_y
         out.append(((x - half) / half * CANVAS_EXTENT, (half - y) / half * CANVAS_EXTENT))
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
 
