@@ -15,6 +15,7 @@ PAGES = [
     "pages/forward.py",
     "pages/reverse.py",
     "pages/inside.py",
+    "pages/compare.py",  # before the Bound page, whose K a test reads after visiting every page
     "pages/bound.py",
 ]
 

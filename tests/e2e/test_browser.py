@@ -169,7 +169,7 @@ def test_a_shared_link_opens_its_page_with_its_settings(page: Page, app_url, art
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("spinbutton", name="T (diffusion steps)")).to_have_value("20")
     expect(sidebar.locator('[data-testid="stSidebarNav"] a')).to_have_count(
-        6
+        7
     )  # our pages, not the pages/ folder's files
     expect(sidebar.get_by_text("settings changed")).to_be_visible()  # the shipped model has T = 40
     wait_idle(page)
