@@ -131,9 +131,11 @@ def test_changing_T_says_settings_changed_and_restoring_clears_it(at):
 def test_the_quality_numbers_are_explained_where_they_are_shown(at):
     for page in ("pages/train.py", "pages/reverse.py"):
         at.switch_page(page).run()
-        assert any("SW1 " in box.value for box in [*at.success, *at.info]), page
-        (help_line,) = [c.value for c in at.caption if c.value.startswith("SW1: sliced Wasserstein-1")]
-        assert "chamfer: mean distance" in help_line and "the bar: both small enough" in help_line
+        assert any("on the data" in box.value and "SW1 " in box.value for box in [*at.success, *at.info]), page
+        (help_line,) = [c.value for c in at.caption if c.value.startswith("on the data: the share of samples")]
+        for name in ("covers: the share of the data", "SW1: sliced Wasserstein-1", "chamfer: mean distance"):
+            assert name in help_line, (page, name)
+        assert "the bar: at least 99% of samples on the data" in help_line
 
 
 def test_the_mismatch_banner_shows_only_on_pages_that_use_the_model(at):
@@ -498,8 +500,8 @@ def test_the_first_snapshot_that_meets_the_bar_has_its_reverse_view_built_once(a
     wait_until(lambda: job.status().snapshot_id > 0, 60, "no snapshot")
     at.run()
     assert len(reverse_views) == before, "a snapshot below the bar is not prefetched"
-    monkeypatch.setattr(metrics, "QUALITY_SW1", 10.0)  # from now on every snapshot meets the bar
-    monkeypatch.setattr(metrics, "QUALITY_CHAMFER", 10.0)
+    # from now on every snapshot meets the bar
+    monkeypatch.setattr(metrics.SampleQuality, "passes", property(lambda self: True))
     # built when that snapshot arrives, without a redraw of any page
     wait_until(lambda: len(reverse_views) == before + 1, 60, "the first passing snapshot's reverse view was not built")
     assert job.status().state.value == "running"
