@@ -306,11 +306,15 @@ def _train_into(config: DiffusionConfig, out: Path, quiet: bool, dataset=None) -
             f"interrupted by {name} after {trainer.step_count:,} steps; the model so far is saved to {out}", status
         )
     bar.close()
-    save_checkpoint(DiffusionPipeline.from_trainer(trainer), out)
+    pipeline = DiffusionPipeline.from_trainer(trainer)
+    save_checkpoint(pipeline, out)
     rate = trainer.step_count / trainer.train_seconds if trainer.train_seconds > 0 else 0.0
+    q = pipeline.quality()
+    verdict = "meets the quality bar" if q.passes else "does not meet the quality bar"
     print(
         f"trained {trainer.step_count} steps in {trainer.train_seconds:.1f} s ({rate:.0f} it/s) on {trainer.device}; "
-        f"final loss {trainer.history.loss[-1]:.4f} nats/point; wrote {out}"
+        f"final loss {trainer.history.loss[-1]:.4f} nats/point; {q.precision:.2%} of samples on the data, "
+        f"covering {q.recall:.2%} of it, SW1 {q.sw1:.4f}: {verdict}; wrote {out}"
     )
     return 0
 

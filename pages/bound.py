@@ -6,7 +6,7 @@ import streamlit as st
 
 from diffusion import figures, views
 from diffusion.config import DataScale
-from diffusion.metrics import L_NULL_BITS, PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS, QUALITY_CHAMFER, QUALITY_SW1
+from diffusion.metrics import L_NULL_BITS, PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS, noise_floor
 from pages._app import caches, display, models, status
 
 state = status.page_state()
@@ -145,17 +145,9 @@ display.plot(
 
 st.subheader("Sample quality")
 verdict = "meet" if q.passes else "do not meet"
-s1, s2 = st.columns(2)
-s1.metric(
-    "Sliced Wasserstein-1", f"{q.sw1:.4f}", help=f"5,000 samples vs 5,000 roll points; the bar is ≤ {QUALITY_SW1}."
-)
-s2.metric(
-    "Chamfer distance",
-    f"{q.chamfer:.4f}",
-    help=f"Mean nearest-neighbour distance both ways; the bar is ≤ {QUALITY_CHAMFER}.",
-)
+display.quality_metrics(q, noise_floor(model.pipeline.quality_data))
 (st.success if q.passes else st.warning)(
-    f"The samples {verdict} the quality bar (SW1 ≤ {QUALITY_SW1}, chamfer ≤ {QUALITY_CHAMFER})."
+    f"The samples {verdict} the quality bar: {display.QUALITY_EXPLAINED['the bar']}."
 )
 
 earlier = models.earlier_models()
@@ -172,10 +164,11 @@ if earlier and st.toggle(
             rows.append(views.model_summary(role, m.name, m.pipeline, m_quality, m_bound))
             panels.append(
                 (
-                    f"{role}: K {m_bound.bits_unit_variance:+.2f} bits, SW1 {m_quality.sw1:.3f}",
+                    f"{role}: K {m_bound.bits_unit_variance:+.2f} bits, "
+                    f"{display.percent(m_quality.precision)} on the data",
                     views.sample_density(caches.model_samples(m.id, m.pipeline)),
                 )
             )
     st.table(rows)
-    st.caption("Their samples (5,000 each, the ones their SW1 and chamfer measure) over the roll:")
+    st.caption("Their samples (5,000 each, the ones their quality measures) over the roll:")
     display.plot(figures.samples_side_by_side(panels, views.roll_curve()), key="bound_earlier_samples")
