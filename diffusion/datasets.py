@@ -254,19 +254,23 @@ class DataSet:
         return self.own_to_model(scale).inverse(points)
 
     # -------------------------------------------------------------- drawing
-    def sample(self, n: int, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-        """n points (n, 2) float32 in the data's own coordinates and their colours (n,) in [0, 1]."""
+    def _sample64(self, n: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Own coordinates in float64 (rounded once, at the end of a caller's maps) and colours."""
         if self.points is not None:
             idx = _rng(seed).integers(0, len(self.points), n)
-            return self.points[idx].astype(np.float32), self._colour[idx].astype(np.float32)
+            return self.points[idx].astype(np.float64), self._colour[idx].astype(np.float32)
         native, colour = self._sample(n, seed)
-        own = self.native_to_own.forward(native)
-        return own.astype(np.float32), np.clip(colour, 0.0, 1.0).astype(np.float32)
+        return self.native_to_own.forward(native), np.clip(colour, 0.0, 1.0).astype(np.float32)
+
+    def sample(self, n: int, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+        """n points (n, 2) float32 in the data's own coordinates and their colours (n,) in [0, 1]."""
+        own, colour = self._sample64(n, seed)
+        return own.astype(np.float32), colour
 
     def sample_model(self, n: int, seed: int | None, scale: DataScale | str) -> tuple[np.ndarray, np.ndarray]:
         """As `sample`, in a model's coordinates at `scale`."""
-        points, colour = self.sample(n, seed)
-        return self.to_model(points.astype(np.float64), scale).astype(np.float32), colour
+        own, colour = self._sample64(n, seed)
+        return self.to_model(own, scale).astype(np.float32), colour
 
     def sample_torch(
         self,
