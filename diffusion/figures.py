@@ -9,7 +9,7 @@ animations carry their own play/pause buttons and t slider.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -55,7 +55,7 @@ def _points(
     if color is not None:
         marker.update(color=f32(color), colorscale=COLORSCALE, cmin=0.0, cmax=1.0)
         if showscale:
-            marker.update(showscale=True, colorbar=dict(title=dict(text="position<br>on roll"), thickness=12, len=0.5))
+            marker.update(showscale=True, colorbar=dict(title=dict(text="where on<br>the data"), thickness=12, len=0.5))
     return go.Scattergl(
         x=f32(xy[:, 0]), y=f32(xy[:, 1]), mode="markers", marker=marker, name=name, hoverinfo="skip", **kw
     )
@@ -255,7 +255,7 @@ def _animation_controls(names: list[str], labels: list[str], prefix: str = "t = 
 def forward_animation(
     view: ChainView,
     schedule: ScheduleView,
-    title: str = "Forward process q: roll → noise",
+    title: str = "Forward process q: data → noise",
     frame_ms: int = FRAME_MS,
     starting: ScheduleView | None = None,
 ) -> go.Figure:
@@ -395,7 +395,7 @@ def schedule_figure(schedule: ScheduleView, t: int | None = None) -> go.Figure:
 # ---------------------------------------------------------------------- reverse process
 def reverse_animation(
     view: ReverseView,
-    title: str = "Reverse process p: noise → roll",
+    title: str = "Reverse process p: noise → data",
     arrows: str = ARROWS_FIXED,
     frame_ms: int = FRAME_MS,
 ) -> go.Figure:
@@ -617,7 +617,40 @@ def kl_per_t_figure(
 DENSITY_COLORSCALE = [[0.0, "rgba(255,255,255,0)"], [1e-6, "rgba(255,255,255,0)"], [1e-6, "#6baed6"], [1.0, "#08306b"]]
 
 
-def live_training_figure(
+class LiveFigures(NamedTuple):
+    """The Train page's three live panels, each its own figure: on a phone Streamlit stacks the
+    columns that hold them, so each is drawn at the screen's full width."""
+
+    loss: go.Figure
+    per_t: go.Figure
+    samples: go.Figure
+
+
+LIVE_HEIGHT = 280  # px: low enough that during a run most of it is in view on a 1000 px high screen
+_LIVE_MARGIN = dict(l=50, r=10, t=30, b=45)
+
+
+def _live_layout(fig: go.Figure, title: str, margin: dict = _LIVE_MARGIN) -> go.Figure:
+    # Fixed margins and no automargin: plotly.js need not measure the tick labels and lay the figure
+    # out again at every update.
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=LIVE_HEIGHT,
+        margin=margin,
+        showlegend=False,
+        bargap=0.1,
+        # One line, just above the plot area: plotly.js anchors a title of several lines by its
+        # first, and the others then fell on the plot.
+        title=dict(
+            text=title, x=0.5, xanchor="center", yref="paper", y=1, yanchor="bottom", pad=dict(b=6), font_size=12
+        ),
+    )
+    return fig
+
+
+def live_training_figures(
     steps: np.ndarray,
     loss: np.ndarray,
     kl: np.ndarray,
@@ -625,74 +658,65 @@ def live_training_figure(
     curve: np.ndarray | None,
     samples_title: str,
     bound: Bound | None = None,
-) -> go.Figure:
-    """The Train page's three live panels in one figure: loss curve (log y), loss per t (bars) and
-    the snapshot's samples as a 2-D histogram image over the roll. Training measures its losses in
-    nats; they are drawn in bits, the unit of the paper and of the Bound page.
+) -> LiveFigures:
+    """The Train page's three live panels: loss curve (log y), loss per t (bars) and the snapshot's
+    samples as a 2-D histogram image over the roll. Training measures its losses in nats; they are
+    drawn in bits, the unit of the paper and of the Bound page.
 
     With `bound` (the snapshot's K on held-out points), the middle panel's bars are its KL per t and
     its title gives K; the training loss per t is then a line over them.
-    `samples_title`: the third panel's, like the others two short lines joined by `<br>`.
+    `samples_title`: the third panel's, one short line like the others' (each panel is at least
+    about 300 px wide: a third of a laptop's page, or a phone's whole width).
 
-    One figure and an image, not three figures and thousands of WebGL markers: Streamlit rebuilds a
-    chart from scratch whenever its data changes (every snapshot), and a browser without a GPU
-    draws one image far more cheaply than thousands of markers. The axis ranges are set here and
-    the margins are fixed, so plotly.js need not measure the tick labels and lay the figure out
-    again at every update.
+    Three light figures, side by side on a laptop and stacked on a phone (one figure of three
+    subplots left each a third of a phone's width, titles over each other). The samples are an
+    image, not thousands of WebGL markers: Streamlit rebuilds a chart from scratch whenever its
+    data changes (every snapshot), and a browser without a GPU draws one image far more cheaply.
+    The axis ranges are set here and the margins are fixed.
     """
-    fig = make_subplots(
-        rows=1,
-        cols=3,
-        horizontal_spacing=0.07,
-        # Two short lines each: on a phone a panel is a third of 390 px wide, and longer titles
-        # printed over each other.
-        subplot_titles=(
-            "Loss (mean KL)<br>bits per point",
-            "Recent loss per t<br>bits per point"
-            if bound is None
-            else f"Held-out KL per t<br>bits; K = {bound.bits:+.2f}",
-            samples_title,
-        ),
-    )
     steps, loss, kl = f32(steps), to_bits(loss), to_bits(kl)
-    fig.add_trace(
-        go.Scatter(x=steps, y=loss, mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"), row=1, col=1
-    )
-    fig.update_xaxes(title_text="step", row=1, col=1)
-    fig.update_yaxes(title_text="bits", row=1, col=1)
+    loss_fig = go.Figure(go.Scatter(x=steps, y=loss, mode="lines", line=dict(color="#1f77b4", width=1.5), name="loss"))
+    loss_fig.update_xaxes(title_text="step")
+    loss_fig.update_yaxes(title_text="bits")
     finite = loss[np.isfinite(loss)]
     if len(finite):
-        fig.update_xaxes(range=[float(steps[0]), float(max(steps[-1], steps[0] + 1))], autorange=False, row=1, col=1)
+        loss_fig.update_xaxes(range=[float(steps[0]), float(max(steps[-1], steps[0] + 1))], autorange=False)
     if len(finite) and np.all(finite > 0):
         low, high = np.log10(float(finite.min())), np.log10(float(finite.max()))
         pad = 0.05 * max(high - low, 0.1)
-        fig.update_yaxes(type="log", **log_ticks(finite), range=[low - pad, high + pad], autorange=False, row=1, col=1)
+        loss_fig.update_yaxes(type="log", **log_ticks(finite), range=[low - pad, high + pad], autorange=False)
+    _live_layout(loss_fig, "Loss (mean KL), bits per point")
+
     t = np.arange(2, len(kl) + 2, dtype=np.float32)
+    per_t = go.Figure()
     if bound is None:
         bars = np.nan_to_num(f32(kl), nan=0.0)
-        fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"), row=1, col=2)
+        per_t.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="KL per t"))
     else:
         bars = np.nan_to_num(f32(bound.kl_per_t_bits), nan=0.0)
-        fig.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="held-out KL per t"), row=1, col=2)
+        per_t.add_trace(go.Bar(x=t, y=bars, marker_color="#1f77b4", name="held-out KL per t"))
         line = dict(color="#ff7f0e", width=1.5)
-        fig.add_trace(go.Scatter(x=t, y=kl, mode="lines", line=line, name="training loss per t"), row=1, col=2)
+        per_t.add_trace(go.Scatter(x=t, y=kl, mode="lines", line=line, name="training loss per t"))
         bars = np.concatenate([bars, np.nan_to_num(kl, nan=0.0)])
-    fig.update_xaxes(title_text="t", range=[1.5, len(kl) + 1.5], autorange=False, row=1, col=2)
-    fig.update_yaxes(title_text="bits", row=1, col=2)
+    per_t.update_xaxes(title_text="t", range=[1.5, len(kl) + 1.5], autorange=False)
+    per_t.update_yaxes(title_text="bits")
     top_bar = float(bars.max()) if len(bars) else 0.0
     if np.isfinite(top_bar) and top_bar > 0:
-        fig.update_yaxes(range=[min(0.0, float(bars.min())), 1.05 * top_bar], autorange=False, row=1, col=2)
-    _density_panel(fig, density, curve, row=1, col=3)
-    fig.update_xaxes(automargin=False)
-    fig.update_yaxes(automargin=False)
-    fig.update_annotations(font_size=12)
-    # low enough that during a run, under the controls and the progress, its top half is in view on a
-    # 1000 px high screen
-    fig.update_layout(template=TEMPLATE, height=310, margin=dict(l=50, r=10, t=44, b=45), showlegend=False, bargap=0.1)
-    return fig
+        per_t.update_yaxes(range=[min(0.0, float(bars.min())), 1.05 * top_bar], autorange=False)
+    _live_layout(
+        per_t,
+        "Recent loss per t, bits per point" if bound is None else f"Held-out KL per t, bits · K = {bound.bits:+.2f}",
+    )
+
+    samples = go.Figure()
+    _density_panel(samples, density, curve)
+    _live_layout(samples, samples_title, margin=dict(_LIVE_MARGIN, l=40))
+    return LiveFigures(loss_fig, per_t, samples)
 
 
-def _density_panel(fig: go.Figure, density: DensityView, curve: np.ndarray | None, row: int, col: int) -> None:
+def _density_panel(
+    fig: go.Figure, density: DensityView, curve: np.ndarray | None, row: int | None = None, col: int | None = None
+) -> None:
     """Samples as a 2-D histogram image on the fixed square plot area, under a faint roll."""
     if curve is not None:  # Plotly draws images below lines: a thin see-through roll, over the samples
         fig.add_trace(

@@ -15,20 +15,22 @@ from diffusion.config import (
     available_devices,
 )
 from diffusion.jobs import JobState
-from pages._app import caches, display, models, settings, status, switching, training
+from pages._app import caches, data, display, models, settings, status, switching, training
 
 state = status.page_state()
 D = settings.DEFAULTS
 
 st.title("Train a model")
+# One line on a laptop: each row above the live panels pushes them towards the bottom of the screen.
 st.caption(
-    "The model settings (T, β range, schedule, width) are in the sidebar; the training settings are here. "
-    "Training runs on the server in the background: you can switch pages while it runs, and every page "
-    "uses the newest snapshot (published every ~2 s)."
+    "Model settings in the sidebar, training settings here. A run trains on the server in the background; "
+    "every page uses its newest snapshot (every ~2 s)."
 )
 
 # ---------------------------------------------------------------- settings
-p1, p2, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
+# The preset and the training length share a row: a row less above the live panels, which during a
+# run must stay in view on a laptop's screen.
+p1, p2, l1, l2 = st.columns([2, 1, 2, 2], vertical_alignment="bottom")
 preset = p1.selectbox(
     "Preset",
     options=list(PRESETS),
@@ -39,6 +41,10 @@ preset = p1.selectbox(
 )
 p2.button("Apply", on_click=settings.apply_preset, key="preset_apply")
 st.caption(settings.preset_note(preset))
+# The data set is the sidebar's; a user's own points are made here (the expander stays open while
+# its message about the last upload or drawing is the news).
+with st.expander("Your own points: upload a CSV or draw them", expanded=data.MESSAGE_KEY in st.session_state):
+    data.points_panel()
 
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input(
@@ -71,7 +77,6 @@ c4.selectbox(
     help="Only devices present on this server are offered; auto picks the fastest.",
 )
 
-l1, l2, _ = st.columns([1, 1, 2])
 mode = l1.radio(
     "Training length in", options=["steps", "seconds"], horizontal=True, key="length_mode", persist_state="session"
 )
@@ -225,7 +230,8 @@ def live_panel() -> None:
 
 
 def progress_panel(s) -> None:
-    st.subheader("Progress")
+    if s is None or not s.state.active:  # during a run the progress bar heads it: a row less above the charts
+        st.subheader("Progress")
     # After an upload or a switch to an earlier model, the last run's panel would show another model.
     # Only once the run's end has had its full rerun (which adopts the final model): until then
     # this page's model is older than the run's, and the panel below asks for that rerun.
@@ -246,7 +252,7 @@ def progress_panel(s) -> None:
             "below, how it trained and 5,000 of its samples."
         )
         display.quality_line(caches.model_quality(model))
-        display.plot(caches.model_chart(model.id, model.pipeline), key="model_chart")
+        live_charts(caches.model_chart(model.id, model.pipeline), key="model_chart")
         return
     if s.state is JobState.QUEUED and not h.stopping:
         st.info(training.queue_message(s), icon=":material/hourglass_top:")
@@ -282,7 +288,7 @@ def progress_panel(s) -> None:
             "first second of training: a few seconds after Start, longer the first time a server trains."
         )
     else:
-        display.plot(chart, key="live_chart")
+        live_charts(chart, key="live_chart")
     if running:
         st.caption(display.PROGRESS_HELP)
         if s.quality is not None:
@@ -291,16 +297,25 @@ def progress_panel(s) -> None:
     training.rerun_when_ended(h, s)
 
 
+def live_charts(figs, key: str) -> None:
+    """The three live panels side by side; on a phone Streamlit stacks the columns, so each panel
+    gets the screen's whole width. The container's key names the row for the browser tests."""
+    with st.container(key=key):
+        for column, (name, fig) in zip(st.columns(3), figs._asdict().items()):
+            with column:
+                display.plot(fig, key=f"{key}_{name}")
+
+
 def rejected_notice(s) -> None:
     """The run's model was worse than the one it would have replaced, which stayed current."""
     r = h.rejected
     if s is None or s.state.active or r is None or not r.of_run(h.uid) or model.of_run(h.uid):
         return
     q, current = r.quality, caches.model_quality(model)
-    scores = "no samples measured" if q is None else f"SW1 {q.sw1:.3f}, chamfer {q.chamfer:.3f}"
+    scores = "no samples measured" if q is None else display.quality_numbers(q)
     why = "diverged; its last good weights" if s.diverged else "ended; its model"
     st.warning(
-        f"This run's model ({scores}) is worse than the current one (SW1 {current.sw1:.3f}), which stays. "
+        f"This run's model ({scores}) is worse than the current one ({display.quality_numbers(current)}), which stays. "
         f"You can still look at it or download it. (The run {why} are among this session's earlier models.)",
         icon=":material/undo:",
     )
@@ -308,7 +323,7 @@ def rejected_notice(s) -> None:
     r1.download_button(
         "Download the run's model (.pt)",
         data=lambda: checkpoint_bytes(r.pipeline),
-        file_name=f"swissroll_T{r.pipeline.T}_{r.pipeline.steps_trained}steps.pt",
+        file_name=f"{r.pipeline.config.data}_T{r.pipeline.T}_{r.pipeline.steps_trained}steps.pt",
         mime="application/octet-stream",
         on_click="ignore",
         key="rejected_ckpt",
@@ -325,7 +340,7 @@ def save(s) -> None:
     s1.download_button(
         "Download the model (.pt)",
         data=lambda: checkpoint_bytes(p),
-        file_name=f"swissroll_T{p.T}_{p.steps_trained}steps.pt",
+        file_name=f"{p.config.data}_T{p.T}_{p.steps_trained}steps.pt",
         mime="application/octet-stream",
         on_click="ignore",
         key="train_ckpt",

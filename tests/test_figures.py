@@ -277,11 +277,12 @@ def test_training_charts_speak_bits_as_the_paper():
     s = spec(figures.loss_figure(steps, loss))
     np.testing.assert_allclose(typed(s["data"][0]["y"]), loss / np.log(2), rtol=1e-6)
     assert "bits" in s["layout"]["yaxis"]["title"]["text"] and "bits" in s["layout"]["title"]["text"]
-    s = spec(figures.live_training_figure(steps, loss, kl, views.sample_density(np.zeros((5, 2))), None, "x"))
-    np.testing.assert_allclose(typed(s["data"][0]["y"]), loss / np.log(2), rtol=1e-6)
-    np.testing.assert_allclose(typed(s["data"][1]["y"]), np.nan_to_num(kl) / np.log(2), rtol=1e-6)
-    assert s["layout"]["yaxis"]["title"]["text"] == s["layout"]["yaxis2"]["title"]["text"] == "bits"
-    titles = json.dumps([a["text"] for a in s["layout"]["annotations"]], ensure_ascii=False)
+    live = figures.live_training_figures(steps, loss, kl, views.sample_density(np.zeros((5, 2))), None, "x")
+    s_loss, s_per_t = spec(live.loss), spec(live.per_t)
+    np.testing.assert_allclose(typed(s_loss["data"][0]["y"]), loss / np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(typed(s_per_t["data"][0]["y"]), np.nan_to_num(kl) / np.log(2), rtol=1e-6)
+    assert s_loss["layout"]["yaxis"]["title"]["text"] == s_per_t["layout"]["yaxis"]["title"]["text"] == "bits"
+    titles = json.dumps([s_loss["layout"]["title"]["text"], s_per_t["layout"]["title"]["text"]], ensure_ascii=False)
     assert "nats" not in titles and titles.count("bits per point") == 2
     assert "nats" not in json.dumps(spec(figures.kl_per_t_figure(kl))["layout"], ensure_ascii=False)
 
@@ -298,24 +299,23 @@ def test_sample_density_counts_each_point_in_its_bin():
     assert d.counts.sum() == 4
 
 
-def test_live_training_figure_has_the_three_panels():
+def test_live_training_figures_are_the_three_panels():
     rng = np.random.default_rng(0)
     samples = rng.normal(size=(5000, 2)) * 0.5
     density = views.sample_density(samples)
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
-    s = spec(
-        figures.live_training_figure(
-            np.arange(1, 101),
-            np.linspace(3, 0.5, 100),
-            kl,
-            density,
-            views.roll_curve(50),
-            "Fresh samples<br>(step 1,234)",
-        )
+    live = figures.live_training_figures(
+        np.arange(1, 101),
+        np.linspace(3, 0.5, 100),
+        kl,
+        density,
+        views.roll_curve(50),
+        "Fresh samples (step 1,234)",
     )
-    loss, bars, roll, image = s["data"]
+    s_loss, s_per_t, s = (spec(f) for f in live)
+    (loss,), (bars,), (roll, image) = s_loss["data"], s_per_t["data"], s["data"]
     assert (loss["type"], bars["type"], roll["type"], image["type"]) == ("scatter", "bar", "scatter", "heatmap")
-    assert s["layout"]["yaxis"]["type"] == "log" and typed(loss["y"]).dtype == np.float32
+    assert s_loss["layout"]["yaxis"]["type"] == "log" and typed(loss["y"]).dtype == np.float32
     np.testing.assert_array_equal(typed(bars["x"]), [2, 3, 4])
     np.testing.assert_allclose(typed(bars["y"]), np.array([0.0, 0.5, 0.25]) / np.log(2), rtol=1e-6)  # unseen t: 0
     z = typed(image["z"]).reshape(density.counts.shape)
@@ -323,43 +323,45 @@ def test_live_training_figure_has_the_three_panels():
     assert z.sum() == density.n == np.sum(np.all(np.abs(samples) < 2, axis=1))
     # cell centres: the first at -2 + width / 2, on the panel's fixed, square [-2, 2] axes
     assert image["x0"] == pytest.approx(-2 + density.width / 2) and image["dx"] == pytest.approx(density.width)
-    assert image["xaxis"] == roll["xaxis"] == "x3" and s["layout"]["xaxis3"]["range"] == [-2, 2]
-    assert s["layout"]["yaxis3"]["scaleanchor"] == "x3"
-    assert "Fresh samples<br>(step 1,234)" in json.dumps(s["layout"]["annotations"])
+    assert s["layout"]["xaxis"]["range"] == s["layout"]["yaxis"]["range"] == [-2, 2]
+    assert s["layout"]["yaxis"]["scaleanchor"] == "x"
+    # each title one line above its own plot area, the same height on all three (a row reads level)
+    titles = [f["layout"]["title"] for f in (s_loss, s_per_t, s)]
+    assert titles[2]["text"] == "Fresh samples (step 1,234)" and not any("<br>" in t["text"] for t in titles)
+    assert all((t["yref"], t["y"], t["yanchor"]) == ("paper", 1, "bottom") for t in titles)
+    assert len({f["layout"]["height"] for f in (s_loss, s_per_t, s)}) == 1
 
 
-def test_live_training_figure_sets_its_ranges_and_margins():
+def test_live_training_figures_set_their_ranges_and_margins():
     """plotly.js would otherwise measure the tick labels and lay the figure out again at every
     update: the ranges come from the data here and no axis grows a margin."""
     kl = np.array([np.nan, 0.5, 0.25], np.float32)
-    s = spec(
-        figures.live_training_figure(
-            np.arange(10, 110), np.linspace(3, 0.5, 100), kl, views.sample_density(np.zeros((5, 2))), None, "x"
-        )
+    live = figures.live_training_figures(
+        np.arange(10, 110), np.linspace(3, 0.5, 100), kl, views.sample_density(np.zeros((5, 2))), None, "x"
     )
-    lay = s["layout"]
-    assert lay["xaxis"]["range"] == [10, 109] and lay["xaxis"]["autorange"] is False
-    low, high = lay["yaxis"]["range"]  # log axis: the range is in log10 units, around the data (in bits)
+    loss, per_t, samples = (spec(f)["layout"] for f in live)
+    assert loss["xaxis"]["range"] == [10, 109] and loss["xaxis"]["autorange"] is False
+    low, high = loss["yaxis"]["range"]  # log axis: the range is in log10 units, around the data (in bits)
     assert low < np.log10(0.5 / np.log(2)) < np.log10(3 / np.log(2)) < high and high - low < 1.0
-    assert lay["xaxis2"]["range"] == [1.5, 4.5] and lay["yaxis2"]["range"] == pytest.approx([0, 0.525 / np.log(2)])
-    axes = [k for k in lay if k.startswith(("xaxis", "yaxis"))]
-    assert len(axes) == 6 and all(lay[k]["automargin"] is False for k in axes)
+    assert per_t["xaxis"]["range"] == [1.5, 4.5] and per_t["yaxis"]["range"] == pytest.approx([0, 0.525 / np.log(2)])
+    for lay in (loss, per_t, samples):
+        axes = [k for k in lay if k.startswith(("xaxis", "yaxis"))]
+        assert len(axes) == 2 and all(lay[k]["automargin"] is False for k in axes)
 
 
-def test_live_training_figure_of_a_model_without_history():
+def test_live_training_figures_of_a_model_without_history():
     """An uploaded checkpoint may carry no loss curve: the panels stay empty, nothing breaks."""
-    s = spec(
-        figures.live_training_figure(
-            np.array([], np.int64),
-            np.array([], np.float32),
-            np.array([], np.float32),
-            views.sample_density(np.zeros((5, 2))),
-            views.roll_curve(50),
-            "Samples",
-        )
+    live = figures.live_training_figures(
+        np.array([], np.int64),
+        np.array([], np.float32),
+        np.array([], np.float32),
+        views.sample_density(np.zeros((5, 2))),
+        views.roll_curve(50),
+        "Samples",
     )
-    assert "range" not in s["layout"]["xaxis"] and "range" not in s["layout"]["yaxis2"]  # plotly picks them
-    assert len(s["data"]) == 4
+    loss, per_t, samples = (spec(f) for f in live)
+    assert "range" not in loss["layout"]["xaxis"] and "range" not in per_t["layout"]["yaxis"]  # plotly picks them
+    assert [len(f["data"]) for f in (loss, per_t, samples)] == [1, 1, 2]
 
 
 def test_charts_are_serialised_by_orjson_into_the_same_json():
@@ -399,7 +401,7 @@ def test_every_log_axis_sets_its_ticks(schedule):
         figures.schedule_figure(schedule),
         figures.loss_figure(steps, loss),
         figures.loss_figure(steps, np.linspace(3, 0.5, 100)),
-        figures.live_training_figure(steps, loss, kl, views.sample_density(np.zeros((5, 2))), None, "x"),
+        figures.live_training_figures(steps, loss, kl, views.sample_density(np.zeros((5, 2))), None, "x").loss,
     ]
     count = 0
     for fig in figs:
@@ -465,12 +467,12 @@ def test_the_live_figure_shows_a_snapshots_held_out_kl_and_its_k():
         entropy_bits=2.0,
     )
     density = views.sample_density(np.zeros((5, 2)))
-    fig = figures.live_training_figure(np.arange(1, 4), np.ones(3), kl_nats, density, None, "x", bound=bound)
-    titles = [a.text for a in fig.layout.annotations]
-    assert any("held-out" in t.lower() and "K = +1.23" in t for t in titles), titles
+    fig = figures.live_training_figures(np.arange(1, 4), np.ones(3), kl_nats, density, None, "x", bound=bound).per_t
+    title = fig.layout.title.text
+    assert "held-out" in title.lower() and "K = +1.23" in title, title
     bars = next(tr for tr in fig.data if tr.type == "bar")
     np.testing.assert_allclose(bars.y, [0.3, 0.2, 0.1], rtol=1e-6)
     line = next(tr for tr in fig.data if tr.name == "training loss per t")
     np.testing.assert_allclose(line.y, kl_nats / np.log(2), rtol=1e-6)  # the loss, in bits too
-    plain = figures.live_training_figure(np.arange(1, 4), np.ones(3), kl_nats, density, None, "x")
-    assert not any("held-out" in a.text.lower() for a in plain.layout.annotations)
+    plain = figures.live_training_figures(np.arange(1, 4), np.ones(3), kl_nats, density, None, "x").per_t
+    assert "held-out" not in plain.layout.title.text.lower()

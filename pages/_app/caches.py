@@ -16,6 +16,7 @@ import streamlit as st
 
 from diffusion import figures, memory, views
 from diffusion.config import DataScale, DiffusionConfig
+from diffusion.datasets import DataSet
 from diffusion.jobs import PREVIEW_POINTS, JobStatus
 from diffusion.metrics import Bound, SampleQuality, sample_quality
 from diffusion.pipeline import DiffusionPipeline
@@ -85,19 +86,28 @@ def forward_figure(
     seed: int,
     frame_ms: int = figures.FRAME_MS,
     learned: NoiseSchedule | None = None,
+    dataset: DataSet | None = None,
 ):
     """The Forward page's animation for the settings in `config`, or, given `learned` (a model's
     learned schedule, for settings that match that model), by the learned betas, with the
-    schedule they started from beside them."""
+    schedule they started from beside them. `dataset`: a user's own points (config.data "custom")."""
     key = config.model_key() if learned is None else (config.model_key(), schedule_key(learned))
-    return _forward_figure(key, n, seed, config, frame_ms, learned)
+    if dataset is not None:
+        key = (key, dataset.key)
+    return _forward_figure(key, n, seed, config, frame_ms, learned, dataset)
 
 
 @st.cache_resource(max_entries=24, show_spinner="Drawing the forward process…")
 def _forward_figure(
-    key: tuple, n: int, seed: int, _config: DiffusionConfig, frame_ms: int, _learned: NoiseSchedule | None
+    key: tuple,
+    n: int,
+    seed: int,
+    _config: DiffusionConfig,
+    frame_ms: int,
+    _learned: NoiseSchedule | None,
+    _dataset: DataSet | None = None,
 ):
-    view = views.forward_view(_config, n, seed, schedule=_learned)
+    view = views.forward_view(_config, n, seed, schedule=_learned, dataset=_dataset)
     if _learned is None:
         sched, starting = views.schedule_view(_config), None
     else:
@@ -146,7 +156,9 @@ def model_samples(model_id: ModelId, _pipeline: DiffusionPipeline) -> np.ndarray
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _quality_numbers(model_id: ModelId, _pipeline: DiffusionPipeline) -> SampleQuality:
-    return sample_quality(model_samples(model_id, _pipeline), data_scale=_pipeline.config.data_scale)
+    return sample_quality(
+        model_samples(model_id, _pipeline), data_scale=_pipeline.config.data_scale, data=_pipeline.quality_data
+    )
 
 
 def model_quality(model: ModelRef) -> SampleQuality:
@@ -156,22 +168,22 @@ def model_quality(model: ModelRef) -> SampleQuality:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.go.Figure:
-    """The Train page's live figure for a model that is not training: its loss curve and loss per t
+def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.LiveFigures:
+    """The Train page's live figures for a model that is not training: its loss curve and loss per t
     as its checkpoint recorded them, and its samples. Shown before a run, so a user sees what the
     current model is (and the browser has loaded its charting code before a run needs it)."""
     h = _pipeline.history
-    return figures.live_training_figure(
+    return figures.live_training_figures(
         np.asarray(h.steps, np.int64),
         np.asarray(h.loss, np.float32),
         np.asarray(h.kl_per_t, np.float32),
         views.sample_density(model_samples(model_id, _pipeline), extent=_pipeline.plot_extent),
         views.roll_curve(scale=_pipeline.config.data_scale, data=_pipeline.config.data),
-        f"Model's samples<br>({_pipeline.steps_trained:,} steps)",
+        f"Model's samples ({_pipeline.steps_trained:,} steps)",
     )
 
 
-def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
+def live_chart(h: JobHolder, s: JobStatus) -> figures.LiveFigures | None:
     """The Train page's live panels (loss curve, loss per t, the snapshot's samples), rebuilt once
     per snapshot, not at every redraw of the panel: between snapshots the chart is unchanged, and
     building and serialising it again would only cost the server time. Kept on the session's job
@@ -185,13 +197,13 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.go.Figure | None:
         # all 5,000 samples of the snapshot, the ones its quality line measures
         cached = h.chart = (
             key,
-            figures.live_training_figure(
+            figures.live_training_figures(
                 steps,
                 loss,
                 s.kl_per_t,
                 views.sample_density(s.preview, extent=s.pipeline.plot_extent),
                 views.roll_curve(scale=s.pipeline.config.data_scale, data=s.pipeline.config.data),
-                f"Fresh samples<br>(step {s.pipeline.steps_trained:,})",
+                f"Fresh samples (step {s.pipeline.steps_trained:,})",
                 bound=s.snapshot_bound,
             ),
         )

@@ -62,15 +62,18 @@ def test_before_a_run_the_train_page_shows_the_current_model(at):
     whose quality the line above measures."""
     at.switch_page("pages/train.py").run()
     no_exceptions(at)
-    (fig,) = charts(at)
-    loss, bars, roll, image = fig["data"]
+    # three figures, one per panel, so that a phone stacks them at its full width
+    loss_fig, per_t_fig, samples_fig = charts(at)
+    ((loss,), (bars,), (roll, image)) = (loss_fig["data"], per_t_fig["data"], samples_fig["data"])
+    assert (loss["type"], bars["type"], roll["type"], image["type"]) == ("scatter", "bar", "scatter", "heatmap")
     pipeline = at.session_state["app_state"].model.pipeline
     assert len(typed(loss["y"])) == len(pipeline.history.loss) > 100
     # recorded in nats, drawn in bits
     np.testing.assert_allclose(typed(bars["y"]), np.nan_to_num(pipeline.history.kl_per_t) / np.log(2), rtol=1e-6)
     density = views.sample_density(pipeline.samples(5000, seed=0))
     np.testing.assert_array_equal(typed(image["z"]).reshape(density.counts.shape), density.counts)
-    assert f"Model's samples<br>({pipeline.steps_trained:,} steps)" in json.dumps(fig["layout"]["annotations"])
+    assert samples_fig["layout"]["title"]["text"] == f"Model's samples ({pipeline.steps_trained:,} steps)"
+    assert "Loss" in loss_fig["layout"]["title"]["text"] and "per t" in per_t_fig["layout"]["title"]["text"]
     assert any("No run yet" in i.value and "default" in i.value for i in at.info)
     assert any("meets the quality bar" in m.value for m in at.success)  # the shipped model does
 
@@ -239,8 +242,8 @@ def test_a_valid_upload_becomes_the_current_model(at):
     no_exceptions(at)
     assert "`uploaded`" in status_text(at)
     assert any("No run yet" in i.value and "(uploaded" in i.value for i in at.info)  # the page names the model it shows
-    (fig,) = charts(at)
-    assert "Model's samples" in json.dumps(fig["layout"]["annotations"])
+    *_, samples_fig = charts(at)
+    assert samples_fig["layout"]["title"]["text"].startswith("Model's samples")
     at.switch_page("pages/reverse.py").run()
     caption = at.caption[0]
     assert "uploaded, &lt;b&gt;mine&lt;/b&gt;.pt, 4,000 steps" in caption.value and "<b>" not in caption.value
@@ -305,10 +308,15 @@ def test_short_training_runs_to_the_end_and_is_used_everywhere(at, monkeypatch):
     assert not at.button(key="start").disabled
     assert any("Finished: 30 steps" in s.value for s in at.success)
     assert "s left" not in progress_text(at) and "it/s on average" in progress_text(at)
-    (live,) = charts(at)  # loss, the held-out KL per t under the loss per t, the samples, in one figure
-    assert [d["type"] for d in live["data"]] == ["scatter", "bar", "scatter", "scatter", "heatmap"]
-    titles = json.dumps(live["layout"]["annotations"], ensure_ascii=False)
-    assert "(step 30)" in titles and "Held-out KL per t" in titles and "K = " in titles
+    # loss; the held-out KL per t under the loss per t; the samples: a figure each
+    live = charts(at)
+    assert [[d["type"] for d in fig["data"]] for fig in live] == [
+        ["scatter"],
+        ["bar", "scatter"],
+        ["scatter", "heatmap"],
+    ]
+    titles = [fig["layout"]["title"]["text"] for fig in live]
+    assert "Held-out KL per t" in titles[1] and "K = " in titles[1] and titles[2] == "Fresh samples (step 30)"
     prefetched(at)
     assert reverse_views == [(30, 2000, 0)], "the final model's reverse view is built when the run ends"
     assert after_run == {"bound": [30], "figure1": [30]}, "and its bound and Figure 1"
@@ -370,10 +378,8 @@ def test_a_new_run_keeps_the_model_it_replaces_and_can_go_back_to_it(at):
     assert any(
         "The last run ended at step" in i.value and "the current model is another one" in i.value for i in at.info
     )
-    (fig,) = charts(at)
-    assert f"Model's samples<br>({first_model.pipeline.steps_trained:,} steps)" in json.dumps(
-        fig["layout"]["annotations"]
-    )
+    *_, samples_fig = charts(at)
+    assert samples_fig["layout"]["title"]["text"] == f"Model's samples ({first_model.pipeline.steps_trained:,} steps)"
     at.button(key="start").click().run()  # a new run: the message about the switch has had its day
     assert not any("again the trained model" in m.value for m in at.success)
     holder.job.stop(wait=True)

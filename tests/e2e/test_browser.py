@@ -306,11 +306,14 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
     expect(progress.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     expect(main(page).get_by_text("Finished:")).to_be_visible()
     wait_idle(page)
-    live = chart(page, "live_chart")
-    assert_drawn(live, "the live charts")
+    live = chart(page, "live_chart_loss")  # the live panels: a figure each, side by side
+    assert_drawn(live, "the loss chart")
     loss_line = live.locator(".subplot.xy .scatterlayer path.js-line").first.get_attribute("d") or ""
     assert loss_line.count("L") > 50, f"the loss curve has too few points: {loss_line[:80]}"
-    assert_drawn(live.locator(".heatmaplayer image"), "the preview of samples", min_colours=2)
+    assert_drawn(chart(page, "live_chart_per_t"), "the KL per t chart")
+    assert_drawn(
+        chart(page, "live_chart_samples").locator(".heatmaplayer image"), "the preview of samples", min_colours=2
+    )
     full_shot(page, artifacts / "train_after.png")
 
     # -------- Reverse shows the trained model; Play moves the animation's slider

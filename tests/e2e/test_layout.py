@@ -5,8 +5,9 @@ A screenshot of the viewport (what the lecturer sees without scrolling) of each 
 tests/artifacts/layout_<size>_<page>.png. Checked with bounding boxes: the animations' Play button
 and t slider lie inside the viewport and apart, on a laptop and a projector without scrolling, on a
 phone once scrolled to them (..._controls.png); the Train page's Start button is in view; at
-390 px the Train page's chart titles do not print over each other (..._chart.png); during a run the
-Train page's live chart starts in view at 1400x1000 (layout_1400x1000_train_run.png); with the banner of
+390 px the Train page's three live panels stack, each at the screen's width, their titles apart
+(..._chart.png); during a run the Train page's three live panels and its Pause button are in view at
+1400x1000, unscrolled (layout_1400x1000_train_run.png); with the banner of
 changed settings the Reverse page's Play and slider stay in view (layout_1400x1000_reverse_mismatch.png).
 """
 
@@ -105,27 +106,54 @@ def test_every_page_fits_the_screen(browser, app_url, artifacts, size):
     assert not problems, "\n".join(problems)
 
 
-def test_the_train_chart_titles_do_not_overlap_on_a_phone(browser, app_url, artifacts):
+LIVE_PANELS = ("loss", "per_t", "samples")
+
+
+def plot_areas(page: Page, row: str) -> dict[str, dict | None]:
+    """Each live panel's plot area (Plotly's drag rectangle), by panel name."""
+    return {
+        name: page.locator(f".st-key-{row}_{name} .js-plotly-plot .nsewdrag").first.bounding_box()
+        for name in LIVE_PANELS
+    }
+
+
+def test_the_train_panels_stack_readably_on_a_phone(browser, app_url, artifacts):
+    """Each live panel its own chart, the columns stacked: every panel as wide as the screen, the
+    samples' square plot area a real size, no title over another or over a plot."""
     width, height = SIZES["390x844"]
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         page.goto(app_url + "/train")
-        plot = page.locator(".st-key-model_chart .js-plotly-plot").first
-        expect(plot).to_be_visible(timeout=90_000)
+        row = page.locator(".st-key-model_chart")
+        expect(row.locator(".js-plotly-plot")).to_have_count(3, timeout=90_000)
         wait_idle(page)
-        plot.scroll_into_view_if_needed()
+        collapse_sidebar(page)
+        row.locator(".js-plotly-plot").nth(1).scroll_into_view_if_needed()
         time.sleep(1.0)
         page.screenshot(path=str(artifacts / "layout_390x844_train_chart.png"))
-        titles = [b for b in (t.bounding_box() for t in plot.locator(".infolayer .annotation").all()) if b]
-        clashes = [(a, b) for i, a in enumerate(titles) for b in titles[i + 1 :] if overlap(a, b)]
+        charts = [
+            page.locator(f".st-key-model_chart_{name} .js-plotly-plot").first.bounding_box() for name in LIVE_PANELS
+        ]
+        areas = plot_areas(page, "model_chart")
+        titles = [
+            page.locator(f".st-key-model_chart_{name} .js-plotly-plot .gtitle").first.bounding_box()
+            for name in LIVE_PANELS
+        ]
     finally:
         context.close()
-    assert len(titles) == 3 and not clashes, clashes
+    assert all(c is not None and c["width"] >= 0.9 * (width - 32) for c in charts), charts  # 16 px padding each side
+    assert all(charts[i]["y"] + charts[i]["height"] <= charts[i + 1]["y"] + 1 for i in range(2)), charts  # stacked
+    samples = areas["samples"]
+    assert samples is not None and samples["width"] >= 200 and samples["height"] >= 150, samples
+    boxes = [b for b in titles + list(areas.values()) if b]
+    assert len(boxes) == 6, boxes
+    clashes = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if overlap(a, b)]
+    assert not clashes, clashes
 
 
-def test_during_a_run_the_live_chart_starts_in_view(browser, app_url, artifacts):
-    """A short run in seconds; the live chart's top half lies inside a laptop's viewport unscrolled."""
+def test_during_a_run_the_live_panels_are_in_view(browser, app_url, artifacts):
+    """A short run in seconds; the three live panels and Pause lie inside a laptop's viewport unscrolled."""
     width, height = SIZES["1400x1000"]
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
@@ -141,15 +169,20 @@ def test_during_a_run_the_live_chart_starts_in_view(browser, app_url, artifacts)
         wait_idle(page)
         page.get_by_role("button", name="Start new run").click()
         live = page.locator(".st-key-live_chart")
-        expect(live.locator(".js-plotly-plot")).to_be_visible(timeout=60_000)
+        expect(live.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
         expect(page.locator('[data-testid="stProgress"]').first).to_contain_text("running")
         time.sleep(1.0)
         page.screenshot(path=str(artifacts / "layout_1400x1000_train_run.png"))
-        box = live.bounding_box()
-        page.get_by_role("button", name="Stop").click()
+        areas = plot_areas(page, "live_chart")
+        pause = page.get_by_role("button", name="Pause").bounding_box()
+        page.get_by_role("button", name="■ Stop").click()
     finally:
         context.close()
-    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] / 2 <= height, box
+    assert pause is not None and inside(pause, width, height), pause
+    # side by side, and at least two thirds of each plot area (its title above it) unscrolled
+    assert len({round(b["y"]) for b in areas.values() if b}) == 1, areas
+    seen = {name: b for name, b in areas.items() if b is None or b["y"] < 0 or b["y"] + b["height"] * 2 / 3 > height}
+    assert not seen, f"not in view at 1400x1000: {seen}"
 
 
 def test_with_the_mismatch_banner_reverse_keeps_play_in_view(browser, app_url, artifacts):
