@@ -46,6 +46,17 @@ LABELS = {
     "checkerboard": "Checkerboard",
     CUSTOM: "Your own points",
 }
+# In a sentence or a title ("from the moons to noise"): short, so a page title stays one line.
+SHORT_LABELS = {
+    "swiss_roll": "the roll",
+    "noisy_roll": "the noisy roll",
+    "moons": "the moons",
+    "circles": "the circles",
+    "s_curve": "the S-curve",
+    "gaussians": "the 8 Gaussians",
+    "checkerboard": "the checkerboard",
+    CUSTOM: "your points",
+}
 # The generators' own parameters, in their native units (before the common scale).
 NOISY_ROLL_NOISE = 0.5  # sklearn's `noise` of make_swiss_roll: 0.05 after the tutorial's /10
 MOONS_NOISE = 0.05  # the moons have radius 1

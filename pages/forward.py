@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from diffusion import figures, views
+from diffusion import datasets, figures, views
 from diffusion.config import SEED_MAX
 from diffusion.metrics import PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS
 from diffusion.schedule import NoiseSchedule
@@ -10,7 +10,7 @@ from pages._app import caches, data, display, exports, settings, status
 
 state = status.page_state()
 
-st.title(f"Forward process q: from {data.label(st.session_state.get('data', 'swiss_roll')).lower()} to noise")
+st.title(f"Forward process q: from {datasets.SHORT_LABELS.get(st.session_state.get('data'), 'the data')} to noise")
 st.caption(
     "Each step adds a little Gaussian noise: x<sub>t</sub> = √(1 − β<sub>t</sub>) x<sub>t−1</sub> + √β<sub>t</sub> ε. "
     "Press ▶ or drag the t slider. Colour is each point's place on the data (along the curve, by component or "

@@ -4,7 +4,7 @@ import html
 
 import streamlit as st
 
-from diffusion import figures, views
+from diffusion import datasets, figures, views
 from diffusion.checkpoint import checkpoint_bytes
 from diffusion.config import SEED_MAX
 from pages._app import caches, display, exports, settings, status, training
@@ -12,7 +12,7 @@ from pages._app import caches, display, exports, settings, status, training
 state = status.page_state()
 model = state.model
 
-st.title(f"Reverse process p: from noise to {state.model.pipeline.data.label.lower()}")
+st.title(f"Reverse process p: from noise to {datasets.SHORT_LABELS[state.model.pipeline.config.data]}")
 # One line above the chart, the explanation under it: on a 1000 px high screen the whole caption
 # above pushed the animation's Play button and slider out of view.
 st.caption(
