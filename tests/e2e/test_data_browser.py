@@ -53,7 +53,7 @@ def test_draw_points_then_upload_a_csv_train_and_see_its_reverse_chain(page: Pag
     uploader.locator("input[type=file]").set_input_files(str(good))
     expect(main(page).get_by_text("blobs.csv: 1,500 points are the data set now")).to_be_visible(timeout=30_000)
     wait_idle(page)
-    t_box = page.get_by_label("T (diffusion steps)")
+    t_box = page.get_by_role("spinbutton", name="T (diffusion steps)")
     t_box.fill("10")
     t_box.press("Enter")
     expect(t_box).to_have_value("10")
