@@ -11,7 +11,6 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from .config import MODEL_FIELDS, DiffusionConfig
 from .data import DATA_SCALE, plot_extent, swiss_roll_with_position
@@ -109,17 +108,6 @@ def learned_schedule(pipeline: DiffusionPipeline) -> NoiseSchedule | None:
     if schedule.T == start.T and np.allclose(schedule.betas, start.betas, rtol=1e-9, atol=0.0):
         return None
     return schedule
-
-
-def roll_position(points: np.ndarray, reference: int = 4000, scale: str = DATA_SCALE) -> np.ndarray:
-    """Position along the roll in [0, 1] of the roll point nearest each of `points` (n, 2) at `scale`."""
-    curve, position = swiss_roll_with_position(reference, seed=0, scale=scale)
-    finite = np.isfinite(points).all(axis=1)
-    out = np.zeros(len(points), dtype=np.float32)
-    if finite.any():
-        _, idx = cKDTree(curve).query(points[finite], k=1)
-        out[finite] = position[idx]
-    return out
 
 
 @dataclass(frozen=True)
