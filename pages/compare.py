@@ -6,7 +6,8 @@ import streamlit as st
 
 from diffusion import compare, figures_compare
 from pages._app import compare as glue
-from pages._app import display, status
+from pages._app import display, status, training
+from pages._app import sweep as sweeps
 
 state = status.page_state()
 
@@ -20,6 +21,17 @@ st.caption(
 known = glue.choices(state.model)
 for text in glue.read_url(known):
     st.warning(text, icon=":material/link_off:")
+glue.fill_from_sweep(known)
+
+with st.expander(
+    "Sweep a setting", expanded=sweeps.current() is not None or bool(st.session_state.get(sweeps.MESSAGE_KEY))
+):
+    st.caption(
+        "One setting at 2 to 4 values, one short run per value from the session's settings; "
+        "each run joins the comparison below when it ends."
+    )
+    in_progress = sweeps.controls()
+    st.fragment(run_every=training.REFRESH_SECONDS if in_progress else None)(sweeps.progress)()
 # Entries of a model the session no longer holds drop out of the picker rather than break it.
 st.session_state[glue.WIDGET_KEY] = [e for e in st.session_state.get(glue.WIDGET_KEY, []) if e in known]
 entries = st.multiselect(

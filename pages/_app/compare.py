@@ -3,7 +3,8 @@ comparison in the URL (`?compare=preset:default,preset:T10`).
 
 An entry names a model: `preset:NAME` a shipped preset (the same in every session, so a link
 reproduces it), `current` the session's current model, `earlier:K` its K-th earlier model (newest
-first; another session's link resolves these to its own models).
+first), `sweep:K` the run of its sweep at the K-th value (another session's link resolves these
+to its own models).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from diffusion.checkpoint import CheckpointError
 from diffusion.metrics import Bound, SampleQuality
 from diffusion.pipeline import DiffusionPipeline
 from pages._app import caches, models
+from pages._app import sweep as sweeps
 from pages._app.url import escaped
 
 URL_KEY = "compare"
@@ -53,6 +55,8 @@ def choices(current: models.ModelRef) -> dict[str, Choice]:
     out = {"current": Choice("current", f"current ({current.name})", current.id, current.pipeline, current.quality)}
     for k, ref in enumerate(models.earlier_models(), start=1):
         out[f"earlier:{k}"] = Choice(f"earlier:{k}", f"earlier {k} ({ref.name})", ref.id, ref.pipeline, ref.quality)
+    for entry, label, ref in sweeps.models():
+        out[entry] = Choice(entry, label, ref.id, ref.pipeline, ref.quality)
     for name in presets.CATALOGUE:
         if presets.preset_path(name).is_file():
             out[f"preset:{name}"] = Choice(f"preset:{name}", f"preset: {name}", ("preset", name))
@@ -84,7 +88,7 @@ def parse_entries(text: str, known: dict[str, Choice]) -> tuple[list[str], list[
         if entry not in known:
             warnings.append(
                 f"The link's comparison names {shown}, which is not a model here; "
-                "use preset:NAME, current or earlier:K (ignored)."
+                "use preset:NAME, current, earlier:K or sweep:K (ignored)."
             )
         elif entry in entries:
             continue
@@ -109,6 +113,26 @@ def read_url(known: dict[str, Choice]) -> list[str]:
         entries = [e for e in DEFAULT_ENTRIES if e in known]
     ss[WIDGET_KEY] = entries
     return warnings
+
+
+def fill_from_sweep(known: dict[str, Choice]) -> None:
+    """The sweep's runs join the comparison as they end: each finished one is added to the picker
+    once, in place of the oldest pick that is no sweep's when the picker is full."""
+    s = sweeps.current()
+    if s is None:
+        return
+    picked = list(st.session_state.get(WIDGET_KEY, []))
+    for entry in [e for e in s.pending if e in known]:
+        s.pending.remove(entry)
+        if entry in picked:
+            continue
+        if len(picked) >= compare.MODELS_MAX:
+            others = [e for e in picked if not e.startswith(sweeps.ENTRY)]
+            if not others:
+                continue
+            picked.remove(others[0])
+        picked.append(entry)
+    st.session_state[WIDGET_KEY] = picked
 
 
 def write_url(entries: list[str]) -> None:

@@ -45,6 +45,7 @@ class JobHolder:
         self.token = ""
         self.model: ModelRef | None = None
         self.earlier: list[ModelRef] = []
+        self.sweep = None  # the session's sweep (pages/_app/sweep.py): parked and stopped with the run
 
     def adopt(self, other: JobHolder) -> None:
         """Take over a parked holder's run and models (this session's own holder stays the one cached)."""
@@ -62,6 +63,8 @@ class JobHolder:
     def close(self) -> None:
         if self.job is not None:
             self.job.stop(wait=False)
+        if self.sweep is not None:
+            self.sweep.close()
 
 
 def _release(holder: JobHolder) -> None:

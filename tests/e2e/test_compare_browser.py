@@ -52,3 +52,41 @@ def test_two_presets_play_together(page: Page, app_url, artifacts):
         assert abs(t_a / T_a - t_b / T_b) <= 0.5 / T_b + 1e-9, seen
     assert seen[-1] == [(0, 40), (0, 10)], seen[-1]
     page.screenshot(path=str(artifacts / "compare.png"))
+
+
+def test_a_two_value_sweep_joins_the_comparison(page: Page, app_url, artifacts):
+    """Sweep T at 10 and 20 with short runs: each gets a progress line, and both join the two
+    presets in the chart. Saves compare_sweep_running.png and compare_sweep.png."""
+    page.goto(app_url)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Compare").click(timeout=90_000)
+    chart = ".st-key-compare_chart .js-plotly-plot"
+    page.wait_for_selector(chart, timeout=90_000)
+    page.get_by_text("Sweep a setting").click()
+    values = page.get_by_role("textbox", name="Values (2 to 4, separated by commas)")
+    values.fill("10, 20")
+    values.press("Enter")
+    steps = page.get_by_role("spinbutton", name="Steps per run")
+    steps.fill("100")
+    steps.press("Enter")
+    page.get_by_role("button", name="Start sweep").click()
+    # one line per run, named by its value, while the runs queue or train
+    bars = page.locator('[data-testid="stProgress"]')
+    expect(bars).to_have_count(2, timeout=30_000)
+    expect(bars.nth(0)).to_contain_text("T=10")
+    expect(bars.nth(1)).to_contain_text("T=20")
+    try:  # short runs: the page may redraw them only queued and then finished
+        expect(page.locator('[data-testid="stProgress"]', has_text="running").first).to_be_visible(timeout=5_000)
+        page.screenshot(path=str(artifacts / "compare_sweep_running.png"))
+    except AssertionError:
+        pass
+    page.wait_for_function(
+        f"""() => {{ const g = document.querySelector('{chart}');
+                    return g && g.querySelectorAll('.annotation-text').length === 4; }}""",
+        timeout=90_000,
+    )
+    plot = page.locator(chart).first
+    assert panel_ts(plot) == [(40, 40), (10, 10), (10, 10), (20, 20)]
+    titles = plot.evaluate("g => Array.from(g.querySelectorAll('.annotation-text')).map(a => a.textContent)")
+    assert titles[2].startswith("sweep T=10") and titles[3].startswith("sweep T=20"), titles
+    expect(bars.nth(1)).to_contain_text("finished")
+    page.screenshot(path=str(artifacts / "compare_sweep.png"), full_page=True)

@@ -1,0 +1,70 @@
+"""The Compare page's sweep: bad values start nothing, a finished sweep's runs join the comparison,
+and another session sees none of them."""
+
+import json
+
+from app_helpers import DASHBOARD, wait_until
+from streamlit.testing.v1 import AppTest
+
+PAGE = "pages/compare.py"
+
+
+def opened(compare: str | None = None) -> AppTest:
+    app = AppTest.from_file(DASHBOARD, default_timeout=180)
+    if compare is not None:
+        app.query_params["compare"] = compare
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def panel_titles(app) -> list[str]:
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    return [a["text"].split("<br>")[0] for a in spec["layout"]["annotations"]]
+
+
+def test_a_finished_sweep_joins_the_comparison_and_stays_in_its_session():
+    app = opened()
+    app.number_input(key="T").set_value(10).run()  # the sidebar: a small model, quick to train
+    app.number_input(key="width").set_value(16).run()
+    app.multiselect(key="compare_models").set_value([]).run()  # only the sweep's runs, to keep it quick
+    app.selectbox(key="sweep_setting").set_value("width").run()
+    holder = app.session_state["_job_holder"]
+    try:
+        # bad values: one message, nothing starts
+        app.text_input(key="sweep_values_width").set_value("8").run()
+        app.button(key="sweep_start").click().run()
+        assert [e.value for e in app.error] == ["Network width: give 2 to 4 values separated by commas (got 1)"]
+        assert holder.sweep is None
+
+        app.text_input(key="sweep_values_width").set_value("8, 16").run()
+        app.number_input(key="sweep_steps").set_value(30).run()
+        app.button(key="sweep_start").click().run()
+        assert not app.error and holder.sweep is not None
+        lines = [bar.proto.text for bar in app.main.get("progress")]
+        assert len(lines) == 2 and lines[0].startswith("**width=8**") and lines[1].startswith("**width=16**")
+        assert app.button(key="sweep_start").disabled and not app.button(key="sweep_stop").disabled
+        wait_until(lambda: not holder.sweep.sweep.active(), 90, "the sweep's two runs end")
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+
+        # both runs joined the picker and the chart, named by their value
+        assert app.multiselect(key="compare_models").value == ["sweep:1", "sweep:2"]
+        assert panel_titles(app) == ["<b>sweep width=8</b>", "<b>sweep width=16</b>"]
+        table = app.dataframe[0].value
+        assert table.loc["width"].tolist() == ["8", "16"] and table.loc["T"].tolist() == ["10", "10"]
+        lines = [bar.proto.text for bar in app.main.get("progress")]
+        assert all(" finished · step 30 / 30" in line for line in lines), lines
+        assert app.query_params["compare"] == "sweep:1,sweep:2"
+        assert not app.button(key="sweep_start").disabled
+
+        # another session: no sweep of its own, so the link's sweep entries are no models there
+        other = opened("sweep:1,sweep:2,preset:default")
+        options = other.multiselect(key="compare_models").options
+        assert not any("sweep" in o for o in options), options
+        assert len(other.warning) == 2 and all("not a model here" in w.value for w in other.warning)
+        assert other.session_state["_job_holder"].sweep is None
+    finally:
+        if holder.sweep is not None:
+            holder.sweep.sweep.stop(wait=True)

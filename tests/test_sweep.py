@@ -1,0 +1,168 @@
+"""diffusion/sweep.py: a sweep's values, its configs, and its runs queueing through the slots."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from diffusion.config import DiffusionConfig
+from diffusion.jobs import JobState, TrainingSlots
+from diffusion.sweep import Sweep, SweepError, parse_values, sweep_configs, value_text
+
+LONG = 10**6  # steps: a run that only ends when stopped
+
+
+def tiny(**changes) -> DiffusionConfig:
+    return DiffusionConfig(**{**dict(T=10, width=8, batch_size=128, steps=20, device="cpu"), **changes})
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def sweeps():
+    made: list[Sweep] = []
+
+    def make(*args, **kwargs) -> Sweep:
+        kwargs.setdefault("snapshot_seconds", 0.05)
+        s = Sweep(*args, **kwargs)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop(wait=True)
+    assert not any(job.alive for s in made for job in s.jobs)
+
+
+def states(s: Sweep) -> list[JobState]:
+    return [r.status.state for r in s.statuses()]
+
+
+# ---------------------------------------------------------------------- values and configs
+def test_values_are_read_as_the_settings_type():
+    assert parse_values("T", " 10, 20 ,40") == [10, 20, 40]
+    assert parse_values("lr", "1e-3, 0.01") == [1e-3, 0.01]
+    assert parse_values("schedule", "Sigmoid, cosine") == ["sigmoid", "cosine"]
+    assert parse_values("preset", "default, table1") == ["default", "table1"]
+    assert value_text("lr", 0.001) == "lr=0.001" and value_text("T", 10) == "T=10"
+
+
+@pytest.mark.parametrize(
+    ("setting", "text", "says"),
+    [
+        ("T", "10", "give 2 to 4 values"),
+        ("T", "1, 2, 3, 4, 5", "(got 5)"),
+        ("T", "10, ten", "'ten' is not a number"),
+        ("T", "10, 10.5", "not a whole number"),
+        ("width", "16, 16", "given twice"),
+        ("beta_end", "0.1, nan", "not a finite number"),
+        ("schedule", "sigmoid, wavy", "'wavy' is not one of sigmoid, linear"),
+        ("colour", "1, 2", "unknown setting"),
+    ],
+)
+def test_bad_values_are_one_message(setting, text, says):
+    with pytest.raises(SweepError) as exc:
+        parse_values(setting, text)
+    assert says in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_each_value_changes_only_its_setting_and_the_length():
+    base = tiny(lr=5e-3, seed=3)
+    runs = sweep_configs(base, "T", [10, 20], steps=30)
+    assert [name for name, _ in runs] == ["T=10", "T=20"]
+    for (_, cfg), T in zip(runs, (10, 20)):
+        assert cfg == base.replace(T=T, steps=30)
+    # a seconds-long base becomes the sweep's steps
+    (_, a), _ = sweep_configs(base.replace(steps=None, max_seconds=5.0), "width", [4, 8], steps=25)
+    assert a.steps == 25 and a.max_seconds is None
+    # a preset is a whole recipe; the base's device and the sweep's length stay
+    (_, default), (_, table1) = sweep_configs(base, "preset", ["default", "table1"], steps=40)
+    assert default == DiffusionConfig(steps=40, device="cpu")
+    assert table1.learn_betas and table1.data_scale.value == "unit" and table1.steps == 40
+
+
+def test_a_value_out_of_range_names_itself():
+    with pytest.raises(SweepError, match=r"^T=1: T: 1 is out of range"):
+        sweep_configs(tiny(), "T", [10, 1], steps=20)
+    with pytest.raises(SweepError, match=r"^width=100000: "):  # over the weights' limit
+        sweep_configs(tiny(), "width", [8, 100_000], steps=20)
+    with pytest.raises(SweepError, match="Steps"):
+        sweep_configs(tiny(), "T", [10, 20], steps=0)
+
+
+# ---------------------------------------------------------------------- runs
+def test_a_sweep_queues_through_one_slot_and_every_run_finishes(sweeps):
+    slots = TrainingSlots(capacity=1)
+    runs = sweep_configs(tiny(), "width", [4, 8, 12], steps=20)
+    s = sweeps("width", runs, slots=slots).start()
+    # one at a time: the other two wait in line, first come first served
+    wait_until(lambda: sorted(r.status.queue_position for r in s.statuses()) == [0, 1, 2], what="two in line")
+    positions = [r.status.queue_position for r in s.statuses()]
+    assert positions == [0, 1, 2], positions
+    ran_together = 0
+    while s.active():
+        ran_together = max(ran_together, slots.running)
+        time.sleep(0.005)
+    s.join(30)
+    assert ran_together == 1 and slots.running == 0
+    assert states(s) == [JobState.FINISHED] * 3
+    done = s.finished()
+    assert [name for _, name, _ in done] == ["width=4", "width=8", "width=12"]
+    assert [st.pipeline.config.width for _, _, st in done] == [4, 8, 12]
+    assert all(st.pipeline.steps_trained == 20 for _, _, st in done)
+
+
+def test_two_slots_train_two_runs_of_a_sweep_at_once(sweeps):
+    slots = TrainingSlots(capacity=2)
+    s = sweeps("T", sweep_configs(tiny(), "T", [5, 6, 7], steps=LONG), slots=slots).start()
+    wait_until(lambda: slots.running == 2 and s.statuses()[2].status.queue_position == 1, what="two running")
+    s.stop(wait=True)
+    assert states(s)[2] is JobState.STOPPED  # the queued one left the line without training
+    assert slots.running == 0 and not s.active()
+
+
+def test_stop_ends_all_its_runs_and_keeps_their_models(sweeps):
+    slots = TrainingSlots(capacity=2)
+    s = sweeps("width", sweep_configs(tiny(), "width", [4, 8, 12], steps=LONG), slots=slots).start()
+    wait_until(lambda: all(r.status.step > 0 for r in s.statuses()[:2]), what="two runs stepping")
+    s.stop(wait=True)
+    assert states(s) == [JobState.STOPPED] * 3 and not any(j.alive for j in s.jobs)
+    # the two that trained hand over their models; the one still in line has none
+    assert [i for i, _, _ in s.finished()] == [0, 1]
+
+
+def test_pause_acts_on_all_runs_and_a_run_that_starts_later(sweeps):
+    slots = TrainingSlots(capacity=1)
+    s = sweeps("T", sweep_configs(tiny(), "T", [5, 6], steps=LONG), slots=slots).start()
+    wait_until(lambda: s.statuses()[0].status.state is JobState.RUNNING, what="the first running")
+    s.pause()
+    assert states(s) == [JobState.PAUSED, JobState.QUEUED] and s.paused
+    s.jobs[0].stop(wait=True)  # its slot frees: the second starts, and pauses as it reports
+    wait_until(lambda: s.statuses()[1].status.state is JobState.PAUSED, what="the second paused")
+    time.sleep(0.5)  # the worker's last progress report before it took the Pause
+    step = s.statuses()[1].status.step
+    time.sleep(0.5)
+    assert s.statuses()[1].status.step == step  # paused: no steps
+    s.resume()
+    wait_until(lambda: s.statuses()[1].status.step > step, what="steps after Resume")
+    assert not s.paused
+
+
+def test_a_closed_session_frees_its_sweep(sweeps):
+    from pages._app.training import JobHolder, _release
+
+    slots = TrainingSlots(capacity=1)
+    s = sweeps("T", sweep_configs(tiny(), "T", [5, 6], steps=LONG), slots=slots).start()
+    wait_until(lambda: s.statuses()[0].status.step > 0, what="the first stepping")
+    holder = JobHolder()
+    holder.sweep = s  # what pages/_app/sweep.py keeps there (its SessionSweep closes the same way)
+    _release(holder)  # no token: the session is gone for good, its runs stop now
+    s.join(15)
+    assert states(s) == [JobState.STOPPED, JobState.STOPPED] and slots.running == 0
