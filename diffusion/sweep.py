@@ -26,7 +26,12 @@ SWEEP_STEPS = 1000  # the default length of each run: short, so that a sweep is 
 
 
 class SweepError(ValueError):
-    """The values of a sweep cannot be used. The message is one line, fit for a UI."""
+    """The values of a sweep cannot be used. The message is one line, fit for a UI; `run` names the
+    value whose config was refused (its ConfigError is the `__cause__`), "" otherwise."""
+
+    def __init__(self, message: str, run: str = ""):
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def sweep_configs(base: DiffusionConfig, setting: str, values: list, steps: int)
         try:
             cfg = check_training(cfg.replace(steps=steps, max_seconds=None).validate())
         except ConfigError as exc:
-            raise SweepError(f"{name}: {exc}") from None
+            raise SweepError(f"{name}: {exc}", run=name) from exc
         out.append((name, cfg))
     return out
 

@@ -155,7 +155,8 @@ def test_pause_acts_on_all_runs_and_a_run_that_starts_later(sweeps):
     assert not s.paused
 
 
-def test_a_closed_session_frees_its_sweep(sweeps):
+def test_a_closed_session_frees_its_sweep(sweeps, monkeypatch):
+    from pages._app import reconnect
     from pages._app.training import JobHolder, _release
 
     slots = TrainingSlots(capacity=1)
@@ -163,6 +164,30 @@ def test_a_closed_session_frees_its_sweep(sweeps):
     wait_until(lambda: s.statuses()[0].status.step > 0, what="the first stepping")
     holder = JobHolder()
     holder.sweep = s  # what pages/_app/sweep.py keeps there (its SessionSweep closes the same way)
-    _release(holder)  # no token: the session is gone for good, its runs stop now
+    # a session that ends with a token is parked: a reload within the grace period takes the
+    # sweep back, running; a closed tab's entry expires and its runs stop
+    now = [1000.0]
+    monkeypatch.setattr(reconnect, "clock", lambda: now[0])
+    holder.token = reconnect.new_token()
+    _release(holder)
+    assert reconnect.take(holder.token) is holder and s.active()
+    again = JobHolder()
+    again.adopt(holder)
+    assert again.sweep is s
+    _release(again)
+    now[0] += reconnect.GRACE_SECONDS + 1
+    assert reconnect.expire() >= 1
     s.join(15)
     assert states(s) == [JobState.STOPPED, JobState.STOPPED] and slots.running == 0
+
+
+def test_a_session_without_a_token_stops_its_sweep_at_once(sweeps):
+    from pages._app.training import JobHolder, _release
+
+    s = sweeps("T", sweep_configs(tiny(), "T", [5, 6], steps=LONG), slots=TrainingSlots(capacity=2)).start()
+    wait_until(lambda: all(r.status.step > 0 for r in s.statuses()), what="both stepping")
+    holder = JobHolder()
+    holder.sweep = s
+    _release(holder)
+    s.join(15)
+    assert states(s) == [JobState.STOPPED, JobState.STOPPED]

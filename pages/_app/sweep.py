@@ -105,7 +105,11 @@ def start_sweep() -> None:
             raise SweepError("Data set: custom needs your own points; upload or draw them on the Train page first")
         runs = sweep_configs(base, setting, values, int(ss.get(STEPS_KEY, SWEEP_STEPS)))
         sweep = Sweep(setting, runs, slots=DEFAULT_SLOTS, dataset_for=data.dataset_for)
-    except (SweepError, ConfigError) as exc:
+    except SweepError as exc:
+        # the config's own message with the widgets' labels, after the run it belongs to
+        ss[MESSAGE_KEY] = f"{exc.run}: {user_message(exc.__cause__)}" if exc.run else user_message(exc)
+        return
+    except ConfigError as exc:
         ss[MESSAGE_KEY] = user_message(exc)
         return
     h.sweep = SessionSweep(sweep, uuid.uuid4().hex[:10], int(ss.get(STEPS_KEY, SWEEP_STEPS)))

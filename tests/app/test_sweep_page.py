@@ -37,6 +37,15 @@ def test_a_finished_sweep_joins_the_comparison_and_stays_in_its_session():
         app.button(key="sweep_start").click().run()
         assert [e.value for e in app.error] == ["Network width: give 2 to 4 values separated by commas (got 1)"]
         assert holder.sweep is None
+        # a value the config refuses: named with the control's label
+        app.selectbox(key="sweep_setting").set_value("lr").run()
+        app.text_input(key="sweep_values_lr").set_value("0.01, 0").run()
+        app.button(key="sweep_start").click().run()
+        assert [e.value for e in app.error] == [
+            "lr=0: Learning rate: 0.0 is out of range; need 0 < Learning rate <= 100"
+        ]
+        assert holder.sweep is None
+        app.selectbox(key="sweep_setting").set_value("width").run()
 
         app.text_input(key="sweep_values_width").set_value("8, 16").run()
         app.number_input(key="sweep_steps").set_value(30).run()
