@@ -114,3 +114,27 @@ def tiny_pipeline() -> DiffusionPipeline:
     config = small_config(T=10, width=8, steps=20, seed=1)
     with one_torch_thread():
         return DiffusionPipeline.from_trainer(Trainer(config).train())
+
+
+@pytest.fixture
+def cli_here(capsys, monkeypatch):
+    """`python -m diffusion ARGS` run in this process: (exit status, stdout, stderr).
+
+    For the refusals, which end before any work: a fresh interpreter per case spends its time
+    importing torch. Each test file keeps one case through a real `python -m diffusion` process,
+    for the exit status and the missing traceback that only a process shows."""
+    from types import SimpleNamespace
+
+    from diffusion.cli import main
+
+    monkeypatch.chdir(ROOT)
+
+    def run(*args: str) -> SimpleNamespace:
+        try:
+            status = main(list(args))
+        except SystemExit as exc:  # argparse's own refusals
+            status = exc.code
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=status, stdout=out.out, stderr=out.err)
+
+    return run

@@ -18,7 +18,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def one_error_line(result: subprocess.CompletedProcess) -> str:
+def one_error_line(result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
@@ -66,28 +66,28 @@ def test_figure_png_is_slide_sized(tmp_path):
         (["figure", "--out", "x.png", "--n", "0"], "--n"),
     ],
 )
-def test_bad_extension_or_numbers_exit_2_with_one_line(tmp_path, args, word):
+def test_bad_extension_or_numbers_exit_2_with_one_line(cli_here, tmp_path, args, word):
     command, *rest = args
     rest = [str(tmp_path / a) if a.startswith("x.") else a for a in rest]
-    result = cli(command, "--checkpoint", MODEL, *rest)
+    result = (cli if word == "invalid int" else cli_here)(command, "--checkpoint", MODEL, *rest)
     assert result.returncode == 2
     line = one_error_line(result)
     assert line.startswith("error: usage error: ") and word in line
     assert not list(tmp_path.iterdir())
 
 
-def test_out_that_is_a_folder_exits_2(tmp_path):
+def test_out_that_is_a_folder_exits_2(cli_here, tmp_path):
     folder = tmp_path / "taken.gif"
     folder.mkdir()
-    result = cli("animate", "--checkpoint", MODEL, "--out", str(folder), "--n", "50", "--size", "200")
+    result = cli_here("animate", "--checkpoint", MODEL, "--out", str(folder), "--n", "50", "--size", "200")
     assert result.returncode == 2 and "is a folder" in one_error_line(result)
 
 
 @pytest.mark.parametrize("command, out", [("animate", "a.gif"), ("figure", "f.png")])
-def test_bad_checkpoint_exits_1_with_one_line(tmp_path, command, out):
+def test_bad_checkpoint_exits_1_with_one_line(cli_here, tmp_path, command, out):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    result = cli(command, "--checkpoint", str(bad), "--out", str(tmp_path / out), "--n", "50")
+    result = cli_here(command, "--checkpoint", str(bad), "--out", str(tmp_path / out), "--n", "50")
     assert result.returncode == 1
     one_error_line(result)
     assert not (tmp_path / out).exists()

@@ -44,12 +44,13 @@ def test_trajectories_writes_the_chain_the_pages_animate(tmp_path, chain):
         (("--out", "traj.txt"), "--out"),
     ],
 )
-def test_trajectories_refuses_bad_input_in_one_line(tmp_path, bad, named):
+def test_trajectories_refuses_bad_input_in_one_line(cli_here, tmp_path, bad, named):
     args = {"--checkpoint": str(MODEL), "--out": str(tmp_path / "t.npy"), "--device": "cpu"}
     args.update(dict(zip(bad[::2], bad[1::2])))
     if args["--out"] == "traj.txt":
         args["--out"] = str(tmp_path / "traj.txt")
-    result = cli("trajectories", *[part for pair in args.items() for part in pair])
+    run = cli if named == "--n" else cli_here  # one through a real process
+    result = run("trajectories", *[part for pair in args.items() for part in pair])
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and named in result.stderr
     assert not list(tmp_path.iterdir())
