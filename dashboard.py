@@ -21,7 +21,7 @@ import torch
 import diffusion.figures  # noqa: F401
 import diffusion.jobs
 import diffusion.views  # noqa: F401
-from pages._app import settings, status, training, url
+from pages._app import lesson, projector, settings, status, training, url
 
 # One intra-op thread per torch call, in the server and in each training process (they inherit
 # it). At most one run per core trains at once (diffusion.jobs caps it) and the server serves views
@@ -34,7 +34,13 @@ if torch.get_num_threads() != TORCH_THREADS:
 # A file of our own, not a Material icon: Streamlit fetches a Material page icon from a font CDN,
 # and a classroom may have no internet.
 ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
-st.set_page_config(page_title="Diffusion 2015 · Swiss roll lab", page_icon=str(ICON), layout="wide")
+# A teacher's link in projector mode opens with the sidebar collapsed: the animation gets the screen.
+st.set_page_config(
+    page_title="Diffusion 2015 · Swiss roll lab",
+    page_icon=str(ICON),
+    layout="wide",
+    initial_sidebar_state="collapsed" if projector.opened_in_projector_mode() else "auto",
+)
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
@@ -44,6 +50,7 @@ PAGES = [
     st.Page("pages/inside.py", title="Inside the chains", icon=":material/timeline:"),
     st.Page("pages/bound.py", title="Bound", icon=":material/functions:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/school:"),
 ]
 
 # The Forward page draws the sidebar's schedule, not the model: a model that no longer matches the
@@ -55,13 +62,23 @@ pg = st.navigation(PAGES)
 training.resume_session()
 # The link's settings go into session state before any widget is drawn, and the URL then holds
 # this run's values (the widgets' values arrive in session state before the script runs).
-url_warnings = url.read_url()
-settings.sidebar_settings()
+# A lesson's link shows its scene first (its settings, model and page); the link's own settings,
+# a teacher's changes kept across a reload, go on top.
+lesson_warnings = lesson.read_url()
+url_warnings = url.read_url() + projector.read_url(url.escaped) + lesson_warnings
+lesson.go_to_scene_page(pg, url_warnings)  # a scene chosen (a link, Previous/Next): its page
+settings.sidebar_settings(hidden=projector.hidden())
 url.write_url()
+projector.write_url()
+lesson.write_url()
 state = status.app_state()
 training.remember_models()  # the run's snapshot that app_state just made current
 st.session_state["app_state"] = state
 status.sidebar_status(state, progress=pg.title != "Train")
+projector.sidebar_controls()
+projector.apply_css()
+lesson.lesson_bar(pg)  # the scene's title, text, Previous and Next, above the page
+lesson.remember_page(pg)
 if pg.title in MODEL_PAGES:
     status.mismatch_banner(state)
 url.show_warnings(pg.title, url_warnings)
@@ -71,3 +88,4 @@ pg.run()
 # takes a while: start it once the page is drawn, so the first Start click finds it ready. Later:
 # a no-op.
 diffusion.jobs.warm_up()
+lesson.prefetch_next()  # in a lesson: the next scene's views, built while the teacher talks

@@ -9,6 +9,7 @@ import streamlit as st
 
 from diffusion import figures
 from diffusion.metrics import QUALITY_NEIGHBOURS, QUALITY_PRECISION, QUALITY_RECALL, SampleQuality
+from pages._app import projector
 
 # One line per number of the quality line (5,000 samples against 5,000 fresh data points).
 QUALITY_EXPLAINED = {
@@ -55,8 +56,9 @@ def speed_select(column, key: str) -> int:
 
 
 def plot(fig, key: str | None = None) -> None:
-    """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo."""
-    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+    """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo; in
+    projector mode, or opened at a lesson scene's t, a copy made for it (projector.prepare)."""
+    st.plotly_chart(projector.prepare(fig, key), theme=None, key=key, config={"displaylogo": False})
 
 
 def quality_line(q: SampleQuality, what: str = "this model", explain: bool = True) -> None:

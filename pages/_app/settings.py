@@ -203,9 +203,18 @@ def restore_model_settings() -> None:
         )
 
 
-def sidebar_settings() -> None:
-    """The model settings every page shares, mirrored in the URL (a link reproduces them)."""
-    st.sidebar.header("Model settings")
+# The sidebar's settings projector mode can hide (as pages/_app/projector.SIDEBAR names them).
+HIDEABLE = frozenset({"data", "T", "beta_start", "beta_end", "schedule", "width", "advanced"})
+
+
+def sidebar_settings(hidden: frozenset[str] = frozenset()) -> None:
+    """The model settings every page shares, mirrored in the URL (a link reproduces them).
+
+    `hidden`: settings projector mode leaves out (pages/_app/projector.py). They are drawn all the
+    same, and hidden by its style sheet: a widget left undrawn would lose its value. Only their
+    captions, and the header when all are hidden, are left out here."""
+    if not hidden >= HIDEABLE:
+        st.sidebar.header("Model settings")
     choices = data.options()
     if st.session_state.get("data") not in choices:  # "custom" with no points (a session restored)
         st.session_state["data"] = DEFAULTS.data
@@ -218,7 +227,7 @@ def sidebar_settings() -> None:
         help="What the model learns. Every set has the roll's spread, so a schedule acts alike on each; "
         "your own points (a CSV or a drawing, on the Train page) keep their units in samples and downloads.",
     )
-    if st.session_state.get("data") == "custom" and data.custom_caption():
+    if st.session_state.get("data") == "custom" and data.custom_caption() and "data" not in hidden:
         st.sidebar.caption(literal(data.custom_caption()))
     st.sidebar.number_input(
         "T (diffusion steps)",
@@ -245,7 +254,7 @@ def sidebar_settings() -> None:
         disabled="beta_start" in ignored,
         help="β₁, the noise added at the first step.",
     )
-    if "beta_start" in ignored:
+    if "beta_start" in ignored and "beta_start" not in hidden:
         st.sidebar.caption(f"(ignored by the {schedule} schedule)")
     st.sidebar.select_slider(
         "β end (log scale)",
@@ -256,7 +265,7 @@ def sidebar_settings() -> None:
         disabled="beta_end" in ignored,
         help="β_T, the noise added at the last step.",
     )
-    if "beta_end" in ignored:
+    if "beta_end" in ignored and "beta_end" not in hidden:
         st.sidebar.caption(f"(ignored by the {schedule} schedule)")
     st.sidebar.selectbox(
         "Schedule",
@@ -274,7 +283,7 @@ def sidebar_settings() -> None:
         key="width",
         help="Hidden units of the trunk and of each per-t head.",
     )
-    with st.sidebar.expander("Advanced"):
+    with st.sidebar.expander("Advanced", key="sidebar_advanced"):
         params = [p.value for p in MeanParameterization]
         st.selectbox(
             "Reverse-mean parameterisation",

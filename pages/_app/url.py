@@ -7,6 +7,9 @@ spelling it does not produce itself (`5e-1` for a slider's `0.5`) without a word
 dashboard owns the URL: `read_url` parses every known parameter, puts the valid values into
 session state (the widgets then show them) and keeps one warning per bad one; `write_url` writes
 the values, never labels, and leaves out the defaults so a link stays short.
+
+The keys that are not settings have their own modules: `compare` (pages/_app/compare.py),
+`projector` and `hide` (projector.py), `lesson` and `scene` (lesson.py); `session` is reconnect.py's.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ PAGES = [
     "pages/reverse.py",
     "pages/inside.py",
     "pages/compare.py",  # before the Bound page, whose K a test reads after visiting every page
+    "pages/lesson.py",
     "pages/bound.py",
 ]
 

@@ -73,7 +73,8 @@ def test_every_page_shows_a_model_of_another_data_set(at, name):
         at.switch_page(page).run()
         assert not at.exception, page
         assert not any("no longer matches" in w.value for w in at.warning), page
-        assert at.get("plotly_chart"), f"{page} draws no chart"
+        if page != "pages/lesson.py":  # a list of scenes, no chart
+            assert at.get("plotly_chart"), f"{page} draws no chart"
     at.switch_page("pages/bound.py").run()
     assert any(datasets.LABELS[name] in i.value and "no paper figure" in i.value for i in at.info)
 
