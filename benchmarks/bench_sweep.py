@@ -30,9 +30,30 @@ from diffusion.jobs import JobState, TrainingJob, TrainingSlots  # noqa: E402
 from diffusion.sweep import Sweep  # noqa: E402
 
 
-def until_ended(active, poll: float = 0.02) -> None:
-    while active():
+def until_ended(jobs: list[TrainingJob], poll: float = 0.02) -> list[tuple[float, float]]:
+    """Block until every job has ended; (first step, end) of each, in seconds since the call."""
+    started = time.perf_counter()
+    first: dict[int, float] = {}
+    end: dict[int, float] = {}
+    while len(end) < len(jobs):
+        now = time.perf_counter() - started
+        for i, job in enumerate(jobs):
+            s = job.status()
+            if i not in first and s.step > 0:
+                first[i] = now
+            if i not in end and not s.state.active:
+                end[i] = now
         time.sleep(poll)
+    return [(first.get(i, end[i]), end[i]) for i in range(len(jobs))]
+
+
+def line(name: str, job: TrainingJob, span: tuple[float, float]) -> str:
+    s = job.status()
+    rate = s.step / s.seconds if s.seconds > 0 else 0.0
+    return (
+        f"  {name}: first step at {span[0]:5.1f} s, ended at {span[1]:5.1f} s; "
+        f"{s.seconds:.1f} s of training, {rate:.0f} it/s"
+    )
 
 
 def main() -> None:
@@ -50,7 +71,7 @@ def main() -> None:
     job = TrainingJob(config, slots=TrainingSlots(args.slots))
     started = time.perf_counter()
     job.start()
-    until_ended(lambda: job.status().state.active)
+    (alone,) = until_ended([job])
     one = time.perf_counter() - started
     assert job.status().state is JobState.FINISHED, job.status().error
 
@@ -58,14 +79,17 @@ def main() -> None:
     sweep = Sweep("seed", runs, slots=TrainingSlots(args.slots))
     started = time.perf_counter()
     sweep.start()
-    until_ended(sweep.active)
+    spans = until_ended(sweep.jobs)
     together = time.perf_counter() - started
     assert len(sweep.finished()) == args.runs, [r.status.error for r in sweep.statuses()]
 
     ideal = args.runs / args.slots * one
     floor = math.ceil(args.runs / args.slots) / (args.runs / args.slots)
     print(f"one run of {args.steps:,} steps alone: {one:.1f} s")
+    print(line("alone", job, alone))
     print(f"sweep of {args.runs} such runs on {args.slots} slots: {together:.1f} s")
+    for (name, _), j, span in zip(runs, sweep.jobs, spans):
+        print(line(name, j, span))
     print(f"ideal ({args.runs} / {args.slots}) x one run: {ideal:.1f} s")
     print(f"ratio to the ideal: {together / ideal:.2f} (target 1.2; whole runs on one-core slots: {floor:.2f} at best)")
 
