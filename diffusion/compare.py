@@ -15,7 +15,7 @@ import torch
 from .config import MODEL_FIELDS, DataScale, DiffusionConfig
 from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
-from .views import MAX_FRAMES, ReverseView
+from .views import MAX_FRAMES, ReverseView, own_units
 
 MODELS_MIN, MODELS_MAX = 2, 4
 # Fewer arrows than the Reverse page's 15 x 15: a panel is a quarter as wide, and four panels of
@@ -82,6 +82,7 @@ def compare_view(
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[t]).astype(np.float32),
         extent=pipeline.plot_extent,
+        units=own_units(pipeline.data, pipeline.config.data_scale),
     )
 
 

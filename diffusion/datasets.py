@@ -199,6 +199,10 @@ class Affine:
             offset = torch.as_tensor(offset, dtype=points.dtype, device=points.device)
         return points * self.scale + offset
 
+    @property
+    def is_identity(self) -> bool:
+        return self.scale == 1.0 and not np.any(self.offset)
+
 
 def spread_of(points: np.ndarray) -> Affine:
     """The centring and the one constant that give `points` variance 1 per axis on average."""

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from .views import ChainView, DensityView, Figure1View, ReverseView, ScheduleView
 
 if TYPE_CHECKING:  # not at run time: metrics imports torch, which the figures do without
+    from .datasets import Affine
     from .metrics import Bound
 
 EXTENT = 2.0
@@ -61,14 +62,39 @@ def _points(
     )
 
 
+def own_unit_ticks(extent: float, offset: float, scale: float, count: int = 5) -> dict:
+    """Tick marks for a model's axis [-extent, extent] labelled in the data's own units
+    (own = model * scale + offset): round values at a 1-2-2.5-5 step, placed where they fall."""
+    lo, hi = -extent * scale + offset, extent * scale + offset
+    raw = (hi - lo) / count
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if round(step / magnitude, 6) == 2.5 else 0))
+    ticks = np.arange(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1) * step
+    text = [f"{v:.{decimals}f}".replace("-", "−") if abs(v) > step * 1e-9 else "0" for v in ticks]
+    return dict(tickmode="array", tickvals=((ticks - offset) / scale).tolist(), ticktext=text)
+
+
 def _square(
-    fig: go.Figure, row: int | None = None, col: int | None = None, title: bool = False, extent: float = EXTENT
+    fig: go.Figure,
+    row: int | None = None,
+    col: int | None = None,
+    title: bool = False,
+    extent: float = EXTENT,
+    units: Affine | None = None,
 ) -> None:
     """Fixed [-extent, extent] axes (the tutorial's [-2, 2] by default) with equal scale, so frames
-    and panels compare."""
+    and panels compare. `units`: the data's own coordinates, where a model trains at another scale
+    (a user's points, the paper's unit variance): the points stay where the model put them and the
+    ticks read in the data's units (own = model * scale + offset)."""
     kw = {} if row is None else dict(row=row, col=col)
     axis_range = [-extent, extent]
-    fig.update_xaxes(range=axis_range, autorange=False, constrain="domain", zeroline=False, showgrid=False, **kw)
+    ticks = [{}, {}]
+    if units is not None and not units.is_identity:
+        ticks = [own_unit_ticks(extent, float(units.offset[i]), units.scale) for i in (0, 1)]
+    fig.update_xaxes(
+        range=axis_range, autorange=False, constrain="domain", zeroline=False, showgrid=False, **ticks[0], **kw
+    )
     # The y labels stand a little off the axis, or the two "-2" labels overlap in the bottom-left corner.
     fig.update_yaxes(
         range=axis_range,
@@ -77,6 +103,7 @@ def _square(
         zeroline=False,
         showgrid=False,
         ticklabelstandoff=12,
+        **ticks[1],
         **kw,
     )
     # scaleanchor needs the concrete axis names of that panel.
@@ -316,7 +343,7 @@ def forward_animation(
         )
     fig.frames = frames
 
-    _square(fig, 1, 1, extent=view.extent)
+    _square(fig, 1, 1, extent=view.extent, units=view.units)
     fig.update_xaxes(title_text="t", row=3, col=2)
     both = [schedule] if starting is None else [schedule, starting]
     fig.update_yaxes(type="log", **log_ticks(np.concatenate([s.beta for s in both])), row=1, col=2)
@@ -447,7 +474,7 @@ def reverse_animation(
             )
         )
     fig.frames = frames
-    _square(fig, extent=view.extent)
+    _square(fig, extent=view.extent, units=view.units)
     # On a narrow screen the square is narrower than the figure is high: it sits on the controls,
     # and the spare height goes above it, under the title, not between the points and Play.
     fig.update_yaxes(constraintoward="bottom")
@@ -549,7 +576,7 @@ def figure1(view: Figure1View) -> go.Figure:
             col=c + 1,
         )
         for r in (1, 2, 3):
-            _square(fig, r, c + 1, extent=view.extent)
+            _square(fig, r, c + 1, extent=view.extent, units=view.units)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(template=TEMPLATE, height=760, showlegend=False, margin=dict(l=10, r=40, t=40, b=10))

@@ -79,7 +79,7 @@ def compare_animation(
             col=i + 1,
         )
         fig.add_trace(_points(c.points[0], c.color, labels[i]), row=1, col=i + 1)
-        _square(fig, row=1, col=i + 1, extent=c.extent)
+        _square(fig, row=1, col=i + 1, extent=c.extent, units=c.units)
     titles = [a.to_plotly_json() for a in fig.layout.annotations]
     fractions = frame_fractions(frames_n)
     # The frames and the slider as plain dicts, set without plotly's validation: validating 41

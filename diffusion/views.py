@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import MODEL_FIELDS, DiffusionConfig
 from .data import DATA_SCALE, plot_extent, swiss_roll_with_position
-from .datasets import LABELS, DataSet
+from .datasets import LABELS, Affine, DataSet
 from .gaussian_diffusion import GaussianDiffusion
 from .metrics import Bound, SampleQuality
 from .pipeline import DiffusionPipeline
@@ -70,6 +70,14 @@ class ChainView:
     points: np.ndarray  # (F, n, 2) float32
     color: np.ndarray  # (n,) float32 in [0, 1]: position along the roll (of x_0 or of the sample)
     extent: float = field(default=plot_extent(DATA_SCALE), kw_only=True)  # axes [-extent, extent]^2
+    # the map from the data's own coordinates to the points' (None: the same), for the axes' ticks
+    units: Affine | None = field(default=None, kw_only=True)
+
+
+def own_units(dataset: DataSet, scale) -> Affine | None:
+    """How a model's coordinates at `scale` read in the data's own (None where they are the same)."""
+    units = dataset.own_to_model(scale)
+    return None if units.is_identity else units
 
 
 def forward_view(
@@ -88,13 +96,15 @@ def forward_view(
     diffusion = GaussianDiffusion(schedule, config.parameterization, "cpu")
     # The pipeline's forward trajectory only uses the diffusion maths, so no network is built
     # (a wide, long model would cost memory just to draw q).
-    traj, position = DiffusionPipeline(config, None, diffusion, dataset=dataset).forward_trajectory(n, seed)
+    pipeline = DiffusionPipeline(config, None, diffusion, dataset=dataset)
+    traj, position = pipeline.forward_trajectory(n, seed)
     t = frame_times(config.T, max_frames)
     return ChainView(
         t=t,
         points=np.ascontiguousarray(traj[t]),
         color=position.astype(np.float32),
         extent=plot_extent(config.data_scale),
+        units=own_units(pipeline.data, config.data_scale),
     )
 
 
@@ -133,6 +143,7 @@ def reverse_view(
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[t]).astype(np.float32),
         extent=pipeline.plot_extent,
+        units=own_units(pipeline.data, pipeline.config.data_scale),
     )
 
 
@@ -149,6 +160,7 @@ class Figure1View:
     grid: np.ndarray  # (G, 2)
     drift: np.ndarray  # (3, G, 2)
     extent: float = plot_extent(DATA_SCALE)  # axes [-extent, extent]^2
+    units: Affine | None = None  # as ChainView.units
 
 
 def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid_n: int = 17) -> Figure1View:
@@ -170,6 +182,7 @@ def figure1_view(pipeline: DiffusionPipeline, n: int = 1500, seed: int = 0, grid
         grid=grid.astype(np.float32),
         drift=np.ascontiguousarray(drift[list(drift_cols)]).astype(np.float32),
         extent=pipeline.plot_extent,
+        units=own_units(pipeline.data, pipeline.config.data_scale),
     )
 
 

@@ -138,6 +138,51 @@ def test_a_users_points_keep_their_units_and_train_at_the_common_scale():
     assert np.min(np.abs(drawn[:, None, :] - ds.points[None].astype(np.float64)).sum(-1), axis=1).max() < 1e-2
 
 
+def ticks_in_own_units(axis) -> tuple[np.ndarray, np.ndarray]:
+    """An axis's tick positions (the model's coordinates) and the numbers its labels read."""
+    return np.asarray(axis.tickvals, dtype=float), np.array([float(t.replace("−", "-")) for t in axis.ticktext])
+
+
+def test_the_plots_of_a_users_points_read_in_the_files_units():
+    from diffusion import figures, views
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 2 * math.pi, 3000)
+    ds, _ = datasets.from_points(np.c_[1000 + 300 * np.cos(t), -50 + 300 * np.sin(t)])
+    config = DiffusionConfig(T=8, width=16, data="custom", device="cpu")
+    chain = views.forward_view(config, n=300, dataset=ds)
+    pipeline = DiffusionPipeline.untrained(config, dataset=ds)
+    fig1 = figures.figure1(views.figure1_view(pipeline, n=200, grid_n=5))
+    forward = figures.forward_animation(chain, views.schedule_view(config))
+    reverse = figures.reverse_animation(views.reverse_view(pipeline, n=200, grid_n=5))
+    units = ds.own_to_model("tutorial")
+    for fig in (forward, reverse, fig1):
+        x_axis, y_axis = fig.layout.xaxis, fig.layout.yaxis
+        for axis, centre in ((x_axis, 1000), (y_axis, -50)):
+            where, reads = ticks_in_own_units(axis)
+            # each label is where its number lies in the model's coordinates, and the file's centre shows
+            np.testing.assert_allclose(where * units.scale + units.offset[int(axis is y_axis)], reads, atol=1e-6)
+            assert reads.min() < centre < reads.max() and len(reads) >= 3
+            assert all(-chain.extent <= w <= chain.extent for w in where)
+    # the points stay where the model puts them: the chain's data is in the model's coordinates
+    np.testing.assert_allclose(np.asarray(forward.data[0].x, dtype=float), chain.points[0][:, 0], rtol=1e-6)
+
+
+def test_a_named_set_at_its_own_scale_keeps_plotlys_ticks_and_the_unit_protocol_reads_in_its_own():
+    from diffusion import figures, views
+
+    tutorial = figures.forward_animation(
+        views.forward_view(DiffusionConfig(T=8, data="moons"), n=100), views.schedule_view(DiffusionConfig(T=8))
+    )
+    assert tutorial.layout.xaxis.tickvals is None
+    config = DiffusionConfig(T=8, data="swiss_roll", data_scale="unit")
+    unit = figures.forward_animation(views.forward_view(config, n=100), views.schedule_view(config))
+    where, reads = ticks_in_own_units(unit.layout.xaxis)
+    units = datasets.get("swiss_roll").own_to_model("unit")
+    np.testing.assert_allclose(where * units.scale + units.offset[0], reads, atol=1e-6)
+    assert set(reads) >= {-1.0, 0.0, 1.0}  # the tutorial's [-2, 2] roll, drawn at variance 1
+
+
 def test_a_million_points_are_subsampled_with_a_seed_and_the_note_says_so():
     points = np.random.default_rng(0).normal(size=(1_000_000, 2))
     a, note = datasets.from_points(points, seed=3)
