@@ -21,6 +21,20 @@ PAGES = [
 ]
 
 
+def opened(query: dict | None = None, page: str | None = None):
+    """The dashboard opened by a link with `query`'s parameters, on `page`, without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(DASHBOARD, default_timeout=180)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    if page is not None:
+        app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
 def status_text(app) -> str:
     """The sidebar's model status line."""
     for md in app.sidebar.markdown:

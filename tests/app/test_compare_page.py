@@ -2,20 +2,14 @@
 
 import json
 
-from app_helpers import DASHBOARD
+from app_helpers import opened
 from streamlit.testing.v1 import AppTest
 
 PAGE = "pages/compare.py"
 
 
-def opened(compare: str | None = None) -> AppTest:
-    app = AppTest.from_file(DASHBOARD, default_timeout=180)
-    if compare is not None:
-        app.query_params["compare"] = compare
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+def opened_on_compare(compare: str | None = None) -> AppTest:
+    return opened({} if compare is None else {"compare": compare}, PAGE)
 
 
 def chart(app, i: int = 0) -> dict:
@@ -27,7 +21,7 @@ def panel_titles(spec: dict) -> list[str]:
 
 
 def test_presets_of_different_T_side_by_side_and_in_the_url():
-    app = opened("preset:default,preset:T10")
+    app = opened_on_compare("preset:default,preset:T10")
     assert app.multiselect(key="compare_models").value == ["preset:default", "preset:T10"]
     spec = chart(app)
     # one panel per model, each saying its own t; the slider over t/T
@@ -49,13 +43,13 @@ def test_presets_of_different_T_side_by_side_and_in_the_url():
     assert link == "preset:default,preset:T10,preset:width16"
     assert len(panel_titles(chart(app))) == 3
     # the link reproduces the comparison in a new session, the same points in every panel
-    again = opened(link)
+    again = opened_on_compare(link)
     assert again.multiselect(key="compare_models").value == link.split(",")
     assert chart(again)["frames"] == chart(app)["frames"]
 
 
 def test_the_current_model_beside_a_preset_without_a_link():
-    app = opened()
+    app = opened_on_compare()
     # no link: the default pair; the current model (the shipped one) can join it
     assert app.multiselect(key="compare_models").value == ["preset:default", "preset:T10"]
     app.multiselect(key="compare_models").set_value(["current", "preset:width16"]).run()
@@ -65,7 +59,7 @@ def test_the_current_model_beside_a_preset_without_a_link():
 
 
 def test_a_bad_entry_is_a_warning_and_the_rest_is_compared():
-    app = opened("preset:default,preset:nope,<b>x</b>,preset:T10")
+    app = opened_on_compare("preset:default,preset:nope,<b>x</b>,preset:T10")
     warnings = [w.value for w in app.warning]
     # each names the entry, Markdown-escaped so that it shows as typed
     assert len(warnings) == 2 and "preset\\:nope" in warnings[0], warnings
@@ -75,6 +69,6 @@ def test_a_bad_entry_is_a_warning_and_the_rest_is_compared():
 
 
 def test_one_model_asks_for_another():
-    app = opened("preset:default")
+    app = opened_on_compare("preset:default")
     assert any("at least 2" in i.value for i in app.info)
     assert not app.get("plotly_chart")

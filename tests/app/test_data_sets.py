@@ -3,8 +3,7 @@ and a user's own points from a CSV (good files become the data, bad ones change 
 
 import numpy as np
 import pytest
-from app_helpers import DASHBOARD, PAGES
-from streamlit.testing.v1 import AppTest
+from app_helpers import PAGES, opened
 
 from diffusion import datasets
 from diffusion.checkpoint import checkpoint_bytes
@@ -29,16 +28,6 @@ def _values(v) -> np.ndarray:
 
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(np.float64)
     return np.asarray(v, dtype=np.float64)
-
-
-def opened(query: dict, page: str | None = None) -> AppTest:
-    app = AppTest.from_file(DASHBOARD, default_timeout=180)
-    for key, value in query.items():
-        app.query_params[key] = value
-    app.run()
-    if page is not None:
-        app.switch_page(page).run()
-    return app
 
 
 @pytest.mark.parametrize("name", datasets.NAMES)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_helpers import DASHBOARD, PAGES, ROOT
+from app_helpers import PAGES, ROOT, opened
 from streamlit.testing.v1 import AppTest
 
 from diffusion import lesson as engine
@@ -24,17 +24,6 @@ PAGE_WIDGET = {
     "bound": ("toggle", "bound_ceiling"),
     "compare": ("multiselect", "compare_models"),
 }
-
-
-def opened(query: dict, page: str | None = None) -> AppTest:
-    app = AppTest.from_file(DASHBOARD, default_timeout=180)
-    for key, value in query.items():
-        app.query_params[key] = value
-    app.run()
-    if page is not None:
-        app.switch_page(page).run()
-    no_exceptions(app)
-    return app
 
 
 def no_exceptions(app) -> None:

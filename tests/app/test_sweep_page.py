@@ -3,20 +3,14 @@ and another session sees none of them."""
 
 import json
 
-from app_helpers import DASHBOARD, wait_until
+from app_helpers import opened, wait_until
 from streamlit.testing.v1 import AppTest
 
 PAGE = "pages/compare.py"
 
 
-def opened(compare: str | None = None) -> AppTest:
-    app = AppTest.from_file(DASHBOARD, default_timeout=180)
-    if compare is not None:
-        app.query_params["compare"] = compare
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+def opened_on_compare(compare: str | None = None) -> AppTest:
+    return opened({} if compare is None else {"compare": compare}, PAGE)
 
 
 def panel_titles(app) -> list[str]:
@@ -25,7 +19,7 @@ def panel_titles(app) -> list[str]:
 
 
 def test_a_finished_sweep_joins_the_comparison_and_stays_in_its_session():
-    app = opened()
+    app = opened_on_compare()
     app.number_input(key="T").set_value(10).run()  # the sidebar: a small model, quick to train
     app.number_input(key="width").set_value(16).run()
     app.multiselect(key="compare_models").set_value([]).run()  # only the sweep's runs, to keep it quick
@@ -69,7 +63,7 @@ def test_a_finished_sweep_joins_the_comparison_and_stays_in_its_session():
         assert not app.button(key="sweep_start").disabled
 
         # another session: no sweep of its own, so the link's sweep entries are no models there
-        other = opened("sweep:1,sweep:2,preset:default")
+        other = opened_on_compare("sweep:1,sweep:2,preset:default")
         options = other.multiselect(key="compare_models").options
         assert not any("sweep" in o for o in options), options
         assert len(other.warning) == 2 and all("not a model here" in w.value for w in other.warning)

@@ -2,8 +2,7 @@
 labels) in the URL, a warning that names each parameter it could not use and the default used."""
 
 import pytest
-from app_helpers import DASHBOARD
-from streamlit.testing.v1 import AppTest
+from app_helpers import opened
 
 from pages._app import url
 
@@ -16,17 +15,6 @@ HOSTILE = {
     "text": "abc",
     "html": "<b>x</b>",
 }
-
-
-def opened(query: dict, page: str | None = None) -> AppTest:
-    app = AppTest.from_file(DASHBOARD, default_timeout=180)
-    for key, value in query.items():
-        app.query_params[key] = value
-    app.run()
-    if page is not None:
-        app.switch_page(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def settings_in_url(app) -> dict:
