@@ -34,6 +34,9 @@ FRAME_MS = 200
 # The pages' animation speed choices, milliseconds per frame ("fast": as fast as the browser draws).
 SPEEDS = {"slow": 400, "normal": FRAME_MS, "fast": 50}
 POINT_SIZE = 3
+FOLLOW_COLOR = "#ff7f0e"  # followed points: orange stands out on Viridis and beside the red drift
+FOLLOW_END_COLOR = "#7f2704"  # the rings where the followed paths end: darker, read over the lines
+FOLLOW_MAX = 50  # paths on one animation: more hide one another, and each adds to every frame
 FAINT_POINTS = 600
 LN2 = math.log(2.0)  # as diffusion.metrics, without importing torch into the figures
 
@@ -285,12 +288,16 @@ def forward_animation(
     title: str = "Forward process q: data → noise",
     frame_ms: int = FRAME_MS,
     starting: ScheduleView | None = None,
+    follow: np.ndarray | None = None,
 ) -> go.Figure:
     """Points x_t of q (left) and beta_t, alpha_bar_t, SNR_t (right) with the frame's t marked.
 
     `starting`: for a learned `schedule`, the schedule it started from, drawn dashed beside it.
+    `follow`: paths (F, k, 2) of k chosen points through the view's F frames, in frame order
+    (`diffusion.inside.select_paths(view.points, indices)`), drawn over the points (follow_traces).
     Traces: 0 points (animated), 1-3 schedule curves, 4-6 the current-t markers (animated), then
-    7-9 the starting schedule's curves when given (after the animated ones, so frames keep their indices).
+    7-9 the starting schedule's curves when given (after the animated ones, so frames keep their
+    indices), then with `follow` the paths, their ends (x_T) and their current points (animated).
     """
     fig = make_subplots(
         rows=3,
@@ -333,14 +340,19 @@ def forward_animation(
                 row=i + 1,
                 col=2,
             )
+    animated = [0, 4, 5, 6]
+    paths = _follow_paths(follow, view)
+    if paths is not None:
+        _follow_into(fig, paths, 0, row=1, col=1)
+        animated.append(len(fig.data) - 1)
 
     frames = []
     for k, t in enumerate(view.t.tolist()):
         data = [dict(type="scattergl", x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))]
         data += [dict(type="scatter", x=xs, y=ys) for xs, ys in (_marker_at(schedule, t, i) for i in range(3))]
-        frames.append(
-            dict(name=str(t), data=data, traces=[0, 4, 5, 6], layout=dict(title=dict(text=f"{title} · t = {t}")))
-        )
+        if paths is not None:
+            data.append(dict(type="scattergl", x=f32(paths[k, :, 0]), y=f32(paths[k, :, 1])))
+        frames.append(dict(name=str(t), data=data, traces=animated, layout=dict(title=dict(text=f"{title} · t = {t}"))))
     fig.frames = frames
 
     _square(fig, 1, 1, extent=view.extent, units=view.units)
@@ -361,6 +373,68 @@ def forward_animation(
         **_animation_controls([str(t) for t in view.t.tolist()], [str(t) for t in view.t.tolist()], frame_ms=frame_ms),
     )
     return fig
+
+
+def _follow_paths(follow, view: ChainView) -> np.ndarray | None:
+    """`follow` checked against the view: (F, k, 2) float32 with F the view's frames, or None."""
+    if follow is None:
+        return None
+    paths = f32(follow)
+    frames = view.t.shape[0]
+    if paths.ndim != 3 or paths.shape[0] != frames or paths.shape[2] != 2:
+        raise ValueError(f"follow must be paths of shape ({frames}, k, 2) through the view's frames, got {paths.shape}")
+    if not 1 <= paths.shape[1] <= FOLLOW_MAX:
+        raise ValueError(f"follow must hold 1 to {FOLLOW_MAX} paths, got {paths.shape[1]}")
+    return paths
+
+
+def follow_traces(paths: np.ndarray) -> list[go.Scattergl]:
+    """The followed points of paths (F, k, 2), in frame order: their paths through every frame as one
+    line trace with a NaN break after each path, the last frame's positions (where each path ends)
+    as open rings, and the first frame's positions as dots, the trace the frames move.
+
+    The lines are not in the frames, so playing and scrubbing keep them; only the dots move.
+    """
+    frames, k, _ = paths.shape
+    lines = np.full((k, frames + 1, 2), np.nan, dtype=np.float32)
+    lines[:, :frames] = paths.transpose(1, 0, 2)
+    lines = lines.reshape(-1, 2)
+    return [
+        go.Scattergl(
+            x=lines[:, 0],
+            y=lines[:, 1],
+            mode="lines",
+            line=dict(color=FOLLOW_COLOR, width=1),
+            opacity=0.6,  # near the noise the paths cross a lot: the cloud shows through them
+            connectgaps=False,
+            name="paths followed",
+            hoverinfo="skip",
+        ),
+        go.Scattergl(
+            x=f32(paths[-1, :, 0]),
+            y=f32(paths[-1, :, 1]),
+            mode="markers",
+            marker=dict(symbol="circle-open", color=FOLLOW_END_COLOR, size=8, line=dict(width=1.5)),
+            name="where they end",
+            hoverinfo="skip",
+        ),
+        go.Scattergl(
+            x=f32(paths[0, :, 0]),
+            y=f32(paths[0, :, 1]),
+            mode="markers",
+            marker=dict(color=FOLLOW_COLOR, size=9, line=dict(color="black", width=1)),
+            name="followed points",
+            hoverinfo="skip",
+        ),
+    ]
+
+
+def _follow_into(fig: go.Figure, paths: np.ndarray, cloud: int, **where) -> None:
+    """Add follow_traces after the existing traces (their indices stay), and fade the cloud (trace
+    `cloud`) under them: at full strength the 2,000 points hid the thin lines."""
+    fig.data[cloud].marker.opacity = 0.35
+    for trace in follow_traces(paths):
+        fig.add_trace(trace, **where)
 
 
 def _schedule_curve(schedule: ScheduleView, which: int) -> tuple[np.ndarray, np.ndarray]:
@@ -425,12 +499,16 @@ def reverse_animation(
     title: str = "Reverse process p: noise → data",
     arrows: str = ARROWS_FIXED,
     frame_ms: int = FRAME_MS,
+    follow: np.ndarray | None = None,
 ) -> go.Figure:
     """Generated points x_t from t = T down to 0 and the drift f_mu(x, t) - x as arrows.
 
     Traces: 0 arrows with their heads as one line trace with NaN breaks (animated), 1 the arrows'
-    tails (fixed), 2 points (animated). `arrows` (drift_scales): one scale for every t, or each
-    frame rescaled; the factor is in the title either way.
+    tails (fixed), 2 points (animated), then with `follow` 3 the paths, 4 their ends (the samples
+    x_0) and 5 their current points (animated). `arrows` (drift_scales): one scale for every t, or
+    each frame rescaled; the factor is in the title either way. `follow`: paths (F, k, 2) through
+    the view's F frames in playing order (T first), as `diffusion.inside.select_paths(view.points,
+    indices)` gives them.
     """
     spacing = _grid_spacing(view.grid)
     fig = go.Figure()
@@ -461,15 +539,23 @@ def reverse_animation(
         )
     )
     fig.add_trace(_points(view.points[0], view.color, "x_t", showscale=True))
+    animated = [0, 2]
+    paths = _follow_paths(follow, view)
+    if paths is not None:
+        _follow_into(fig, paths, 2)
+        animated.append(len(fig.data) - 1)
 
     frames = []
     for k, t in enumerate(view.t.tolist()):
         ax, ay = _frame_arrows(view.grid, view.drift[k], scales[k])
+        data = [go.Scattergl(x=ax, y=ay), go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))]
+        if paths is not None:
+            data.append(go.Scattergl(x=f32(paths[k, :, 0]), y=f32(paths[k, :, 1])))
         frames.append(
             go.Frame(
                 name=str(t),
-                data=[go.Scattergl(x=ax, y=ay), go.Scattergl(x=f32(view.points[k, :, 0]), y=f32(view.points[k, :, 1]))],
-                traces=[0, 2],
+                data=data,
+                traces=animated,
                 layout=dict(title=dict(text=_reverse_title(title, t, scales[k], arrows))),
             )
         )

@@ -6,7 +6,7 @@ from diffusion import datasets, figures, views
 from diffusion.config import SEED_MAX
 from diffusion.metrics import PAPER_K_BITS, PAPER_K_MINUS_NULL_BITS
 from diffusion.schedule import NoiseSchedule
-from pages._app import caches, data, display, exports, settings, status
+from pages._app import caches, data, display, exports, follow, settings, status
 
 state = status.page_state()
 
@@ -46,25 +46,31 @@ if refusal:
 # drawn against the one it started from (the sidebar's settings name only that one).
 model = state.model
 learned = views.learned_schedule(model.pipeline) if model.pipeline.config.model_key() == cfg.model_key() else None
-fig, view, sched = caches.forward_figure(cfg, int(n), int(seed), speed, learned=learned, dataset=data.dataset_for(cfg))
+# The chart above its Follow points controls, which choose what the figure draws: so the places first.
+notes, chart = st.container(), st.container()
+followed = follow.controls("fwd", int(n), int(seed))
+fig, view, sched = caches.forward_figure(
+    cfg, int(n), int(seed), speed, learned=learned, dataset=data.dataset_for(cfg), follow=followed
+)
 if learned is not None:
-    st.caption(
+    notes.caption(
         "This model learned β<sub>2</sub>…β<sub>T</sub>: the points move by its learned schedule, and the panels "
         "draw the learned β<sub>t</sub>, ᾱ<sub>t</sub> and SNR<sub>t</sub> (solid) against the schedule they "
         "started from (dashed), the one the sidebar names.",
         unsafe_allow_html=True,
     )
 if not sched.reaches_noise:
-    st.warning(
+    notes.warning(
         f"ᾱ_T = {sched.alpha_bar_T:.3g}: the chain does not reach noise. x_T keeps {100 * sched.alpha_bar_T**0.5:.0f}% "
         f"of the data's scale, so sampling from N(0, I) will not match it. {settings.noise_advice(cfg.schedule.value)}",
         icon="⚠️",
     )
 else:
-    st.caption(
+    notes.caption(
         f"ᾱ<sub>T</sub> = {sched.alpha_bar_T:.3g}: x<sub>T</sub> is essentially N(0, I).", unsafe_allow_html=True
     )
-display.plot(fig, key="forward_chart")
+with chart:  # trace 0 holds the points a box or lasso selects
+    display.plot(fig, key="forward_chart", on_select=follow.on_select("fwd", "forward_chart", 0, int(n), int(seed)))
 st.page_link("pages/inside.py", label="Follow single points →", icon=":material/timeline:")
 
 # The ceiling of these settings' schedule, before any training: which settings can reach which K.

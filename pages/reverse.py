@@ -7,7 +7,7 @@ import streamlit as st
 from diffusion import datasets, figures, views
 from diffusion.checkpoint import checkpoint_bytes
 from diffusion.config import SEED_MAX
-from pages._app import caches, display, exports, settings, status, training
+from pages._app import caches, display, exports, follow, settings, status, training
 
 state = status.page_state()
 model = state.model
@@ -61,9 +61,13 @@ if refusal:
 # The verdict before the chart, as on the Train page: a line of text shows at once, while the
 # browser spends a while drawing the animation and would only then get to anything sent after it.
 display.quality_line(caches.model_quality(model), explain=False)
+# The chart above its Follow points controls, which choose what the figure draws: so its place first.
+chart = st.container()
+followed = follow.controls("rev", int(n), int(seed))
 with st.spinner("Sampling from the model…"):  # shown only if it takes a while (not when built ahead)
-    fig, view = caches.reverse_figure(model.id, int(n), int(seed), model.pipeline, arrows, speed)
-display.plot(fig, key="reverse_chart")
+    fig, view = caches.reverse_figure(model.id, int(n), int(seed), model.pipeline, arrows, speed, follow=followed)
+with chart:  # trace 2 holds the points a box or lasso selects
+    display.plot(fig, key="reverse_chart", on_select=follow.on_select("rev", "reverse_chart", 2, int(n), int(seed)))
 st.caption(
     "Each step draws "
     "x<sub>t−1</sub> ~ N(f<sub>μ</sub>(x<sub>t</sub>, t), f<sub>Σ</sub>(x<sub>t</sub>, t)). Red arrows start at a "

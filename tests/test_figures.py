@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffusion import figures, views  # noqa: E402
+from diffusion import figures, inside, views  # noqa: E402
 from diffusion.config import DiffusionConfig  # noqa: E402
 from diffusion.pipeline import DiffusionPipeline  # noqa: E402
 
@@ -235,6 +235,66 @@ def test_the_frame_duration_follows_the_speed(speed, schedule):
         play = spec(fig)["layout"]["updatemenus"][0]["buttons"][0]
         assert play["args"][1]["frame"]["duration"] == figures.SPEEDS[speed]
     assert figures.SPEEDS["slow"] > figures.SPEEDS["normal"] > figures.SPEEDS["fast"]
+
+
+# ---------------------------------------------------------------------- followed points
+def xy_of(trace: dict) -> np.ndarray:
+    return np.stack([typed(trace["x"]), typed(trace["y"])], axis=1)
+
+
+def followed_lines(trace: dict, frames: int) -> np.ndarray:
+    """The path trace as (k, F, 2), checking the NaN break after each path."""
+    xy = xy_of(trace).reshape(-1, frames + 1, 2)
+    assert np.isnan(xy[:, frames]).all()
+    return xy[:, :frames]
+
+
+def by_trace(frame: dict) -> dict:
+    return dict(zip(frame["traces"], frame["data"], strict=True))
+
+
+@pytest.mark.parametrize("which", ["forward", "forward, learned", "reverse"])
+def test_followed_paths_run_through_the_animations_frames(which, schedule):
+    """The paths start at the chosen points of the first frame and pass through the points the
+    frames show, frame by frame; the dots are in every frame, the lines in none (so playing or
+    scrubbing never wipes them); the existing traces keep their indices."""
+    idx = np.array([3, 17, 42, 199])
+    if which == "reverse":
+        view = reverse(21, 200, grid_n=5)
+        paths = inside.select_paths(view.points, idx)
+        plain, s = spec(figures.reverse_animation(view)), spec(figures.reverse_animation(view, follow=paths))
+        cloud, animated = 2, [0, 2]
+    else:
+        view = chain(21, 200)
+        starting = schedule if which == "forward, learned" else None
+        paths = inside.select_paths(view.points, idx)
+        plain = spec(figures.forward_animation(view, schedule, starting=starting))
+        s = spec(figures.forward_animation(view, schedule, starting=starting, follow=paths))
+        cloud, animated = 0, [0, 4, 5, 6]
+    n_plain = len(plain["data"])
+    lines, ends, dots = n_plain, n_plain + 1, n_plain + 2
+    assert len(s["data"]) == n_plain + 3
+    assert [d.get("name") for d in s["data"][:n_plain]] == [d.get("name") for d in plain["data"]]
+    assert s["data"][lines]["mode"] == "lines" and s["data"][dots]["marker"]["color"] == figures.FOLLOW_COLOR
+    assert s["data"][lines].get("xaxis", "x") == s["data"][cloud].get("xaxis", "x") == "x"  # the points' panel
+    path_xy = followed_lines(s["data"][lines], 21)
+    np.testing.assert_allclose(path_xy[:, 0], view.points[0, idx])  # they start at the chosen points
+    np.testing.assert_allclose(xy_of(s["data"][ends]), view.points[-1, idx])  # and end where the chain ends
+    np.testing.assert_allclose(xy_of(s["data"][dots]), view.points[0, idx])
+    for k, frame in enumerate(s["frames"]):
+        assert frame["traces"] == animated + [dots]  # the lines and the ends are never in a frame
+        at = by_trace(frame)
+        shown = xy_of(at[cloud])[idx]  # where the frame draws those points
+        np.testing.assert_allclose(path_xy[:, k], shown)
+        np.testing.assert_allclose(xy_of(at[dots]), shown)
+
+
+def test_follow_must_match_the_views_frames(schedule):
+    view = chain(11, 50)
+    with pytest.raises(ValueError, match=r"\(11, k, 2\)"):
+        figures.forward_animation(view, schedule, follow=np.zeros((10, 3, 2)))
+    with pytest.raises(ValueError, match="1 to 50 paths"):
+        figures.reverse_animation(reverse(11, 60, grid_n=5), follow=np.zeros((11, 51, 2)))
 
 
 # ---------------------------------------------------------------------- Figure 1, training charts

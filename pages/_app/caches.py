@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from diffusion import figures, memory, views
+from diffusion import figures, inside, memory, views
 from diffusion.config import DataScale, DiffusionConfig
 from diffusion.datasets import DataSet
 from diffusion.jobs import PREVIEW_POINTS, JobStatus
@@ -87,13 +87,17 @@ def forward_figure(
     frame_ms: int = figures.FRAME_MS,
     learned: NoiseSchedule | None = None,
     dataset: DataSet | None = None,
+    follow: tuple[int, ...] = (),
 ):
     """The Forward page's animation for the settings in `config`, or, given `learned` (a model's
     learned schedule, for settings that match that model), by the learned betas, with the
-    schedule they started from beside them. `dataset`: a user's own points (config.data "custom")."""
+    schedule they started from beside them. `dataset`: a user's own points (config.data "custom").
+    `follow`: indices of points whose paths the animation draws (through the same frames)."""
     key = config.model_key() if learned is None else (config.model_key(), schedule_key(learned))
     if dataset is not None:
         key = (key, dataset.key)
+    if follow:
+        return _forward_followed(key, n, seed, config, frame_ms, learned, dataset, tuple(follow))
     return _forward_figure(key, n, seed, config, frame_ms, learned, dataset)
 
 
@@ -115,6 +119,24 @@ def _forward_figure(
     return figures.forward_animation(view, sched, frame_ms=frame_ms, starting=starting), view, sched
 
 
+@st.cache_resource(max_entries=8, show_spinner="Drawing the paths…")
+def _forward_followed(
+    key: tuple,
+    n: int,
+    seed: int,
+    _config: DiffusionConfig,
+    frame_ms: int,
+    _learned: NoiseSchedule | None,
+    _dataset: DataSet | None,
+    follow: tuple[int, ...],
+):
+    """The same animation with the paths of points `follow`, taken from the very view it animates."""
+    _, view, sched = _forward_figure(key, n, seed, _config, frame_ms, _learned, _dataset)
+    starting = None if _learned is None else views.schedule_view(_config)
+    paths = inside.select_paths(view.points, np.asarray(follow, dtype=np.int64))
+    return figures.forward_animation(view, sched, frame_ms=frame_ms, starting=starting, follow=paths), view, sched
+
+
 # No spinners of their own (reverse_figure, figure1, bound_numbers): ViewPrefetch calls them from a
 # thread that has no page to show one on; the pages wrap their calls in st.spinner.
 @st.cache_resource(max_entries=24, show_spinner=False)
@@ -123,17 +145,44 @@ def reverse_view(model_id: ModelId, n: int, seed: int, _pipeline: DiffusionPipel
     return views.reverse_view(_pipeline, n, seed)
 
 
-@st.cache_resource(max_entries=24, show_spinner=False)
 def reverse_figure(
     model_id: ModelId,
     n: int,
     seed: int,
-    _pipeline: DiffusionPipeline,
+    pipeline: DiffusionPipeline,
     arrows: str = figures.ARROWS_FIXED,
     frame_ms: int = figures.FRAME_MS,
+    follow: tuple[int, ...] = (),
 ):
+    """The Reverse page's animation and its view; `follow`: indices of points whose paths it draws.
+    Every argument is passed on by position, so a call that leaves the defaults out (ViewPrefetch)
+    and one that names them find the same cached figure."""
+    if follow:
+        return _reverse_followed(model_id, n, seed, pipeline, arrows, frame_ms, tuple(follow))
+    return _reverse_figure(model_id, n, seed, pipeline, arrows, frame_ms)
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def _reverse_figure(model_id: ModelId, n: int, seed: int, _pipeline: DiffusionPipeline, arrows: str, frame_ms: int):
     view = reverse_view(model_id, n, seed, _pipeline)
     return figures.reverse_animation(view, arrows=arrows, frame_ms=frame_ms), view
+
+
+@st.cache_resource(max_entries=8, show_spinner="Drawing the paths…")
+def _reverse_followed(
+    model_id: ModelId,
+    n: int,
+    seed: int,
+    _pipeline: DiffusionPipeline,
+    arrows: str,
+    frame_ms: int,
+    follow: tuple[int, ...],
+):
+    """The same animation with the paths of points `follow`, taken from the very view it animates
+    (the same noise seed gives the same paths)."""
+    view = reverse_view(model_id, n, seed, _pipeline)
+    paths = inside.select_paths(view.points, np.asarray(follow, dtype=np.int64))
+    return figures.reverse_animation(view, arrows=arrows, frame_ms=frame_ms, follow=paths), view
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)

@@ -120,3 +120,55 @@ def test_the_density_slider_moves_the_frame_and_a_click_probes_there(page: Page,
         time.sleep(0.3)
     moved_x = float(x_input.input_value())
     assert moved_x != start_x and abs(moved_x - target["x"]) < 0.3, (start_x, moved_x, target)
+
+
+def test_a_box_dragged_on_the_reverse_chart_follows_its_points(page: Page, app_url, artifacts):
+    """A real drag on the animation (Streamlit makes box select the drag mode of a chart with
+    selections on): the points in the box get their paths and dots, on the same chart, and Play
+    keeps them."""
+    page.goto(app_url + "/reverse")
+    rev = chart(page, "reverse_chart")
+    expect(rev).to_be_visible(timeout=SLOW_S)
+    wait_idle(page)
+    time.sleep(1.0)
+    assert rev.evaluate("g => g._fullData.length") == 3  # nothing followed yet
+    # The box from (-0.6, -0.6) to (0.6, 0.6) in data units, at t = T: a few hundred of N(0, I)'s points.
+    corners = rev.evaluate("""g => {
+        const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, box = g.getBoundingClientRect();
+        const px = v => box.left + xa._offset + xa.l2p(v), py = v => box.top + ya._offset + ya.l2p(v);
+        return {x0: px(-0.6), y0: py(0.6), x1: px(0.6), y1: py(-0.6), dragmode: g._fullLayout.dragmode};
+    }""")
+    assert corners["dragmode"] == "select", corners
+    page.mouse.move(corners["x0"], corners["y0"])
+    page.mouse.down()
+    for step in range(1, 11):  # in steps: Plotly draws the box from the moves between down and up
+        f = step / 10
+        page.mouse.move(
+            corners["x0"] + f * (corners["x1"] - corners["x0"]), corners["y0"] + f * (corners["y1"] - corners["y0"])
+        )
+    page.mouse.up()
+    expect(page.get_by_text("points selected: following 50 of them")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    time.sleep(1.0)
+    rev = chart(page, "reverse_chart")
+
+    def followed() -> dict:
+        return rev.evaluate("""g => ({
+            traces: g._fullData.length,
+            breaks: Array.from(g._fullData[3].x).filter(v => Number.isNaN(v)).length,
+            starts: Array.from(g._fullData[5].x).map((x, i) => [x, g._fullData[5].y[i]]),
+            frames: g._transitionData._frames.length,
+        })""")
+
+    info = followed()
+    assert info["traces"] == 6 and info["breaks"] == 50, info
+    assert all(abs(x) <= 0.6 + 1e-6 and abs(y) <= 0.6 + 1e-6 for x, y in info["starts"]), info["starts"]
+    shot(page, artifacts / "reverse_follow.png")
+    # Play: the frames move the dots, the lines stay.
+    page.get_by_text("▶ Play").first.click()
+    deadline = time.monotonic() + 15
+    while followed()["starts"] == info["starts"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    after = followed()
+    assert after["traces"] == 6 and after["breaks"] == 50, after
+    assert after["starts"] != info["starts"]  # the dots moved with the chain
