@@ -1,4 +1,4 @@
-"""Follow points on the Reverse animation in AppTest: N random points and a box drawn on the
+"""Follow points on the Forward and Reverse animations in AppTest: N random points and a box drawn
 chart become paths in the chart's figure, through the same positions as its frames; Clear ends it."""
 
 import base64
@@ -111,3 +111,21 @@ def test_a_box_on_the_chart_follows_the_points_in_it_capped_and_cleared(page):
     no_exceptions(page)
     assert len(reverse_chart(page)[1]["data"]) == 3
     assert page.number_input(key="rev_follow_k").value == 0
+
+
+def test_the_forward_page_follows_random_points_from_the_data_into_the_noise(page):
+    page.switch_page("pages/forward.py").run()
+    page.number_input(key="fwd_follow_k").set_value(4).run()
+    no_exceptions(page)
+    (chart,) = [c for c in page.get("plotly_chart") if c.proto.id.endswith("forward_chart")]
+    spec = json.loads(chart.proto.spec)
+    assert len(spec["data"]) == 10  # points, 3 curves, 3 markers, then paths, ends, dots
+    idx = inside.random_indices(2000, 4, 0)  # the page's N and seed
+    first, last = spec["frames"][0], spec["frames"][-1]
+    assert first["traces"] == [0, 4, 5, 6, 9]
+
+    def xy(trace: dict) -> np.ndarray:
+        return np.stack([typed(trace["x"]), typed(trace["y"])], axis=1)
+
+    np.testing.assert_allclose(xy(first["data"][4]), xy(first["data"][0])[idx], atol=1e-6)  # dots at t = 0
+    np.testing.assert_allclose(xy(spec["data"][8]), xy(last["data"][0])[idx], atol=1e-6)  # rings in the noise
