@@ -1,5 +1,5 @@
-"""Follow points on the Forward and Reverse animations in AppTest: N random points and a box drawn
-chart become paths in the chart's figure, through the same positions as its frames; Clear ends it."""
+"""Follow points on the Forward and Reverse animations in AppTest: N random points and a box
+drawn on the chart become paths in the chart's figure, through the same positions as its frames; Clear ends it."""
 
 import base64
 import json
