@@ -55,10 +55,12 @@ def speed_select(column, key: str) -> int:
     return figures.SPEEDS[speed]
 
 
-def plot(fig, key: str | None = None) -> None:
+def plot(fig, key: str | None = None, on_select=None) -> None:
     """Every chart goes through here: the figure as built (no theme rewrite), no Plotly logo; in
-    projector mode, or opened at a lesson scene's t, a copy made for it (projector.prepare)."""
-    st.plotly_chart(projector.prepare(fig, key), theme=None, key=key, config={"displaylogo": False})
+    projector mode, or opened at a lesson scene's t, a copy made for it (projector.prepare).
+    `on_select`: a callback for a box or lasso drawn on the chart (it reads st.session_state[key])."""
+    select = {} if on_select is None else dict(on_select=on_select, selection_mode=("box", "lasso"))
+    st.plotly_chart(projector.prepare(fig, key), theme=None, key=key, config={"displaylogo": False}, **select)
 
 
 def quality_line(q: SampleQuality, what: str = "this model", explain: bool = True) -> None:
