@@ -147,7 +147,9 @@ class DiffusionConfig:
     # --- training: our fast recipe (benchmarks/bench_training.py measures it against the tutorial's) ---
     lr: float = 1e-2
     batch_size: int = 2048
-    steps: int | None = 4000
+    # The shortest length whose runs end above the quality bar, with a margin, for every seed tried
+    # (docs/performance.md, "Training time to the quality bar").
+    steps: int | None = 3000
     max_seconds: float | None = None
     seed: int = 0
     device: str = "auto"

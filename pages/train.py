@@ -85,7 +85,7 @@ if mode == "steps":
         "Steps",
         min_value=1,
         max_value=STEPS_MAX,
-        value=D.steps or 4000,
+        value=D.steps or 3000,
         step=500,
         key="steps",
         persist_state="session",

@@ -119,7 +119,7 @@ def training_settings() -> tuple[DiffusionConfig | None, str | None]:
         cfg = base.replace(
             lr=ss.get("lr", DEFAULTS.lr),
             batch_size=ss.get("batch_size", DEFAULTS.batch_size),
-            steps=None if by_seconds else ss.get("steps", DEFAULTS.steps or 4000),
+            steps=None if by_seconds else ss.get("steps", DEFAULTS.steps or 3000),
             max_seconds=ss.get("max_seconds", 10.0) if by_seconds else None,
             seed=ss.get("seed", DEFAULTS.seed),
             device=ss.get("device", DEFAULTS.device),

@@ -130,7 +130,7 @@ PARAMS = (
     Param("rev_seed", "Reverse seed", "int", REVERSE_SEED, 0, SEED_MAX),
     Param("lr", "learning rate", "float", DEFAULTS.lr, LR_MIN, LR_MAX),
     Param("batch_size", "batch size", "int", DEFAULTS.batch_size, 1, BATCH_MAX),
-    Param("steps", "steps", "int", DEFAULTS.steps or 4000, 1, STEPS_MAX),
+    Param("steps", "steps", "int", DEFAULTS.steps or 3000, 1, STEPS_MAX),
     Param("seed", "seed", "int", DEFAULTS.seed, 0, SEED_MAX),
 )
 BY_KEY = {p.key: p for p in PARAMS}
