@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--size", type=int, default=800, help="side of the square frames in pixels")
     animate.add_argument("--fps", type=int, default=10, help="frames a second (default %(default)s)")
     animate.add_argument("--device", default="auto")
+    animate.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="1 to 3 more models whose reverse chains play beside --checkpoint's, from the same noise "
+        "(the Compare page's animation; --size is then each panel's side)",
+    )
 
     presets = sub.add_parser("presets", help="train every shipped preset (diffusion/presets.py) into DIR/NAME.pt")
     presets.add_argument("--out", required=True, help="output folder, e.g. assets/presets")
@@ -441,6 +448,8 @@ def _animate(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in export.FORMATS:
         raise _UsageError(f"--out: {out} must end in .gif or .mp4")
+    if args.compare:
+        return _animate_comparison(args, out)
     pipeline = _load(args)
     if args.chain == "forward":
         view = views.forward_view(pipeline.config, args.n, args.seed)
@@ -452,6 +461,35 @@ def _animate(args) -> int:
     except export.ExportError as exc:  # e.g. OUT is a folder
         raise _UsageError(f"--out: {exc}") from None
     print(f"wrote the {args.chain} chain, {len(view.t)} frames of {args.size}x{args.size} at {args.fps} fps, to {out}")
+    return 0
+
+
+def _animate_comparison(args, out: Path) -> int:
+    """`animate --compare`: the models' reverse chains side by side, aligned over t/T."""
+    from . import compare, export
+    from .checkpoint import load_checkpoint
+
+    paths = [args.checkpoint, *args.compare]
+    if args.chain != "reverse":
+        raise _UsageError("--compare plays reverse chains; leave out --chain forward")
+    if len(paths) > compare.MODELS_MAX:
+        raise _UsageError(f"--compare: at most {compare.MODELS_MAX} models side by side, {len(paths)} given")
+    models = [load_checkpoint(p, device=args.device) for p in paths]
+    frames = compare.frame_count([m.T for m in models])
+    chains = [compare.compare_view(m, frames, args.n, args.seed) for m in models]
+    labels = [Path(p).stem for p in paths]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = export.comparison_bytes(labels, chains, [m.T for m in models], out.suffix.lower(), args.size, args.fps)
+        out.write_bytes(data)
+    except export.ExportError as exc:
+        raise _UsageError(f"--out: {exc}") from None
+    except IsADirectoryError:
+        raise _UsageError(f"--out: {out} is a folder") from None
+    print(
+        f"wrote {len(models)} reverse chains side by side, {frames} frames of "
+        f"{args.size * len(models)}x{args.size}, to {out}"
+    )
     return 0
 
 

@@ -207,11 +207,17 @@ def _drift_note(t: int, scale: float, arrows: str) -> str:
 
 
 def chain_frames(
-    view: ChainView, size: int = SIZE, arrows: str = ARROWS_FIXED, progress: Progress = None
+    view: ChainView,
+    size: int = SIZE,
+    arrows: str = ARROWS_FIXED,
+    progress: Progress = None,
+    title: str | None = None,
+    T: int | None = None,
 ) -> list[np.ndarray]:
     """One (size, size, 3) uint8 frame per frame of `view`, in playing order.
 
     A ReverseView also gets its drift arrows, scaled by `arrows` as the Reverse page scales them.
+    `title` replaces the chain's name above each frame; `T` adds "of T" to its t (a comparison's panels).
     """
     size = check_size(size)
     top, bottom, left, right = 0.115 * size, 0.07 * size, 0.075 * size, 0.03 * size
@@ -227,7 +233,8 @@ def chain_frames(
     for k, t in enumerate(view.t.tolist()):
         image = Image.new("RGB", (size, size), WHITE)
         draw = ImageDraw.Draw(image)
-        _text(draw, (size / 2, 0.025 * size), f"{_chain_title(view)} · t = {t}", 0.034 * size, anchor="mt")
+        heading = f"{title or _chain_title(view)} · t = {t}" + (f" of {T}" if T is not None else "")
+        _text(draw, (size / 2, 0.025 * size), heading, 0.034 * size, anchor="mt")
         panel.frame(draw, ticks=True, label_px=0.022 * size)
         if reverse:
             _text(draw, (size / 2, 0.07 * size), _drift_note(t, scales[k], arrows), 0.021 * size, anchor="mt")
@@ -405,6 +412,51 @@ def chain_bytes(
     """export_chain into memory: what a page's download button offers."""
     buffer = io.BytesIO()
     export_chain(view, buffer, fmt, size, fps, arrows, progress)
+    return buffer.getvalue()
+
+
+COMPARE_SIZE = 480  # one panel of a comparison: four side by side make a 1920 px wide slide
+
+
+def comparison_frames(
+    labels: Sequence[str],
+    chains: Sequence[ReverseView],
+    Ts: Sequence[int],
+    size: int = COMPARE_SIZE,
+    progress: Progress = None,
+) -> list[np.ndarray]:
+    """The Compare page's animation as frames: each model's reverse chain (aligned over t/T, as
+    `compare.compare_view` makes them, so every chain has the same number of frames) in a panel of
+    `size` px, side by side, each titled with its model and its own t."""
+    if not chains or len({len(c.t) for c in chains}) != 1:
+        raise ExportError("a comparison needs one or more chains with the same number of frames")
+    total = len(chains) * len(chains[0].t)
+    panels = []
+    for label, chain, T in zip(labels, chains, Ts, strict=True):
+        done = len(panels) * len(chain.t)
+        step = (lambda k, _, done=done: progress(done + k, total)) if progress else None
+        panels.append(chain_frames(chain, size, progress=step, title=label, T=T))
+    return [np.concatenate(frame, axis=1) for frame in zip(*panels)]
+
+
+def comparison_bytes(
+    labels: Sequence[str],
+    chains: Sequence[ReverseView],
+    Ts: Sequence[int],
+    fmt: str,
+    size: int = COMPARE_SIZE,
+    fps: int = FPS,
+    progress: Progress = None,
+) -> bytes:
+    """The comparison as a GIF or MP4 in memory (`fmt` ".gif" / ".mp4"), drawing and writing counted together."""
+    if fmt not in FORMATS:
+        raise ExportError(f"a comparison is a .gif or an .mp4, not {fmt!r}")
+    n = len(chains[0].t) if chains else 0
+    drawn = (lambda done, total: progress(done, total + n)) if progress else None
+    frames = comparison_frames(labels, chains, Ts, check_size(size), drawn)
+    written = (lambda done, _: progress(len(chains) * n + done, (len(chains) + 1) * n)) if progress else None
+    buffer = io.BytesIO()
+    FORMATS[fmt](frames, buffer, check_fps(fps), written)
     return buffer.getvalue()
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from diffusion import compare, figures_compare
 from pages._app import compare as glue
-from pages._app import display, status, training
+from pages._app import display, exports, status, training
 from pages._app import sweep as sweeps
 
 state = status.page_state()
@@ -56,6 +56,15 @@ if len(picked) < compare.MODELS_MIN:
 with st.spinner("Sampling the chains…"):
     fig = glue.animation(picked)
 display.plot(fig, key="compare_chart")
+gif_col, mp4_col, _ = st.columns([1, 1, 3])
+exports.comparison_buttons(
+    gif_col,
+    mp4_col,
+    [c.label for c in picked],
+    [c.pipeline.T for c in picked],
+    lambda: glue.chains(picked),
+    token=tuple(c.key for c in picked),
+)
 st.caption(
     "Red arrows: where p's mean moves a grid point, f<sub>μ</sub>(x, t) − x, at one scale per model for every t. "
     "Points are coloured by where they end up on the data.",

@@ -91,3 +91,25 @@ def test_bad_checkpoint_exits_1_with_one_line(cli_here, tmp_path, command, out):
     assert result.returncode == 1
     one_error_line(result)
     assert not (tmp_path / out).exists()
+
+
+def test_animate_compare_writes_the_models_side_by_side(tmp_path):
+    other = str(ROOT / "assets" / "presets" / "T10.pt")
+    out = tmp_path / "compare.gif"
+    args = ("--n", "100", "--size", "200", "--compare", other, "--out", str(out))
+    result = cli("animate", "--checkpoint", MODEL, *args)
+    assert result.returncode == 0, result.stderr
+    assert "2 reverse chains side by side" in result.stdout
+    frames = iio.imread(out, index=None)
+    assert frames.shape == (41, 200, 400, 3) and (frames[0] != frames[-1]).any()
+
+
+@pytest.mark.parametrize(
+    "extra, word",
+    [(("--chain", "forward"), "reverse chains"), (("--compare", MODEL, MODEL, MODEL, MODEL), "at most 4")],
+)
+def test_animate_compare_refuses_in_one_line(cli_here, tmp_path, extra, word):
+    args = ["--compare", MODEL, *extra] if extra[0] != "--compare" else list(extra)
+    result = cli_here("animate", "--checkpoint", MODEL, "--out", str(tmp_path / "c.gif"), *args)
+    assert result.returncode == 2 and word in one_error_line(result)
+    assert not list(tmp_path.iterdir())

@@ -182,3 +182,30 @@ def test_bad_extension_for_an_animation_or_figure(reverse, model, tmp_path):
         export.export_chain(reverse, tmp_path / "r.avi", size=SIZE)
     with pytest.raises(export.ExportError, match=r"\.png"):
         export.figure1_png(views.figure1_view(model, n=100), tmp_path / "f.jpg")
+
+
+def test_a_comparison_is_its_models_panels_side_by_side_in_one_gif_and_mp4():
+    from diffusion import compare, presets
+
+    models = [presets.load_preset("default"), presets.load_preset("T10")]
+    frames_n = compare.frame_count([m.T for m in models])
+    chains = [compare.compare_view(m, frames_n, n=300, seed=0) for m in models]
+    labels, Ts = ["preset: default", "preset: T10"], [m.T for m in models]
+    seen = []
+    gif = export.comparison_bytes(labels, chains, Ts, ".gif", size=240, progress=lambda d, t: seen.append((d, t)))
+    frames = iio.imread(io.BytesIO(gif), index=None)
+    assert frames.shape == (frames_n, 240, 2 * 240, 3)
+    # each half is that model's own chain, titled with it, drawn as a single chain's export draws it
+    left = export.chain_frames(chains[0], 240, title=labels[0], T=Ts[0])
+    right = export.chain_frames(chains[1], 240, title=labels[1], T=Ts[1])
+    drawn = export.comparison_frames(labels, chains, Ts, size=240)
+    np.testing.assert_array_equal(drawn[5], np.concatenate([left[5], right[5]], axis=1))
+    assert not np.array_equal(left[5], right[5])
+    # the first frame is noise in both panels, the last the samples: they differ as the chain does
+    assert covered_cells(drawn[0][:, :240]) > covered_cells(drawn[-1][:, :240])
+    assert seen[-1][0] == seen[-1][1] == 3 * frames_n and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    mp4 = export.comparison_bytes(labels, chains, Ts, ".mp4", size=240)
+    video = list(iio.imiter(io.BytesIO(mp4), plugin="FFMPEG", extension=".mp4"))
+    assert len(video) == frames_n and video[0].shape == (240, 480, 3)
+    with pytest.raises(export.ExportError, match="same number of frames"):
+        export.comparison_frames(labels, [chains[0], views.reverse_view(models[1], n=50)], Ts)

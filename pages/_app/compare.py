@@ -153,6 +153,12 @@ def _animation(keys: tuple, labels: tuple, frames: int, n: int, seed: int, _pipe
     return figures_compare.compare_animation(list(labels), chains, [p.T for p in _pipelines])
 
 
+def chains(picked: list[Choice], n: int = N_POINTS, seed: int = SEED) -> list:
+    """The picked models' chains as the animation shows them (for the GIF and MP4 of it)."""
+    frames = compare.frame_count([c.pipeline.T for c in picked])
+    return [compare_view(c.key, frames, n, seed, c.pipeline) for c in picked]
+
+
 def animation(picked: list[Choice], n: int = N_POINTS, seed: int = SEED):
     frames = compare.frame_count([c.pipeline.T for c in picked])
     return _animation(

@@ -64,6 +64,20 @@ def chain_buttons(gif_col, mp4_col, view: ChainView, stem: str, key: str, arrows
         )
 
 
+def comparison_buttons(gif_col, mp4_col, labels, Ts, chains: Callable[[], list], token: Hashable) -> None:
+    """ "Download GIF" and "Download MP4" of the Compare page's animation, its panels side by side;
+    `chains()` gives the models' chains (built when a button is clicked)."""
+    for where, fmt in ((gif_col, ".gif"), (mp4_col, ".mp4")):
+        export_button(
+            where,
+            f"Download {fmt[1:].upper()}",
+            f"compare_{fmt[1:]}",
+            f"comparison{fmt}",
+            lambda progress, fmt=fmt: export.comparison_bytes(labels, chains(), Ts, fmt, progress=progress),
+            token=token,
+        )
+
+
 def figure1_button(where, model_id: Hashable, pipeline, file_name: str) -> None:
     """ "Download Figure 1 (PNG)": the Overview's Figure 1 as a 1920x1080 slide."""
 

@@ -2,6 +2,7 @@
 
 import json
 
+import imageio.v3 as iio
 from app_helpers import opened
 from streamlit.testing.v1 import AppTest
 
@@ -72,3 +73,14 @@ def test_one_model_asks_for_another():
     app = opened_on_compare("preset:default")
     assert any("at least 2" in i.value for i in app.info)
     assert not app.get("plotly_chart")
+
+
+def test_the_comparison_downloads_as_a_gif_of_its_panels_side_by_side():
+    app = opened_on_compare("preset:default,preset:T10")
+    app.button(key="compare_gif").click().run()
+    assert not app.exception
+    token, data = app.session_state["_export_compare_gif"]
+    assert token == ("comparison.gif", (("preset", "default"), ("preset", "T10")))
+    frames = iio.imread(data, index=None, extension=".gif")
+    assert frames.shape == (len(chart(app)["frames"]), 480, 2 * 480, 3)
+    assert any(b.proto.label == "Save comparison.gif" for b in app.get("download_button"))
