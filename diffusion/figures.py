@@ -865,7 +865,7 @@ def _density_panel(
         row=row,
         col=col,
     )
-    _square(fig, row=row, col=col, extent=-density.edge0)
+    _square(fig, row=row, col=col, extent=-density.edge0, units=density.units)
 
 
 def samples_side_by_side(panels: list[tuple[str, DensityView]], curve: np.ndarray | None) -> go.Figure:

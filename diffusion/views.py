@@ -206,9 +206,12 @@ class DensityView:
     edge0: float  # left / bottom edge of the first bin
     width: float  # bin width
     n: int  # points counted (points outside the area are not)
+    units: Affine | None = field(default=None, kw_only=True)  # as ChainView.units
 
 
-def sample_density(points: np.ndarray, bins: int = DENSITY_BINS, extent: float = 2.0) -> DensityView:
+def sample_density(
+    points: np.ndarray, bins: int = DENSITY_BINS, extent: float = 2.0, units: Affine | None = None
+) -> DensityView:
     """A 2-D histogram of (n, 2) points: how a snapshot's samples are shown while training runs.
 
     One image instead of thousands of WebGL markers, because the chart is rebuilt from scratch each
@@ -216,7 +219,7 @@ def sample_density(points: np.ndarray, bins: int = DENSITY_BINS, extent: float =
     """
     pts = np.asarray(points, dtype=np.float64)
     counts, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=bins, range=[[-extent, extent], [-extent, extent]])
-    return DensityView(counts.astype(np.float32), -extent, 2 * extent / bins, int(counts.sum()))
+    return DensityView(counts.astype(np.float32), -extent, 2 * extent / bins, int(counts.sum()), units=units)
 
 
 def samples_csv(points: np.ndarray) -> bytes:

@@ -155,8 +155,11 @@ def test_the_plots_of_a_users_points_read_in_the_files_units():
     fig1 = figures.figure1(views.figure1_view(pipeline, n=200, grid_n=5))
     forward = figures.forward_animation(chain, views.schedule_view(config))
     reverse = figures.reverse_animation(views.reverse_view(pipeline, n=200, grid_n=5))
+    # the Train page's image of the samples
+    density = views.sample_density(pipeline.samples(500), extent=chain.extent, units=views.own_units(ds, "tutorial"))
+    image = figures.samples_side_by_side([("samples", density)], None)
     units = ds.own_to_model("tutorial")
-    for fig in (forward, reverse, fig1):
+    for fig in (forward, reverse, fig1, image):
         x_axis, y_axis = fig.layout.xaxis, fig.layout.yaxis
         for axis, centre in ((x_axis, 1000), (y_axis, -50)):
             where, reads = ticks_in_own_units(axis)

@@ -226,7 +226,11 @@ def model_chart(model_id: ModelId, _pipeline: DiffusionPipeline) -> figures.Live
         np.asarray(h.steps, np.int64),
         np.asarray(h.loss, np.float32),
         np.asarray(h.kl_per_t, np.float32),
-        views.sample_density(model_samples(model_id, _pipeline), extent=_pipeline.plot_extent),
+        views.sample_density(
+            model_samples(model_id, _pipeline),
+            extent=_pipeline.plot_extent,
+            units=views.own_units(_pipeline.data, _pipeline.config.data_scale),
+        ),
         views.roll_curve(scale=_pipeline.config.data_scale, data=_pipeline.config.data),
         f"Model's samples ({_pipeline.steps_trained:,} steps)",
     )
@@ -250,7 +254,11 @@ def live_chart(h: JobHolder, s: JobStatus) -> figures.LiveFigures | None:
                 steps,
                 loss,
                 s.kl_per_t,
-                views.sample_density(s.preview, extent=s.pipeline.plot_extent),
+                views.sample_density(
+                    s.preview,
+                    extent=s.pipeline.plot_extent,
+                    units=views.own_units(s.pipeline.data, s.pipeline.config.data_scale),
+                ),
                 views.roll_curve(scale=s.pipeline.config.data_scale, data=s.pipeline.config.data),
                 f"Fresh samples (step {s.pipeline.steps_trained:,})",
                 bound=s.snapshot_bound,
