@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from diffusion import views
 from diffusion.config import SEED_MAX
 from pages._app import display, settings, status
 from pages._app import inside as glue
@@ -18,6 +19,11 @@ st.caption(
     "Reverse page's, so the reverse chain here is the one its animation plays; the forward chain is the Forward "
     "page's for the same N and seed."
 )
+if views.own_units(pipeline.data, pipeline.config.data_scale) is not None:
+    st.caption(
+        "This page works in the model's coordinates (the data centred and scaled to the common spread), the "
+        "ones a point typed for the probe is in; the other pages read in the data's own units."
+    )
 c1, c2, _ = st.columns([1, 1, 3])
 n = int(
     c1.number_input(

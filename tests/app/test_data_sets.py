@@ -1,6 +1,8 @@
 """The data sets in the app: the sidebar's picker and the link, every page on a model of another set,
 and a user's own points from a CSV (good files become the data, bad ones change nothing)."""
 
+import json
+
 import numpy as np
 import pytest
 from app_helpers import PAGES, opened
@@ -99,3 +101,18 @@ def test_a_good_csv_becomes_the_data_and_the_forward_page_draws_it_in_its_units(
     # the model's coordinates: centred, with the roll's spread
     assert np.abs(shown.mean(axis=0)).max() < 0.1
     assert np.sqrt(shown.var(axis=0).mean()) == pytest.approx(datasets.roll_spread(), rel=0.1)
+
+
+def test_a_unit_variance_model_reads_in_the_datas_units_and_the_inside_page_says_it_does_not():
+    at = opened()
+    pipeline = DiffusionPipeline.untrained(DiffusionConfig(T=8, width=16, data_scale="unit"))
+    at.switch_page("pages/train.py").run()
+    at.file_uploader(key="upload").set_value(("unit.pt", checkpoint_bytes(pipeline), "application/octet-stream"))
+    at.run()
+    at.switch_page("pages/reverse.py").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["tickmode"] == "array" and "0" in spec["layout"]["xaxis"]["ticktext"]
+    note = "This page works in the model's coordinates"
+    assert not any(note in c.value for c in at.caption)
+    at.switch_page("pages/inside.py").run()
+    assert not at.exception and any(note in c.value for c in at.caption)
