@@ -18,8 +18,8 @@ from .pipeline import DiffusionPipeline
 from .views import MAX_FRAMES, ReverseView, own_units
 
 MODELS_MIN, MODELS_MAX = 2, 4
-# Fewer arrows than the Reverse page's 15 x 15: a panel is a quarter as wide, and four panels of
-# 41 frames with 2,000 points stay under 5 MB on the wire (benchmarks/bench_compare.py).
+# Fewer arrows than the Reverse page's 15 x 15: a panel is a quarter as wide, and the arrows are
+# a fifth of four panels' payload (benchmarks/bench_compare.py).
 COMPARE_GRID = 11
 # The settings the table lists: the model's, then the training recipe's.
 TRAINING_FIELDS = ("lr", "batch_size", "timestep_sampling", "lr_schedule", "ema_decay", "steps", "max_seconds", "seed")
