@@ -168,9 +168,8 @@ def test_a_shared_link_opens_its_page_with_its_settings(page: Page, app_url, art
     timings["first open of a shared link to Forward until its chart is in the page"] = time.perf_counter() - started
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("spinbutton", name="T (diffusion steps)")).to_have_value("20")
-    expect(sidebar.locator('[data-testid="stSidebarNav"] a')).to_have_count(
-        7
-    )  # our pages, not the pages/ folder's files
+    # our eight pages, not the pages/ folder's files
+    expect(sidebar.locator('[data-testid="stSidebarNav"] a')).to_have_count(8)
     expect(sidebar.get_by_text("settings changed")).to_be_visible()  # the shipped model has T = 40
     wait_idle(page)
     assert fwd.evaluate("g => g._fullLayout.sliders[0].steps.length") == 21  # t = 0..20
