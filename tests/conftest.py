@@ -42,6 +42,15 @@ ENGINE_TEST_FILES = {
 }
 
 
+def pytest_collection_modifyitems(config, items):
+    """The suite runs on two pytest-xdist workers (pyproject.toml); the browser tests share one of
+    them, one after another, while the other runs the rest: two servers and two chromiums at once
+    would fight over a 2-core machine's cores and miss the browser tests' generous time limits."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @contextmanager
 def one_torch_thread():
     old = torch.get_num_threads()
