@@ -323,12 +323,7 @@ def read_url() -> list[str]:
 def write_url() -> None:
     now = active()
     wanted = {LESSON_PARAM: now[0], SCENE_PARAM: str(now[2] + 1)} if now else {LESSON_PARAM: None, SCENE_PARAM: None}
-    for key, value in wanted.items():
-        if value is None:
-            if key in st.query_params:
-                del st.query_params[key]
-        elif st.query_params.get(key) != value:
-            st.query_params[key] = value
+    projector.set_query(wanted)
 
 
 # ---------------------------------------------------------------------- the bar on every page

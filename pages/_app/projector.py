@@ -149,6 +149,12 @@ def write_url() -> None:
     """`projector=1` and `hide=...` while projector mode is on; neither when it is off."""
     wanted = {PROJECTOR_KEY: "1" if is_on() else None, HIDE_PARAM: ",".join(sorted(hidden(), key=list(HIDEABLE).index))}
     wanted[HIDE_PARAM] = wanted[HIDE_PARAM] or None
+    set_query(wanted)
+
+
+def set_query(wanted: dict[str, str | None]) -> None:
+    """The URL's keys set to these values (None: left out), each written only when it changes.
+    The lesson's keys use it too."""
     for key, value in wanted.items():
         if value is None:
             if key in st.query_params:
