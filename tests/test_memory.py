@@ -94,7 +94,9 @@ def test_training_bytes_matches_a_measured_step(fields):
     [(dict(T=40, width=128), 20_000), (dict(T=1000, width=138), 2000), (dict(T=1000, width=64), 5000)],
 )
 def test_bound_bytes_matches_a_measured_bound(fields, n):
-    assert_within(memory.bound_bytes(DiffusionConfig(**fields), n), measured_growth("bound", fields, n))
+    # the peak of two runs, as for the views: how much malloc hands back before the peak varies
+    peak = max(measured_growth("bound", fields, n) for _ in range(2))
+    assert_within(memory.bound_bytes(DiffusionConfig(**fields), n), peak)
 
 
 # Sizes where the estimate is tens of MB, well above the allocator's noise, but quick to compute.
