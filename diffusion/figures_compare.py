@@ -1,7 +1,8 @@
 """The Compare page's figures: pure functions of `diffusion.compare`'s views, no Streamlit.
 
 The chains share one figure (a panel per model) so that one Play button and one slider drive them
-all: plotly.js animates the frames of a figure together, never two figures at once.
+all: plotly.js animates the frames of a figure together, never two figures at once. Unlike the
+other figures' float32 (`diffusion.figures`), the chains' points go out as int16 counts (`COUNTS`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .compare import Compared, frame_fractions
+from .datasets import Affine
 from .figures import (
     ARROWS_FIXED,
     CONTROLS_MARGIN,
@@ -36,6 +38,16 @@ PANEL_HEIGHT = 330  # the squares' side for two panels across a wide page
 PAGE_WIDTH = 880  # px: the plot area of the page at 1400 px beside the sidebar, shared by the panels
 
 
+# The chains' coordinates go out as int16 counts of 1/COUNTS of a panel's half-side, not float32: the
+# points are most of the figure's bytes, and this halves them (benchmarks/bench_compare.py) at a
+# resolution far finer than a pixel. Points beyond twice the half-side are clipped (off the axes).
+COUNTS = 16_000
+
+
+def _counts(values: np.ndarray, per_unit: float) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(values, dtype=np.float64) * per_unit), -32_767, 32_767).astype(np.int16)
+
+
 def _panel_title(label: str, t: int, T: int) -> str:
     return f"<b>{label}</b><br>t = {t} of {T}"
 
@@ -57,19 +69,23 @@ def compare_animation(
         rows=1, cols=m, subplot_titles=[_panel_title(lb, int(c.t[0]), T) for lb, c, T in zip(labels, chains, Ts)]
     )
     scales = [drift_scales(c.drift, _grid_spacing(c.grid), ARROWS_FIXED) for c in chains]
+    # panel i is drawn in counts: model coordinates times per_unit[i]; its ticks still read in the
+    # model's own units (those of its data, as on the Reverse page)
+    per_unit = [COUNTS / c.extent for c in chains]
     for i, c in enumerate(chains):
+        q = np.float32(per_unit[i])
         ax, ay = arrow_segments(c.grid, c.drift[0], scales[i][0])
         fig.add_trace(
             go.Scattergl(
-                x=ax, y=ay, mode="lines", line=dict(color=DRIFT_COLOR, width=1), opacity=0.55, hoverinfo="skip"
+                x=ax * q, y=ay * q, mode="lines", line=dict(color=DRIFT_COLOR, width=1), opacity=0.55, hoverinfo="skip"
             ),
             row=1,
             col=i + 1,
         )
         fig.add_trace(
             go.Scattergl(
-                x=f32(c.grid[:, 0]),
-                y=f32(c.grid[:, 1]),
+                x=f32(c.grid[:, 0]) * q,
+                y=f32(c.grid[:, 1]) * q,
                 mode="markers",
                 marker=dict(color=DRIFT_COLOR, size=3),
                 opacity=0.7,
@@ -78,8 +94,11 @@ def compare_animation(
             row=1,
             col=i + 1,
         )
-        fig.add_trace(_points(c.points[0], c.color, labels[i]), row=1, col=i + 1)
-        _square(fig, row=1, col=i + 1, extent=c.extent, units=c.units)
+        points = _points(c.points[0], c.color, labels[i])
+        points.update(x=_counts(c.points[0, :, 0], q), y=_counts(c.points[0, :, 1], q))
+        fig.add_trace(points, row=1, col=i + 1)
+        units = c.units if c.units is not None else Affine(np.zeros(2), 1.0)
+        _square(fig, row=1, col=i + 1, extent=COUNTS, units=Affine(units.offset, units.scale / per_unit[i]))
     titles = [a.to_plotly_json() for a in fig.layout.annotations]
     fractions = frame_fractions(frames_n)
     # The frames and the slider as plain dicts, set without plotly's validation: validating 41
@@ -88,10 +107,11 @@ def compare_animation(
     for k in range(frames_n):
         data, traces, notes = [], [], []
         for i, c in enumerate(chains):
+            q = np.float32(per_unit[i])
             ax, ay = _frame_arrows(c.grid, c.drift[k], scales[i][k])
             data += [
-                dict(type="scattergl", x=ax, y=ay),
-                dict(type="scattergl", x=f32(c.points[k, :, 0]), y=f32(c.points[k, :, 1])),
+                dict(type="scattergl", x=ax * q, y=ay * q),
+                dict(type="scattergl", x=_counts(c.points[k, :, 0], q), y=_counts(c.points[k, :, 1], q)),
             ]
             traces += [3 * i, 3 * i + 2]
             notes.append(titles[i] | {"text": _panel_title(labels[i], int(c.t[k]), Ts[i])})

@@ -97,3 +97,34 @@ def test_table_and_figure_of_two_models(small):
     assert layout["yaxis2"]["scaleanchor"] == "x2"
     with pytest.raises(ValueError):
         figures_compare.compare_animation(["a", "b"], [chains[0], compare.compare_view(b, 5, 100, 0)], [8, 20])
+
+
+def test_the_animation_sends_points_as_int16_counts_that_decode_to_the_chain(small):
+    import base64
+
+    from diffusion.data import to_tutorial
+    from diffusion.figures import own_unit_ticks
+
+    unit = DiffusionPipeline.untrained(DiffusionConfig(T=8, width=8, device="cpu", data_scale="unit"))
+    frames = compare.frame_count([small[0].T, unit.T])
+    chains = [compare.compare_view(p, frames, 50, 0) for p in (small[0], unit)]
+    spec = json.loads(pio.to_json(figures_compare.compare_animation(["a", "u"], chains, [8, 8]), validate=False))
+    for i, c in enumerate(chains):
+        q = figures_compare.COUNTS / c.extent
+        sent = spec["frames"][3]["data"][2 * i + 1]
+        assert sent["x"]["dtype"] == "i2"
+        x = np.frombuffer(base64.b64decode(sent["x"]["bdata"]), dtype=np.int16) / q
+        # within half a count of the chain, wherever a point lies on the axes
+        inside = np.abs(c.points[3, :, 0]) < c.extent
+        assert inside.sum() > 25
+        assert np.max(np.abs(x[inside] - c.points[3, inside, 0])) <= 0.5 / q + 1e-6
+        # the axis spans the panel's half-side in counts and still reads in the model's own units
+        axis = spec["layout"]["xaxis" if i == 0 else "xaxis2"]
+        assert axis["range"] == [-figures_compare.COUNTS, figures_compare.COUNTS]
+        expected = own_unit_ticks(c.extent, *((0.0, 1.0) if c.units is None else (c.units.offset[0], c.units.scale)))
+        assert axis["ticktext"] == expected["ticktext"]
+        assert np.allclose(np.array(axis["tickvals"]) / q, expected["tickvals"])
+    # the unit-variance model's ticks are the tutorial's units: its 0 tick sits where the tutorial's 0 is
+    axis = spec["layout"]["xaxis2"]
+    zero = np.array(axis["tickvals"])[axis["ticktext"].index("0")] / (figures_compare.COUNTS / chains[1].extent)
+    assert abs(float(to_tutorial(np.array([[zero, 0.0]]), "unit")[0, 0])) < 1e-6
