@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     presets.add_argument("--out", required=True, help="output folder, e.g. assets/presets")
     presets.add_argument("--only", nargs="+", default=None, metavar="NAME", help="just these presets")
     presets.add_argument("--quiet", action="store_true", help="no line per preset")
+    presets.add_argument(
+        "--measure", action="store_true", help="only measure the files already in DIR into DIR/measured.json"
+    )
 
     traj = sub.add_parser("trajectories", help="write every point's path through a chain as a (T+1, N, 2) .npy")
     traj.add_argument("--checkpoint", required=True)
@@ -328,7 +331,7 @@ def _train_into(config: DiffusionConfig, out: Path, quiet: bool, dataset=None) -
 
 def _presets(args) -> int:
     """Train the catalogue's presets one after another on the CPU, each for its own seconds."""
-    from .presets import CATALOGUE, PresetError, preset, train_preset
+    from .presets import CATALOGUE, PresetError, preset, preset_path, train_preset, write_measured
 
     names = args.only or list(CATALOGUE)
     try:
@@ -342,11 +345,19 @@ def _presets(args) -> int:
     # One thread, as the dashboard trains: a time-bounded run on a shared machine did a quarter
     # of the steps with one thread per core (the threads fought over the cores).
     torch.set_num_threads(1)
-    for name in names:
-        path = train_preset(name, folder)
-        if not args.quiet:
-            seconds = preset(name).config.max_seconds
-            print(f"{name}: {seconds:g} s of training; wrote {path} ({path.stat().st_size:,} bytes)")
+    if args.measure:
+        missing = [n for n in names if not preset_path(n, folder).is_file()]
+        if missing:
+            raise _UsageError(f"--measure: no file for {', '.join(missing)} in {folder}; train them first")
+    else:
+        for name in names:
+            path = train_preset(name, folder)
+            if not args.quiet:
+                seconds = preset(name).config.max_seconds
+                print(f"{name}: {seconds:g} s of training; wrote {path} ({path.stat().st_size:,} bytes)")
+    path = write_measured(names, folder)
+    if not args.quiet:
+        print(f"measured K and sample quality of {', '.join(names)} into {path}")
     return 0
 
 

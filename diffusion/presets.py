@@ -4,7 +4,9 @@ anyone trains.
 `CATALOGUE` names each preset with its settings (a full `DiffusionConfig`, its training length
 included) and one line on what it shows; `python -m diffusion presets --out assets/presets`
 trains every one of them on the CPU and writes NAME.pt. Each checkpoint records its settings, so
-`tests/test_presets.py` checks every file against this catalogue.
+`tests/test_presets.py` checks every file against this catalogue. The same command measures each
+file's K and sample quality into `measured.json` beside them (`--measure` alone redoes just
+that), so that a page shows a preset's numbers without spending seconds of the server on them.
 
 The lengths are seconds, not steps: the files are made on whatever machine runs the command, and a
 time bound keeps the whole set to a few minutes there (45 s for each variant of the default, so
@@ -14,13 +16,20 @@ network to save bytes): the largest file, T = 40 at width 128, is about 2.7 MB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import PRESETS, BetaSchedule, DiffusionConfig
 
+if TYPE_CHECKING:  # metrics imports torch; the catalogue is read without it
+    from .metrics import Bound, SampleQuality
+
 PRESET_DIR = Path(__file__).resolve().parents[1] / "assets" / "presets"
 SUFFIX = ".pt"
+MEASURED = "measured.json"  # every preset's K and quality, as `measure` writes them
 # Quality measured as the pages measure it (DiffusionPipeline.quality's defaults).
 QUALITY_N, QUALITY_SEED = 5000, 0
 
@@ -113,3 +122,51 @@ def train_preset(name: str, folder: Path = PRESET_DIR, on_step=None) -> Path:
     trainer = Trainer(preset(name).config.validate())
     trainer.train(on_step=on_step)
     return save_checkpoint(DiffusionPipeline.from_trainer(trainer), preset_path(name, folder))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A preset file's K (`DiffusionPipeline.bound()`) and quality (at QUALITY_N, QUALITY_SEED)."""
+
+    bound: Bound
+    quality: SampleQuality
+
+
+def measure(name: str, folder: Path = PRESET_DIR) -> Measured:
+    pipeline = load_preset(name, folder)
+    return Measured(pipeline.bound(), pipeline.quality(QUALITY_N, QUALITY_SEED))
+
+
+def write_measured(names, folder: Path = PRESET_DIR) -> Path:
+    """Measure the named presets' files and write them into folder/measured.json, keeping the
+    entries of the others (a preset retrained alone is measured alone)."""
+    path = Path(folder) / MEASURED
+    entries = {k: {"bound": m.bound.to_dict(), "quality": asdict(m.quality)} for k, m in read_measured(folder).items()}
+    for name in names:
+        m = measure(name, folder)
+        entries[name] = {"bound": m.bound.to_dict(), "quality": asdict(m.quality)}
+    path.write_text(json.dumps({k: entries[k] for k in CATALOGUE if k in entries}, indent=1) + "\n")
+    return path
+
+
+def read_measured(folder: Path = PRESET_DIR) -> dict[str, Measured]:
+    """The recorded measurements by preset name; an entry that is not the catalogue's, or not
+    numbers of the right shape, is left out (the page then measures that preset itself)."""
+    from .metrics import Bound, SampleQuality
+
+    try:
+        data = json.loads((Path(folder) / MEASURED).read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name, entry in data.items() if isinstance(data, dict) else ():
+        try:
+            bound = Bound.from_dict(entry["bound"])
+            quality = SampleQuality(**{f.name: float(entry["quality"][f.name]) for f in fields(SampleQuality)})
+        except (KeyError, TypeError, ValueError):
+            continue
+        numbers = [bound.bits, bound.bits_unit_variance, *bound.kl_per_t_bits, *asdict(quality).values()]
+        if name in CATALOGUE and len(bound.kl_per_t_bits) == CATALOGUE[name].config.T - 1:
+            if all(math.isfinite(v) for v in numbers):
+                out[name] = Measured(bound, quality)
+    return out

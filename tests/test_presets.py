@@ -47,6 +47,13 @@ def test_preset_file_matches_the_catalogue(name):
     assert 0.5 * entry.config.max_seconds <= pipeline.history.seconds[-1] <= 1.5 * entry.config.max_seconds
     quality = pipeline.quality(presets.QUALITY_N, presets.QUALITY_SEED)
     assert quality.passes is entry.meets_bar, f"{name}: {quality}"
+    # the measurements shipped beside the file are this file's (the Compare page shows them)
+    recorded = presets.read_measured()[name]
+    assert recorded.quality.passes is quality.passes
+    assert abs(recorded.quality.precision - quality.precision) < 1e-6 and abs(recorded.quality.sw1 - quality.sw1) < 1e-6
+    bound = pipeline.bound()
+    assert abs(recorded.bound.bits_unit_variance - bound.bits_unit_variance) < 1e-4
+    assert len(recorded.bound.kl_per_t_bits) == entry.config.T - 1
 
 
 def test_unknown_preset_is_a_clear_error(tmp_path):
@@ -63,3 +70,30 @@ def test_cli_refuses_an_unknown_preset_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown preset 'nope'" in err[0]
     assert not list(tmp_path.iterdir())  # nothing trained before the names were checked
+
+
+def test_measurements_that_are_not_the_presets_are_left_out(tmp_path):
+    import json
+
+    good = json.loads((presets.PRESET_DIR / presets.MEASURED).read_text())
+    broken = {
+        "default": good["default"],
+        "T10": {**good["T10"], "bound": {**good["T10"]["bound"], "kl_per_t_bits": [0.1] * 3}},  # T = 10 has 9
+        "linear": {**good["linear"], "quality": {**good["linear"]["quality"], "sw1": "NaN"}},
+        "cosine": {"bound": good["cosine"]["bound"]},
+        "nope": good["default"],
+    }
+    (tmp_path / presets.MEASURED).write_text(json.dumps(broken))
+    assert list(presets.read_measured(tmp_path)) == ["default"]
+    (tmp_path / presets.MEASURED).write_text("not json")
+    assert presets.read_measured(tmp_path) == {}
+    assert presets.read_measured(tmp_path / "absent") == {}
+
+
+def test_cli_measure_needs_the_files(tmp_path, capsys):
+    from diffusion.cli import main
+
+    assert main(["presets", "--out", str(tmp_path), "--only", "T10", "--measure"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no file for T10" in err[0]
+    assert not (tmp_path / presets.MEASURED).exists()

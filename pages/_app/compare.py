@@ -35,7 +35,8 @@ class Choice:
     label: str  # as the page names it
     key: object  # what the caches key on: the ModelId, or ("preset", name)
     model: DiffusionPipeline | None = None  # a session's model; None: a preset, loaded when picked
-    quality: SampleQuality | None = None  # when already known (a training snapshot's)
+    quality: SampleQuality | None = None  # when already known (a training snapshot's, a preset's)
+    bound: Bound | None = None  # when already known (a preset's)
 
     @property
     def pipeline(self) -> DiffusionPipeline:
@@ -48,6 +49,13 @@ def _preset_pipeline(name: str) -> DiffusionPipeline:
     return presets.load_preset(name)
 
 
+@st.cache_resource(show_spinner=False)
+def _preset_measurements() -> dict[str, presets.Measured]:
+    # Measured when the files were made: K on 20,000 points and the quality take the server
+    # seconds per preset, on the first drawing of the page.
+    return presets.read_measured()
+
+
 def choices(current: models.ModelRef) -> dict[str, Choice]:
     """Every model the session can compare, by URL entry: the current one, the earlier ones, the
     shipped presets whose files are there (each is read only when picked: reading all seven
@@ -57,9 +65,17 @@ def choices(current: models.ModelRef) -> dict[str, Choice]:
         out[f"earlier:{k}"] = Choice(f"earlier:{k}", f"earlier {k} ({ref.name})", ref.id, ref.pipeline, ref.quality)
     for entry, label, ref in sweeps.models():
         out[entry] = Choice(entry, label, ref.id, ref.pipeline, ref.quality)
+    recorded = _preset_measurements()
     for name in presets.CATALOGUE:
         if presets.preset_path(name).is_file():
-            out[f"preset:{name}"] = Choice(f"preset:{name}", f"preset: {name}", ("preset", name))
+            m = recorded.get(name)
+            out[f"preset:{name}"] = Choice(
+                f"preset:{name}",
+                f"preset: {name}",
+                ("preset", name),
+                quality=m.quality if m else None,
+                bound=m.bound if m else None,
+            )
     return out
 
 
@@ -179,6 +195,9 @@ def _quality(key, _pipeline: DiffusionPipeline) -> SampleQuality:
 def measured(c: Choice) -> compare.Compared:
     """A model with its K and quality verdict (each computed once per model); K is left out for
     a model too large for the server to bound (the Bound page says why)."""
-    bound = None if caches.bound_refusal(c.pipeline.config) else _bound(c.key, c.pipeline)
+    if c.bound is not None:
+        bound = c.bound
+    else:
+        bound = None if caches.bound_refusal(c.pipeline.config) else _bound(c.key, c.pipeline)
     quality = c.quality if c.quality is not None else _quality(c.key, c.pipeline)
     return compare.compared(c.label, c.pipeline, bound, quality)

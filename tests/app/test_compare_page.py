@@ -49,6 +49,27 @@ def test_presets_of_different_T_side_by_side_and_in_the_url():
     assert chart(again)["frames"] == chart(app)["frames"]
 
 
+def test_presets_show_their_shipped_measurements_without_measuring(monkeypatch):
+    from diffusion import presets
+    from diffusion.pipeline import DiffusionPipeline
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("a preset's K or quality was measured on the page")
+
+    import streamlit as st
+
+    st.cache_data.clear()  # no K of an earlier test's page to fall back on
+    monkeypatch.setattr(DiffusionPipeline, "bound", not_here)
+    monkeypatch.setattr(DiffusionPipeline, "quality", not_here)
+    app = opened_on_compare("preset:default,preset:table1")
+    assert not app.exception
+    recorded = presets.read_measured()
+    table = app.dataframe[0].value
+    k = table.loc["K (bits, unit variance)"].tolist()
+    assert k == [f"{recorded[n].bound.bits_unit_variance:.2f}" for n in ("default", "table1")]
+    assert table.loc["quality"].tolist()[0].startswith("meets the bar")
+
+
 def test_the_current_model_beside_a_preset_without_a_link():
     app = opened_on_compare()
     # no link: the default pair; the current model (the shipped one) can join it
