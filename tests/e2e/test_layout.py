@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from boxes import inside, overlap
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -40,19 +41,6 @@ def wait_idle(page: Page, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and page.locator('[data-testid="stStatusWidget"]').count():
         time.sleep(0.2)
-
-
-def inside(box: dict, width: int, height: int) -> bool:
-    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
-
-
-def overlap(a: dict, b: dict) -> bool:
-    return not (
-        a["x"] + a["width"] <= b["x"]
-        or b["x"] + b["width"] <= a["x"]
-        or a["y"] + a["height"] <= b["y"]
-        or b["y"] + b["height"] <= a["y"]
-    )
 
 
 def collapse_sidebar(page: Page) -> None:

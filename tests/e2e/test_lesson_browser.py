@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from boxes import inside, overlap
 from playwright.sync_api import Page
 
 from diffusion import lesson as engine
@@ -132,21 +133,6 @@ def test_the_lesson_link_steps_through_every_scene(page: Page, app_url, artifact
     assert median < 3 * TARGET_S, f"median step {median:.2f} s"
 
 
-def inside(box: dict, width: int, height: int) -> bool:
-    return (
-        box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width + 1 and box["y"] + box["height"] <= height
-    )
-
-
-def overlap(a: dict, b: dict) -> bool:
-    return not (
-        a["x"] + a["width"] <= b["x"]
-        or b["x"] + b["width"] <= a["x"]
-        or a["y"] + a["height"] <= b["y"]
-        or b["y"] + b["height"] <= a["y"]
-    )
-
-
 CUT_LABELS = """() => Array.from(document.querySelectorAll('.st-key-lesson_bar button')).filter(b => b.offsetWidth > 0)
   .map(b => [b.innerText.trim(), b.scrollWidth > b.clientWidth + 1 || Array.from(b.querySelectorAll('*'))
     .some(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow === 'hidden')])"""
@@ -165,7 +151,7 @@ def layout_problems(page: Page, k: int, width: int, height: int) -> list[str]:
         for label, key in (("Previous", "prev"), ("Next", "next"), ("End", "end"))
     }
     for label, box in buttons.items():
-        if box is None or not inside(box, width, 10**6):
+        if box is None or not inside(box, width, 10**6, slack=1):
             problems.append(f"{where}: {label} is not on the screen: {box}")
         elif title and overlap(box, title):
             problems.append(f"{where}: {label} {box} overlaps the scene's title {title}")
@@ -190,7 +176,7 @@ def layout_problems(page: Page, k: int, width: int, height: int) -> list[str]:
             problems.append(f"{where}: the animation's controls overlap: {controls}")
         if width >= 1920 and SCENES[k - 1].page in ("forward", "reverse"):
             for what, box in controls.items():
-                if box is None or not inside(box, width, height):
+                if box is None or not inside(box, width, height, slack=1):
                     problems.append(f"{where}: {what} is not in view unscrolled: {box}")
     return problems
 
