@@ -11,6 +11,9 @@ a Monte Carlo estimate with no training at all. A trained model's K can approach
 (up to the estimate's Monte Carlo noise, which shrinks as 1/sqrt(n)): for the default schedule its
 seeds spread about 0.1 bits at n = 2000 (five seeds: standard deviation 0.03 bits, max - min 0.09),
 and the per-point KL has a heavy tail, so below n ~ 500 one seed can be a bit off.
+
+The estimate is a torch function of the betas, so `best_betas` can search beta_2..beta_T for the
+highest ceiling at a given T and beta_1: what no schedule of that T can lift the family past.
 """
 
 from __future__ import annotations
@@ -22,10 +25,69 @@ import torch
 
 from .config import DataScale
 from .data import DATA_SCALE, ROLL_MAX, ROLL_MIN, roll_at, to_scale, unit_transform
+from .losses import LOG_2PI_E
 from .metrics import L_NULL_BITS, LN2, Bound, entropy_terms_nats, unit_variance_offset_bits
 from .schedule import NoiseSchedule
 
 ROLL_LENGTH = 8.9  # arc length of the tutorial's roll, for choosing the grid spacing
+# Below this noise scale of x_0 given x_t (tutorial units) the posterior of x_0 lives on a short
+# piece of the roll: the next arm is 0.63 away, beyond 12 standard deviations. There a local grid
+# of the curve around each point's own position replaces the whole roll's.
+LOCAL_SIGMA = 0.05
+LOCAL_SPAN = 10.0  # the local grid covers +-10 noise scales along the roll
+LOCAL_POINTS = 161
+
+
+def _kl_at_t(beta, ab, ab_prev, s, noise, data_scale: DataScale) -> torch.Tensor:
+    """Mean over the points of the smallest E KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) at one t,
+    nats; x_0 = r(s) at `data_scale` (s: (m,)), x_t = sqrt(ab) x_0 + sqrt(1 - ab) noise. float64
+    torch throughout, differentiable in beta = beta_t, ab = alpha_bar_t, ab_prev = alpha_bar_{t-1}."""
+    c = 1.0 if data_scale is DataScale.TUTORIAL else unit_transform()[1]
+    pv = beta * (1.0 - ab_prev) / (1.0 - ab)
+    c0 = beta * torch.sqrt(ab_prev) / (1.0 - ab)
+    x0 = to_scale(roll_at(s), data_scale)
+    xt = torch.sqrt(ab) * x0 + torch.sqrt(1.0 - ab) * noise
+    sigma = math.sqrt(float((1.0 - ab.detach()) / ab.detach()))  # of x_0 given x_t, data units; it only sizes the grid
+    if sigma * c < LOCAL_SIGMA:
+        speed = torch.sqrt(1.0 + s * s) / (10.0 * c)  # |dr/ds| at data scale
+        offsets = torch.linspace(-LOCAL_SPAN, LOCAL_SPAN, LOCAL_POINTS, dtype=s.dtype)
+        grid_s = s[:, None] + offsets[None, :] * (sigma / speed[:, None])  # (m, G), uniform in s as the data
+        grid = to_scale(roll_at(grid_s), data_scale)  # (m, G, 2)
+        logits = -((xt[:, None, :] - torch.sqrt(ab) * grid) ** 2).sum(-1) / (2.0 * (1.0 - ab))
+        w = torch.softmax(logits.masked_fill((grid_s < ROLL_MIN) | (grid_s > ROLL_MAX), -math.inf), dim=1)
+        mean_x0 = (w[..., None] * grid).sum(1)
+        second = (w[..., None] * grid * grid).sum(1)
+    else:
+        # the whole roll, spaced a fifth of the noise scale so the weights are resolved
+        length = ROLL_LENGTH / c
+        size = int(np.clip(length / (0.2 * sigma), 2000, 40_000))
+        grid = to_scale(roll_at(torch.linspace(ROLL_MIN, ROLL_MAX, size, dtype=s.dtype)), data_scale)
+        scaled = torch.sqrt(ab) * grid
+        d2 = (xt * xt).sum(1, keepdim=True) - 2.0 * xt @ scaled.T + (scaled * scaled).sum(1)
+        w = torch.softmax(-d2 / (2.0 * (1.0 - ab)), dim=1)
+        mean_x0 = w @ grid
+        second = w @ (grid * grid)
+    var_x0 = (second - mean_x0 * mean_x0).clamp_min(0.0)
+    p_var = pv + c0 * c0 * var_x0
+    q_minus_p = c0 * (x0 - mean_x0)  # the means differ by c0 (x_0 - E[x_0 | x_t])
+    kl = 0.5 * (torch.log(p_var / pv) + pv / p_var + q_minus_p**2 / p_var - 1.0)
+    return kl.sum(-1).mean()
+
+
+def _best_kl_nats(betas_1_to_T: torch.Tensor, n: int, rng, data_scale: DataScale, chunk: int = 1000) -> torch.Tensor:
+    """(T - 1,) float64 tensor of the per-t ceiling KL, t = 2..T, differentiable in the betas."""
+    alpha_bars = torch.cumprod(1.0 - betas_1_to_T, 0)  # index t - 1
+    out = []
+    for t in range(2, betas_1_to_T.shape[0] + 1):
+        total = 0.0
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            s = torch.from_numpy(rng.uniform(ROLL_MIN, ROLL_MAX, m))
+            noise = torch.from_numpy(rng.standard_normal((m, 2)))
+            kl = _kl_at_t(betas_1_to_T[t - 1], alpha_bars[t - 1], alpha_bars[t - 2], s, noise, data_scale)
+            total = total + kl * m
+        out.append(total / n)
+    return torch.stack(out)
 
 
 def best_kl_per_t_nats(
@@ -33,39 +95,45 @@ def best_kl_per_t_nats(
 ) -> np.ndarray:
     """min over the family of E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) for t = 2..T, nats, (T-1,),
     for the roll at `data_scale`."""
+    betas = torch.from_numpy(np.asarray(schedule.betas[1:], dtype=np.float64))
+    with torch.no_grad():
+        kl = _best_kl_nats(betas, n, np.random.default_rng(seed), DataScale(data_scale), chunk)
+    return kl.numpy()
+
+
+def best_betas(
+    schedule: NoiseSchedule,
+    data_scale: DataScale | str = DATA_SCALE,
+    iterations: int = 120,
+    n: int = 500,
+    lr: float = 0.05,
+    seed: int = 0,
+    progress=None,
+) -> NoiseSchedule:
+    """The schedule of this T and beta_1 whose ceiling is highest, found by gradient ascent from
+    `schedule`: beta_2..beta_T through `LearnedBetas` (each stays in (0, 1)), Adam on a Monte Carlo
+    ceiling with n fresh points per t every iteration, the learning rate decaying to 0 (cosine).
+    It shows how far any betas can lift the family's K on this data, which a trained model's K
+    can then be held to. `progress(i, iterations)` after each iteration."""
+    from .gaussian_diffusion import LearnedBetas  # the paper's parameterisation of learned betas
+
+    scale = DataScale(data_scale)
+    learned = LearnedBetas(schedule.betas[1:])
+    optimizer = torch.optim.Adam(learned.parameters(), lr=lr)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations)
     rng = np.random.default_rng(seed)
-    length = ROLL_LENGTH if DataScale(data_scale) is DataScale.TUTORIAL else ROLL_LENGTH / unit_transform()[1]
-    out = np.empty(schedule.T - 1)
-    for t in range(2, schedule.T + 1):
-        ab = schedule.alpha_bars[t]
-        c0, c1 = schedule.posterior_coef_x0[t], schedule.posterior_coef_xt[t]
-        pv = schedule.posterior_variance[t]
-        # Grid spacing a fifth of the noise scale of x_0 given x_t, so the weights are resolved.
-        sigma = math.sqrt((1.0 - ab) / ab)
-        grid = torch.from_numpy(
-            to_scale(
-                roll_at(np.linspace(ROLL_MIN, ROLL_MAX, int(np.clip(length / (0.2 * sigma), 2000, 40_000)))), data_scale
-            )
-        )
-        scaled = math.sqrt(ab) * grid
-        scaled_sq = (scaled * scaled).sum(1)
-        total = 0.0
-        for start in range(0, n, chunk):
-            m = min(chunk, n - start)
-            s = torch.from_numpy(rng.uniform(ROLL_MIN, ROLL_MAX, m))
-            x0 = to_scale(roll_at(s), data_scale)
-            xt = math.sqrt(ab) * x0 + math.sqrt(1.0 - ab) * torch.from_numpy(rng.standard_normal((m, 2)))
-            d2 = (xt * xt).sum(1, keepdim=True) - 2.0 * xt @ scaled.T + scaled_sq
-            w = torch.softmax(-d2 / (2.0 * (1.0 - ab)), dim=1)
-            mean_x0 = w @ grid
-            var_x0 = (w @ (grid * grid) - mean_x0 * mean_x0).clamp_min(0.0)
-            p_mean = c0 * mean_x0 + c1 * xt
-            p_var = pv + c0 * c0 * var_x0
-            q_mean = c0 * x0 + c1 * xt
-            kl = 0.5 * (torch.log(p_var / pv) + pv / p_var + (q_mean - p_mean) ** 2 / p_var - 1.0)
-            total += float(kl.sum())
-        out[t - 2] = total / n
-    return out
+    for i in range(iterations):
+        b = learned()
+        one_minus_ab_T = 1.0 - torch.prod(1.0 - b)
+        # -K in nats: the KL terms less H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T) (log 2 pi e cancels once)
+        loss = _best_kl_nats(b, n, rng, scale).sum() - (torch.log(one_minus_ab_T) - torch.log(b[0]) - LOG_2PI_E)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        decay.step()
+        if progress is not None:
+            progress(i + 1, iterations)
+    return NoiseSchedule.from_betas(learned.values(), schedule.schedule)
 
 
 def best_possible_bound(
