@@ -21,7 +21,7 @@ import torch
 import diffusion.figures  # noqa: F401
 import diffusion.jobs
 import diffusion.views  # noqa: F401
-from pages._app import lesson, projector, settings, status, training, url
+from pages._app import compare, lesson, projector, settings, status, training, url
 
 # One intra-op thread per torch call, in the server and in each training process (they inherit
 # it). At most one run per core trains at once (diffusion.jobs caps it) and the server serves views
@@ -89,3 +89,4 @@ pg.run()
 # a no-op.
 diffusion.jobs.warm_up()
 lesson.prefetch_next()  # in a lesson: the next scene's views, built while the teacher talks
+compare.prefetch_default_pair()  # once per server: the chart Compare opens with

@@ -9,6 +9,7 @@ to its own models).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -65,18 +66,38 @@ def choices(current: models.ModelRef) -> dict[str, Choice]:
         out[f"earlier:{k}"] = Choice(f"earlier:{k}", f"earlier {k} ({ref.name})", ref.id, ref.pipeline, ref.quality)
     for entry, label, ref in sweeps.models():
         out[entry] = Choice(entry, label, ref.id, ref.pipeline, ref.quality)
-    recorded = _preset_measurements()
     for name in presets.CATALOGUE:
         if presets.preset_path(name).is_file():
-            m = recorded.get(name)
-            out[f"preset:{name}"] = Choice(
-                f"preset:{name}",
-                f"preset: {name}",
-                ("preset", name),
-                quality=m.quality if m else None,
-                bound=m.bound if m else None,
-            )
+            out[f"preset:{name}"] = _preset_choice(name)
     return out
+
+
+def _preset_choice(name: str) -> Choice:
+    m = _preset_measurements().get(name)
+    return Choice(
+        f"preset:{name}",
+        f"preset: {name}",
+        ("preset", name),
+        quality=m.quality if m else None,
+        bound=m.bound if m else None,
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def prefetch_default_pair() -> threading.Thread:
+    """Once per server, after the first page a visitor opens: the chart of the pair Compare opens
+    with, built in a thread, so that the first visit to Compare only has to draw it (measured in
+    tests/e2e/test_compare_browser.py, docs/performance.md)."""
+
+    def build() -> None:
+        try:
+            animation([_preset_choice(entry.removeprefix("preset:")) for entry in DEFAULT_ENTRIES])
+        except Exception:
+            pass  # only a head start: the page builds the chart itself and says what went wrong
+
+    thread = threading.Thread(target=build, name="compare-prefetch", daemon=True)
+    thread.start()
+    return thread
 
 
 def readable(picked: list[Choice]) -> tuple[list[Choice], list[str]]:

@@ -105,3 +105,21 @@ def test_the_comparison_downloads_as_a_gif_of_its_panels_side_by_side():
     frames = iio.imread(data, index=None, extension=".gif")
     assert frames.shape == (len(chart(app)["frames"]), 480, 2 * 480, 3)
     assert any(b.proto.label == "Save comparison.gif" for b in app.get("download_button"))
+
+
+def test_the_pair_compare_opens_with_is_built_ahead_once_per_server(monkeypatch):
+    from diffusion import figures_compare
+    from pages._app import compare as glue
+
+    opened()  # any page: the dashboard starts the build after it
+    thread = glue.prefetch_default_pair()
+    thread.join(120)
+    assert not thread.is_alive() and glue.prefetch_default_pair() is thread  # one build, not one per rerun
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the chart was built again")
+
+    monkeypatch.setattr(figures_compare, "compare_animation", not_again)
+    app = opened_on_compare()  # the default pair: drawn from what the thread built
+    assert not app.exception
+    assert panel_titles(chart(app)) == ["<b>preset: default</b><br>t = 40 of 40", "<b>preset: T10</b><br>t = 10 of 10"]

@@ -22,9 +22,10 @@ def panel_ts(plot) -> list[tuple[int, int]]:
 def test_two_presets_play_together(page: Page, app_url, artifacts):
     page.goto(app_url)
     expect(page.get_by_role("heading", name="Diffusion", exact=False).first).to_be_visible(timeout=90_000)
-    # as a reader would: the Overview drawn first (its Figure 1), so the time is the Compare page's own
+    # As a reader would: the Overview drawn first (its Figure 1) and read for a moment, while the
+    # server starts its training process, so that the time is the Compare page's own.
     page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullLayout; }")
-    page.wait_for_timeout(1_000)
+    page.wait_for_timeout(3_000)
     link = page.locator('[data-testid="stSidebarNav"] a', has_text="Compare")
     clicked = time.perf_counter()
     link.click()
