@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import datasets
 from .config import PRESETS, BetaSchedule, ConfigError, DiffusionConfig
 from .datasets import DataSet
-from .jobs import DEFAULT_SLOTS, SNAPSHOT_SECONDS, JobState, JobStatus, TrainingJob, TrainingSlots
+from .jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob, TrainingSlots
 from .memory import check_training
 from .pipeline import DiffusionPipeline
 
@@ -127,6 +127,13 @@ class RunStatus:
     status: JobStatus
 
 
+# A sweep's runs show progress lines, not their models, while they train: each publishes a model
+# (its samples, quality and K, measured in a thread beside the steps) only once at its start, when
+# paused and at its end. Every two seconds, as a dashboard run does, that measuring took a core
+# from the other slot's run (benchmarks/bench_sweep.py).
+SWEEP_SNAPSHOT_SECONDS = math.inf
+
+
 class Sweep:
     """The runs of one sweep, in the order of their values. Methods are safe from any thread.
 
@@ -139,7 +146,7 @@ class Sweep:
         runs: list[tuple[str, DiffusionConfig]],
         slots: TrainingSlots = DEFAULT_SLOTS,
         dataset_for: Callable[[DiffusionConfig], DataSet | None] = lambda cfg: None,
-        snapshot_seconds: float = SNAPSHOT_SECONDS,
+        snapshot_seconds: float = SWEEP_SNAPSHOT_SECONDS,
     ):
         self.setting = setting
         self.names = [name for name, _ in runs]

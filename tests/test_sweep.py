@@ -7,7 +7,7 @@ import time
 import pytest
 
 from diffusion.config import DiffusionConfig
-from diffusion.jobs import JobState, TrainingSlots
+from diffusion.jobs import SNAPSHOT_SECONDS, JobState, TrainingSlots
 from diffusion.sweep import Sweep, SweepError, parse_values, sweep_configs, value_text
 
 LONG = 10**6  # steps: a run that only ends when stopped
@@ -191,3 +191,19 @@ def test_a_session_without_a_token_stops_its_sweep_at_once(sweeps):
     _release(holder)
     s.join(15)
     assert states(s) == [JobState.STOPPED, JobState.STOPPED]
+
+
+def test_a_sweeps_runs_publish_their_model_at_the_start_and_the_end_only():
+    """A dashboard run publishes a model every SNAPSHOT_SECONDS; a sweep's run, which shows only
+    its progress line while it trains, publishes one after its first second and one at its end."""
+    slots = TrainingSlots(capacity=2)
+    s = Sweep("T", sweep_configs(tiny(), "T", [5, 6], steps=2000), slots=slots).start()
+    try:
+        wait_until(lambda: not s.active(), timeout=120, what="the sweep's end")
+    finally:
+        s.stop(wait=True)
+    for r in s.statuses():
+        assert r.status.state is JobState.FINISHED
+        assert r.status.seconds > 2 * SNAPSHOT_SECONDS  # long enough for a dashboard run's two or more
+        assert r.status.snapshot_id <= 2, r.status.snapshot_id
+        assert r.status.pipeline.steps_trained == 2000 and r.status.quality is not None  # the end's model
