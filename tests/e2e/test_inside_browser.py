@@ -77,21 +77,26 @@ def test_the_density_slider_moves_the_frame_and_a_click_probes_there(page: Page,
     expect(pair).to_be_visible(timeout=30_000)
     wait_idle(page)
 
-    def titles() -> list[str]:
+    def titles() -> list[str] | None:
+        """The drawn chart's titles; None while plotly (re)draws it and has no layout yet."""
         return chart(page, "inside_density_pair").evaluate(
-            "g => (g._fullLayout.annotations || []).map(a => a.text).concat([g._fullLayout.title.text || ''])"
+            "g => g._fullLayout ? (g._fullLayout.annotations || []).map(a => a.text)"
+            ".concat([g._fullLayout.title.text || '']) : null"
         )
 
-    before = titles()
+    deadline = time.monotonic() + 30
+    while (before := titles()) is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert before is not None, "the density chart was never drawn"
     # A click on the slider's track, three quarters along: another t than the middle one shown first.
     box = page.locator(".st-key-inside_density_t").bounding_box()
     page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + box["height"] - 12)
     wait_idle(page)
     expect(chart(page, "inside_density_pair")).to_be_visible(timeout=30_000)
     deadline = time.monotonic() + 30
-    while titles() == before and time.monotonic() < deadline:
+    while titles() in (before, None) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert titles() != before, before  # the heatmaps of another t
+    assert titles() not in (before, None), before  # the heatmaps of another t
 
     page.get_by_role("tab", name="Probe the kernel").click()
     probe = chart(page, "inside_probe_chart")
