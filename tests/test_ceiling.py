@@ -69,17 +69,17 @@ def test_the_ceiling_is_differentiable_in_the_betas():
 
 
 def test_best_betas_lift_the_ceiling_to_one_optimum_from_either_side():
-    """From betas too large (beta_T = 0.9) and too small (0.05) at T = 10, the search lands on
+    """From betas too large (beta_T = 0.9) and too small (0.05) at T = 6, the search lands on
     schedules of the same ceiling, higher than either start's (estimates on other points)."""
     from diffusion.ceiling import best_betas
 
     found = {}
     for end in (0.9, 0.05):
-        start = NoiseSchedule.from_config(DiffusionConfig(T=10, schedule="geometric", beta_start=1e-5, beta_end=end))
-        best = best_betas(start, data_scale="unit", iterations=40, n=200, lr=0.3, seed=0)
-        assert best.T == 10 and best.betas[1] == start.betas[1]  # beta_1 stays fixed
+        start = NoiseSchedule.from_config(DiffusionConfig(T=6, schedule="geometric", beta_start=1e-5, beta_end=end))
+        best = best_betas(start, data_scale="unit", iterations=40, n=100, lr=0.3, seed=0)
+        assert best.T == 6 and best.betas[1] == start.betas[1]  # beta_1 stays fixed
         assert ((best.betas[1:] > 0) & (best.betas[1:] < 1)).all()
-        before = best_possible_bound(start, n=2000, seed=7, data_scale="unit").bits_unit_variance
-        found[end] = best_possible_bound(best, n=2000, seed=7, data_scale="unit").bits_unit_variance
-        assert found[end] > before + 0.05, (end, before, found[end])  # same points: the noise is shared
+        before = best_possible_bound(start, n=1000, seed=7, data_scale="unit").bits_unit_variance
+        found[end] = best_possible_bound(best, n=1000, seed=7, data_scale="unit").bits_unit_variance
+        assert found[end] > before + 0.04, (end, before, found[end])  # same points: the noise is shared
     assert abs(found[0.9] - found[0.05]) < 0.04, found

@@ -1,9 +1,9 @@
-"""Every page at a lecture's screen sizes: 1400x1000 (a laptop), 1920x1080 (a projector) and
-390x844 (a phone), each in one browser context, the pages visited in turn.
+"""Every page at a lecture's screen sizes: 1400x1000 (a laptop) and 390x844 (a phone), each in one
+browser context, the pages visited in turn (a projector's 1920x1080 is the lesson test's).
 
 A screenshot of the viewport (what the lecturer sees without scrolling) of each page goes to
 tests/artifacts/layout_<size>_<page>.png. Checked with bounding boxes: the animations' Play button
-and t slider lie inside the viewport and apart, on a laptop and a projector without scrolling, on a
+and t slider lie inside the viewport and apart, on a laptop without scrolling, on a
 phone once scrolled to them (..._controls.png); the Train page's Start button is in view; at
 390 px the Train page's three live panels stack, each at the screen's width, their titles apart
 (..._chart.png); during a run the Train page's three live panels and its Pause button are in view at
@@ -21,7 +21,9 @@ from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
-SIZES = {"1400x1000": (1400, 1000), "1920x1080": (1920, 1080), "390x844": (390, 844)}
+# 1920x1080, a projector's, is larger than a laptop's both ways; its check is the lesson's, which
+# visits the pages at that size in projector mode (test_lesson_browser.py).
+SIZES = {"1400x1000": (1400, 1000), "390x844": (390, 844)}
 # (name, path, chart key or None): the mismatch banner (settings that differ from the model's)
 # pushes the Forward page's chart down, the case most likely to push its controls out of view.
 PAGES = [
