@@ -23,9 +23,9 @@ import math
 import numpy as np
 import torch
 
-from .config import DataScale
+from .config import DataScale, MeanParameterization
 from .data import DATA_SCALE, ROLL_MAX, ROLL_MIN, roll_at, to_scale, unit_transform
-from .losses import LOG_2PI_E
+from .gaussian_diffusion import GaussianDiffusion, LearnedBetas
 from .metrics import L_NULL_BITS, LN2, Bound, entropy_terms_nats, unit_variance_offset_bits
 from .schedule import NoiseSchedule
 
@@ -38,22 +38,23 @@ LOCAL_SPAN = 10.0  # the local grid covers +-10 noise scales along the roll
 LOCAL_POINTS = 161
 
 
-def _kl_at_t(beta, ab, ab_prev, s, noise, data_scale: DataScale) -> torch.Tensor:
-    """Mean over the points of the smallest E KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) at one t,
-    nats; x_0 = r(s) at `data_scale` (s: (m,)), x_t = sqrt(ab) x_0 + sqrt(1 - ab) noise. float64
-    torch throughout, differentiable in beta = beta_t, ab = alpha_bar_t, ab_prev = alpha_bar_{t-1}."""
+def _kl_at_t(d: GaussianDiffusion, t: int, s, noise, data_scale: DataScale) -> torch.Tensor:
+    """Mean over the points of the smallest E KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) at step t,
+    nats; x_0 = r(s) at `data_scale` (s: (m,)), x_t ~ q(x_t | x_0) with `noise`. `d` holds float64
+    tensors (GaussianDiffusion.from_betas_tensor), so the result is differentiable in the betas."""
     c = 1.0 if data_scale is DataScale.TUTORIAL else unit_transform()[1]
-    pv = beta * (1.0 - ab_prev) / (1.0 - ab)
-    c0 = beta * torch.sqrt(ab_prev) / (1.0 - ab)
+    pv, c0 = d.posterior_variance[t], d.posterior_coef_x0[t]
+    sqrt_ab, sqrt_1m_ab = d.sqrt_alpha_bars[t], d.sqrt_one_minus_alpha_bars[t]
+    ab, one_minus_ab = sqrt_ab * sqrt_ab, sqrt_1m_ab * sqrt_1m_ab
     x0 = to_scale(roll_at(s), data_scale)
-    xt = torch.sqrt(ab) * x0 + torch.sqrt(1.0 - ab) * noise
-    sigma = math.sqrt(float((1.0 - ab.detach()) / ab.detach()))  # of x_0 given x_t, data units; it only sizes the grid
+    xt = sqrt_ab * x0 + sqrt_1m_ab * noise
+    sigma = math.sqrt(float((one_minus_ab / ab).detach()))  # of x_0 given x_t, data units; it only sizes the grid
     if sigma * c < LOCAL_SIGMA:
         speed = torch.sqrt(1.0 + s * s) / (10.0 * c)  # |dr/ds| at data scale
         offsets = torch.linspace(-LOCAL_SPAN, LOCAL_SPAN, LOCAL_POINTS, dtype=s.dtype)
         grid_s = s[:, None] + offsets[None, :] * (sigma / speed[:, None])  # (m, G), uniform in s as the data
         grid = to_scale(roll_at(grid_s), data_scale)  # (m, G, 2)
-        logits = -((xt[:, None, :] - torch.sqrt(ab) * grid) ** 2).sum(-1) / (2.0 * (1.0 - ab))
+        logits = -((xt[:, None, :] - sqrt_ab * grid) ** 2).sum(-1) / (2.0 * one_minus_ab)
         w = torch.softmax(logits.masked_fill((grid_s < ROLL_MIN) | (grid_s > ROLL_MAX), -math.inf), dim=1)
         mean_x0 = (w[..., None] * grid).sum(1)
         second = (w[..., None] * grid * grid).sum(1)
@@ -62,9 +63,9 @@ def _kl_at_t(beta, ab, ab_prev, s, noise, data_scale: DataScale) -> torch.Tensor
         length = ROLL_LENGTH / c
         size = int(np.clip(length / (0.2 * sigma), 2000, 40_000))
         grid = to_scale(roll_at(torch.linspace(ROLL_MIN, ROLL_MAX, size, dtype=s.dtype)), data_scale)
-        scaled = torch.sqrt(ab) * grid
+        scaled = sqrt_ab * grid
         d2 = (xt * xt).sum(1, keepdim=True) - 2.0 * xt @ scaled.T + (scaled * scaled).sum(1)
-        w = torch.softmax(-d2 / (2.0 * (1.0 - ab)), dim=1)
+        w = torch.softmax(-d2 / (2.0 * one_minus_ab), dim=1)
         mean_x0 = w @ grid
         second = w @ (grid * grid)
     var_x0 = (second - mean_x0 * mean_x0).clamp_min(0.0)
@@ -74,18 +75,21 @@ def _kl_at_t(beta, ab, ab_prev, s, noise, data_scale: DataScale) -> torch.Tensor
     return kl.sum(-1).mean()
 
 
-def _best_kl_nats(betas_1_to_T: torch.Tensor, n: int, rng, data_scale: DataScale, chunk: int = 1000) -> torch.Tensor:
-    """(T - 1,) float64 tensor of the per-t ceiling KL, t = 2..T, differentiable in the betas."""
-    alpha_bars = torch.cumprod(1.0 - betas_1_to_T, 0)  # index t - 1
+def _diffusion_of(betas_1_to_T: torch.Tensor) -> GaussianDiffusion:
+    # float64 throughout: the posterior variance at t = 2 is ~beta_1 and loses digits in float32
+    return GaussianDiffusion.from_betas_tensor(betas_1_to_T, MeanParameterization.PAPER, dtype=torch.float64)
+
+
+def _best_kl_nats(d: GaussianDiffusion, n: int, rng, data_scale: DataScale, chunk: int = 1000) -> torch.Tensor:
+    """(T - 1,) float64 tensor of the per-t ceiling KL, t = 2..T, differentiable in d's betas."""
     out = []
-    for t in range(2, betas_1_to_T.shape[0] + 1):
+    for t in range(2, d.T + 1):
         total = 0.0
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             s = torch.from_numpy(rng.uniform(ROLL_MIN, ROLL_MAX, m))
             noise = torch.from_numpy(rng.standard_normal((m, 2)))
-            kl = _kl_at_t(betas_1_to_T[t - 1], alpha_bars[t - 1], alpha_bars[t - 2], s, noise, data_scale)
-            total = total + kl * m
+            total = total + _kl_at_t(d, t, s, noise, data_scale) * m
         out.append(total / n)
     return torch.stack(out)
 
@@ -97,7 +101,7 @@ def best_kl_per_t_nats(
     for the roll at `data_scale`."""
     betas = torch.from_numpy(np.asarray(schedule.betas[1:], dtype=np.float64))
     with torch.no_grad():
-        kl = _best_kl_nats(betas, n, np.random.default_rng(seed), DataScale(data_scale), chunk)
+        kl = _best_kl_nats(_diffusion_of(betas), n, np.random.default_rng(seed), DataScale(data_scale), chunk)
     return kl.numpy()
 
 
@@ -108,31 +112,24 @@ def best_betas(
     n: int = 500,
     lr: float = 0.05,
     seed: int = 0,
-    progress=None,
 ) -> NoiseSchedule:
     """The schedule of this T and beta_1 whose ceiling is highest, found by gradient ascent from
     `schedule`: beta_2..beta_T through `LearnedBetas` (each stays in (0, 1)), Adam on a Monte Carlo
     ceiling with n fresh points per t every iteration, the learning rate decaying to 0 (cosine).
     It shows how far any betas can lift the family's K on this data, which a trained model's K
-    can then be held to. `progress(i, iterations)` after each iteration."""
-    from .gaussian_diffusion import LearnedBetas  # the paper's parameterisation of learned betas
-
+    can then be held to."""
     scale = DataScale(data_scale)
     learned = LearnedBetas(schedule.betas[1:])
     optimizer = torch.optim.Adam(learned.parameters(), lr=lr)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations)
     rng = np.random.default_rng(seed)
-    for i in range(iterations):
-        b = learned()
-        one_minus_ab_T = 1.0 - torch.prod(1.0 - b)
-        # -K in nats: the KL terms less H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T) (log 2 pi e cancels once)
-        loss = _best_kl_nats(b, n, rng, scale).sum() - (torch.log(one_minus_ab_T) - torch.log(b[0]) - LOG_2PI_E)
+    for _ in range(iterations):
+        d = _diffusion_of(learned())
+        loss = _best_kl_nats(d, n, rng, scale).sum() - d.entropy_nats  # -K in nats
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         decay.step()
-        if progress is not None:
-            progress(i + 1, iterations)
     return NoiseSchedule.from_betas(learned.values(), schedule.schedule)
 
 

@@ -57,13 +57,13 @@ def test_the_ceiling_is_differentiable_in_the_betas():
     import numpy as np
     import torch
 
-    from diffusion.ceiling import _best_kl_nats
+    from diffusion.ceiling import _best_kl_nats, _diffusion_of
     from diffusion.config import DataScale
 
     betas = torch.tensor([1e-5, 1e-4, 3e-3, 0.08, 0.4], dtype=torch.float64, requires_grad=True)
 
     def kl(b):
-        return _best_kl_nats(b, 16, np.random.default_rng(3), DataScale.UNIT)
+        return _best_kl_nats(_diffusion_of(b), 16, np.random.default_rng(3), DataScale.UNIT)
 
     assert torch.autograd.gradcheck(kl, (betas,), eps=1e-8, atol=1e-5, rtol=1e-3)
 
