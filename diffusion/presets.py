@@ -131,6 +131,9 @@ class Measured:
     bound: Bound
     quality: SampleQuality
 
+    def to_dict(self) -> dict:
+        return {"bound": self.bound.to_dict(), "quality": asdict(self.quality)}
+
 
 def measure(name: str, folder: Path = PRESET_DIR) -> Measured:
     pipeline = load_preset(name, folder)
@@ -141,10 +144,9 @@ def write_measured(names, folder: Path = PRESET_DIR) -> Path:
     """Measure the named presets' files and write them into folder/measured.json, keeping the
     entries of the others (a preset retrained alone is measured alone)."""
     path = Path(folder) / MEASURED
-    entries = {k: {"bound": m.bound.to_dict(), "quality": asdict(m.quality)} for k, m in read_measured(folder).items()}
+    entries = {k: m.to_dict() for k, m in read_measured(folder).items()}
     for name in names:
-        m = measure(name, folder)
-        entries[name] = {"bound": m.bound.to_dict(), "quality": asdict(m.quality)}
+        entries[name] = measure(name, folder).to_dict()
     path.write_text(json.dumps({k: entries[k] for k in CATALOGUE if k in entries}, indent=1) + "\n")
     return path
 

@@ -216,9 +216,8 @@ def _quality(key, _pipeline: DiffusionPipeline) -> SampleQuality:
 def measured(c: Choice) -> compare.Compared:
     """A model with its K and quality verdict (each computed once per model); K is left out for
     a model too large for the server to bound (the Bound page says why)."""
-    if c.bound is not None:
-        bound = c.bound
-    else:
-        bound = None if caches.bound_refusal(c.pipeline.config) else _bound(c.key, c.pipeline)
+    bound = c.bound
+    if bound is None and not caches.bound_refusal(c.pipeline.config):
+        bound = _bound(c.key, c.pipeline)
     quality = c.quality if c.quality is not None else _quality(c.key, c.pipeline)
     return compare.compared(c.label, c.pipeline, bound, quality)
