@@ -8,7 +8,9 @@ server's way (a child of the warm fork server, one torch thread, snapshots every
 --slots, timed from `start()` until the last run has ended. Prints both, the ideal
 (runs / slots) x one run, and the sweep's ratio to it; the target is 1.2. Whole runs on slots of
 one core each cannot go below ceil(runs / slots) / (runs / slots) of the ideal (4/3 for three
-runs on two slots: the third trains alone while a core idles); that floor is printed too.
+runs on two slots: the third trains alone while a core idles); that floor is printed too. The
+sweep's runs take turns where they do not divide evenly among the slots (`sweep.next_turn`);
+`--whole-runs` switches the turns off, for the ratio without them.
 It measures and prints; it asserts nothing.
 """
 
@@ -27,7 +29,7 @@ import torch  # noqa: E402
 
 from diffusion.config import DiffusionConfig  # noqa: E402
 from diffusion.jobs import JobState, TrainingJob, TrainingSlots  # noqa: E402
-from diffusion.sweep import Sweep  # noqa: E402
+from diffusion.sweep import TURN_SECONDS, Sweep  # noqa: E402
 
 
 def until_ended(jobs: list[TrainingJob], poll: float = 0.02) -> list[tuple[float, float]]:
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=DiffusionConfig().steps)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--slots", type=int, default=2)
+    parser.add_argument("--whole-runs", action="store_true", help="no turns: each run keeps its slot to its end")
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = DiffusionConfig(steps=args.steps, device="cpu")
@@ -76,7 +79,8 @@ def main() -> None:
     assert job.status().state is JobState.FINISHED, job.status().error
 
     runs = [(f"seed={seed}", config.replace(seed=seed)) for seed in range(args.runs)]
-    sweep = Sweep("seed", runs, slots=TrainingSlots(args.slots))
+    turns = math.inf if args.whole_runs else TURN_SECONDS
+    sweep = Sweep("seed", runs, slots=TrainingSlots(args.slots), turn_seconds=turns)
     started = time.perf_counter()
     sweep.start()
     spans = until_ended(sweep.jobs)
@@ -87,7 +91,8 @@ def main() -> None:
     floor = math.ceil(args.runs / args.slots) / (args.runs / args.slots)
     print(f"one run of {args.steps:,} steps alone: {one:.1f} s")
     print(line("alone", job, alone))
-    print(f"sweep of {args.runs} such runs on {args.slots} slots: {together:.1f} s")
+    how = "as whole runs" if args.whole_runs else f"taking turns of {TURN_SECONDS:g} s"
+    print(f"sweep of {args.runs} such runs on {args.slots} slots, {how}: {together:.1f} s")
     for (name, _), j, span in zip(runs, sweep.jobs, spans):
         print(line(name, j, span))
     print(f"ideal ({args.runs} / {args.slots}) x one run: {ideal:.1f} s")

@@ -47,6 +47,7 @@ __all__ = [
     "JobStatus",
     "TrainingJob",
     "TrainingSlots",
+    "Turn",
     "warm_up",
 ]
 
@@ -68,33 +69,69 @@ _TRAINING = (JobState.RUNNING, JobState.PAUSED)  # the states in which a run has
 
 
 class TrainingSlots:
-    """At most `capacity` runs train at once; the rest wait in first-come order."""
+    """At most `capacity` runs train at once; the rest wait in first-come order.
+
+    A run that holds a slot may hand it to a waiting run (`swap`) and wait in that run's place:
+    that is how the runs of one sweep take turns (`diffusion.sweep`). The line of every other run
+    and the cap stay as they were."""
 
     def __init__(self, capacity: int | None = None):
         self.capacity = max(1, capacity or os.cpu_count() or 1)
         self._cond = threading.Condition()
-        self._running: set[int] = set()
+        self._running: dict[int, float] = {}  # ticket -> when it got its slot (monotonic)
         self._waiting: deque[int] = deque()
 
     def acquire(self, ticket: int, cancelled: threading.Event) -> bool:
-        """Block until `ticket` may run (True) or `cancelled` is set (False)."""
+        """Join the line and block until `ticket` holds a slot (True) or `cancelled` is set (False)."""
         with self._cond:
             self._waiting.append(ticket)
-            try:
-                while not (len(self._running) < self.capacity and self._waiting[0] == ticket):
-                    if cancelled.is_set():
-                        return False
-                    self._cond.wait(timeout=0.1)
-                self._running.add(ticket)
-                return True
-            finally:
-                self._waiting.remove(ticket)
-                self._cond.notify_all()
+            while not self._take(ticket):
+                if cancelled.is_set():
+                    self._waiting.remove(ticket)
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(timeout=0.1)
+            return True
+
+    def take(self, ticket: int) -> bool:
+        """Whether `ticket` holds a slot, taking a free one if it is first in line; never blocks."""
+        with self._cond:
+            return self._take(ticket)
+
+    def _take(self, ticket: int) -> bool:
+        if ticket in self._running:
+            return True
+        if self._waiting and self._waiting[0] == ticket and len(self._running) < self.capacity:
+            self._waiting.popleft()
+            self._running[ticket] = time.monotonic()
+            self._cond.notify_all()  # the next in line may take a slot too
+            return True
+        return False
+
+    def swap(self, holder: int, waiter: int) -> bool:
+        """`holder`'s slot goes to `waiter`, which is in line; `holder` waits in `waiter`'s place.
+        False (and nothing changes) unless `holder` holds a slot and `waiter` waits."""
+        with self._cond:
+            if holder not in self._running or waiter not in self._waiting:
+                return False
+            self._waiting[self._waiting.index(waiter)] = holder
+            del self._running[holder]
+            self._running[waiter] = time.monotonic()
+            self._cond.notify_all()
+            return True
 
     def release(self, ticket: int) -> None:
+        """`ticket` is done: it leaves its slot, or the line."""
         with self._cond:
-            self._running.discard(ticket)
+            self._running.pop(ticket, None)
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
             self._cond.notify_all()
+
+    def held_since(self, ticket: int) -> float | None:
+        """When `ticket` got the slot it holds (time.monotonic()); None when it holds none."""
+        with self._cond:
+            return self._running.get(ticket)
 
     def position(self, ticket: int) -> int:
         """1-based place of `ticket` in the waiting line; 0 when it is not waiting."""
@@ -144,6 +181,15 @@ class JobStatus:
     diverged: bool = False
 
 
+@dataclass(frozen=True)
+class Turn:
+    """Where a run stands in its slots, for a sweep whose runs take turns (`TrainingJob.turn`)."""
+
+    holds_slot: bool
+    turn_seconds: float  # since it last got its slot; 0 while it holds none
+    started: bool  # it has held a slot: its process is alive, and in line it waits its turn
+
+
 class TrainingJob:
     """One training run in a child process, supervised by a daemon thread. Methods are safe to call
     from any thread."""
@@ -184,6 +230,8 @@ class TrainingJob:
         self._send_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._state = JobState.QUEUED
+        self._off_turn = False  # its slot went to another run of its sweep; the process waits
+        self._started = False
         self._error: str | None = None
         self._diverged = False
         self._pipeline: DiffusionPipeline | None = resume_from
@@ -241,6 +289,22 @@ class TrainingJob:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def turn(self) -> Turn:
+        since = self._slots.held_since(self._ticket)
+        return Turn(since is not None, 0.0 if since is None else time.monotonic() - since, self._started)
+
+    def hand_slot_to(self, other: TrainingJob) -> bool:
+        """Give this run's slot to `other`, which waits in the same line, and wait in its place; the
+        process pauses until a slot is this run's again. False when either is not where it should be."""
+        if other._slots is not self._slots:
+            return False
+        with self._lock:  # waiting before the other can take the slot: never one run too many
+            if not self._slots.swap(self._ticket, other._ticket):
+                return False
+            self._off_turn, self._state = True, JobState.QUEUED
+        self._send("wait")
+        return True
+
     @property
     def alive(self) -> bool:
         """The supervising thread is running (it outlives the child process)."""
@@ -280,6 +344,7 @@ class TrainingJob:
                 self._state = JobState.STOPPED
             self._notify()
             return
+        self._started = True
         try:
             self._supervise()
         except Exception as exc:  # anything unexpected: keep the last model, say what happened
@@ -340,9 +405,12 @@ class TrainingJob:
             self._conn = receiver
         if self._stop.is_set():  # Stop clicked while the process started
             self._send("stop")
+        if self._off_turn:  # its slot was handed over while the process started
+            self._send("wait")
         outcome = None
         try:
             while outcome is None:
+                self._follow_turn()
                 if receiver.poll(0.1):
                     try:
                         kind, payload = receiver.recv()
@@ -374,11 +442,21 @@ class TrainingJob:
                     "the last snapshot is kept. Try a smaller network or batch."
                 )
 
+    def _follow_turn(self) -> None:
+        """A run that handed its slot over (`hand_slot_to`) goes on as soon as it holds one again."""
+        with self._lock:
+            if not self._off_turn or not self._slots.take(self._ticket):
+                return
+            self._off_turn, self._state = False, JobState.RUNNING
+        self._send("resume")  # a pause from before its turn ended is its sweep's to send again
+        self._send("go")
+        self._notify()
+
     def _receive(self, kind: str, payload) -> str | None:
         """Apply one message from the child; returns how the run ended, if this message says so."""
         if kind == "started":
             with self._lock:
-                if self._state is JobState.QUEUED:
+                if self._state is JobState.QUEUED and not self._off_turn:
                     self._state = JobState.RUNNING
         elif kind == "progress":
             with self._lock:

@@ -5,6 +5,11 @@ config per value from a base config, and `Sweep` holds their `TrainingJob`s: sta
 and stop act on all of them, `statuses()` reads them, `finished()` hands over the models of the
 runs that have ended. The runs queue through a `TrainingSlots` like any other (a sweep of four on
 a server of two slots trains two at a time); a sweep adds runs to the line, never slots.
+
+Where its runs do not divide evenly among the slots it holds (three on two), whole runs would end
+with one run training alone while a slot idles. Its runs then take turns instead (`next_turn`):
+the run with the most of its steps left hands its slot to the one waiting every `TURN_SECONDS`, so
+the others train straight through and the last ones end together (benchmarks/bench_sweep.py).
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from dataclasses import dataclass
 from . import datasets
 from .config import PRESETS, BetaSchedule, ConfigError, DiffusionConfig
 from .datasets import DataSet
-from .jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob, TrainingSlots
+from .jobs import DEFAULT_SLOTS, JobState, JobStatus, TrainingJob, TrainingSlots, Turn
 from .memory import check_training
 from .pipeline import DiffusionPipeline
 
 VALUES_MIN, VALUES_MAX = 2, 4  # a comparison shows 2 to 4 models
 SWEEP_STEPS = 1000  # the default length of each run: short, so that a sweep is seconds, not minutes
+# How long a run holds its slot before it hands it to another of its sweep's runs: a hand-over
+# costs the waiting run a poll of its supervisor's pipe before it steps, so a turn is long beside it.
+TURN_SECONDS = 5.0
+TURN_CHECK_SECONDS = 0.25
 
 
 class SweepError(ValueError):
@@ -134,6 +143,31 @@ class RunStatus:
 SWEEP_SNAPSHOT_SECONDS = math.inf
 
 
+def next_turn(runs: list[tuple[JobStatus, Turn]], turn_seconds: float = TURN_SECONDS) -> tuple[int, int] | None:
+    """(i, j): run i hands its slot to run j now, or None. `runs`: each run's status and turn.
+
+    Only while the runs left do not divide evenly among the slots the sweep holds: otherwise whole
+    runs keep every slot busy to the end, and each ends sooner. Of the runs that train, the one
+    with the most of its steps left gives up its slot once it has held it for `turn_seconds`, to the
+    run waiting its turn or, when none does, to the first still waiting to start. So one slot
+    passes between the runs furthest from their end while the others train straight through, and
+    at most one run waits with a live process."""
+    left = [k for k, (s, _) in enumerate(runs) if s.state.active]
+    holding = [k for k in left if runs[k][1].holds_slot]
+    waiting = [k for k in left if runs[k][0].state is JobState.QUEUED and not runs[k][1].holds_slot]
+    training = [k for k in holding if runs[k][0].state is not JobState.PAUSED]  # or starting
+    if not waiting or not training or len(left) % len(holding) == 0:
+        return None
+
+    # the run furthest from its end, as the part of its steps still to do: what each run reports,
+    # where a comparison of time left would rest on each run's estimate of its own pace
+    i = min(training, key=lambda k: (runs[k][0].progress, -k))
+    if runs[i][1].turn_seconds < turn_seconds:
+        return None
+    off_turn = [k for k in waiting if runs[k][1].started]
+    return i, (off_turn or waiting)[0]
+
+
 class Sweep:
     """The runs of one sweep, in the order of their values. Methods are safe from any thread.
 
@@ -147,10 +181,16 @@ class Sweep:
         slots: TrainingSlots = DEFAULT_SLOTS,
         dataset_for: Callable[[DiffusionConfig], DataSet | None] = lambda cfg: None,
         snapshot_seconds: float = SWEEP_SNAPSHOT_SECONDS,
+        turn_seconds: float = TURN_SECONDS,
     ):
+        """`turn_seconds`: how long a run holds its slot before another of the sweep's has its
+        turn (`next_turn`); math.inf: whole runs, first come first served."""
         self.setting = setting
         self.names = [name for name, _ in runs]
+        self.turn_seconds = turn_seconds
         self._paused = threading.Event()
+        self._ended = threading.Event()
+        self._turns: threading.Thread | None = None
         # Each job made here, before any starts: a config the server refuses fails the whole sweep
         # before one of its runs takes a slot.
         self.jobs = [
@@ -166,9 +206,26 @@ class Sweep:
 
     def start(self) -> Sweep:
         """Every run joins the slots' line at once, in the order of the values."""
+        if self._turns is not None:
+            return self
         for job in self.jobs:
             job.start()
+        self._turns = threading.Thread(target=self._take_turns, name="sweep-turns", daemon=True)
+        if math.isfinite(self.turn_seconds) and len(self.jobs) > 1:
+            self._turns.start()
         return self
+
+    def _take_turns(self) -> None:
+        while not self._ended.wait(TURN_CHECK_SECONDS):
+            runs = [(job.status(), job.turn()) for job in self.jobs]
+            if not any(s.state.active for s, _ in runs):
+                return
+            if self._paused.is_set():
+                continue
+            turn = next_turn(runs, self.turn_seconds)
+            if turn is not None:
+                i, j = turn
+                self.jobs[i].hand_slot_to(self.jobs[j])
 
     def pause(self) -> None:
         """Pauses the runs that train; a queued one pauses when it gets its slot and first reports."""
@@ -183,6 +240,7 @@ class Sweep:
 
     def stop(self, wait: bool = False, timeout: float = 10.0) -> None:
         """Ends every run: the queued ones leave the line, the others end after their step."""
+        self._ended.set()  # no more turns: a run that waits its turn ends where it is
         for job in self.jobs:
             job.stop(wait=False)
         if wait:

@@ -12,8 +12,9 @@ Messages to the server, each a (kind, payload) tuple:
     ("diverged", message)         the run diverged (a snapshot of the last good weights came first)
     ("failed", message)           the trainer could not be built
     ("ended", "finished"|"stopped")
-Commands from the server: "pause", "resume", "stop". These are messages between this package's own
-processes, never user data.
+Commands from the server: "pause", "resume", "stop", and "wait" and "go" for a sweep's run whose
+slot went to another of its runs for a while (it waits as if paused, without a paused snapshot).
+These are messages between this package's own processes, never user data.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class TrainingWorker:
         self.trainer: Trainer | None = None
         self._resume = resume
         self.paused = False
+        self.waiting = False  # off its turn
         self.stopping = False
         self._send_lock = threading.Lock()  # the training thread and the measuring thread both send
         self._measuring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
@@ -120,7 +122,7 @@ class TrainingWorker:
                 self._read_commands()
                 if self.stopping or self.trainer.done:
                     break
-                if self.paused:
+                if self.paused or self.waiting:
                     self._while_paused()
                     continue
                 try:
@@ -164,10 +166,10 @@ class TrainingWorker:
     def _while_paused(self) -> None:
         if self._points:
             self._progress()  # the steps done before the pause, so the UI shows where it stopped
-        if self.trainer.run_steps > 0 and self.trainer.step_count != self._snapshot_step:
+        if self.paused and self.trainer.run_steps > 0 and self.trainer.step_count != self._snapshot_step:
             self._snapshot(background=False)  # the paused model itself: what the pages show and save
         self._read_commands(timeout=0.5)  # EOF here when the server has gone
-        if not self.paused:
+        if not (self.paused or self.waiting):
             # Resumed: the paused snapshot is the newest model, so the next comes a full interval on.
             self._next_snapshot = time.perf_counter() + self.snapshot_seconds
 
@@ -176,6 +178,8 @@ class TrainingWorker:
             command = self.conn.recv()
             if command in ("pause", "resume"):
                 self.paused = command == "pause"
+            elif command in ("wait", "go"):
+                self.waiting = command == "wait"
             elif command == "stop":
                 self.stopping = True
             timeout = 0.0

@@ -38,6 +38,7 @@ ENGINE_TEST_FILES = {
     "test_pipeline.py",
     "test_checkpoint.py",
     "test_jobs.py",
+    "test_sweep.py",
     "test_properties.py",
 }
 

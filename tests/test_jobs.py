@@ -279,6 +279,52 @@ def test_slots_queue_jobs_first_come_first_served(jobs):
     assert slots.running == 0
 
 
+def test_a_slot_handed_to_a_waiting_ticket_puts_the_holder_in_its_place():
+    slots = TrainingSlots(capacity=2)
+    never = threading.Event()
+    assert slots.acquire(1, never) and slots.acquire(2, never)
+    for ticket in (3, 4, 5):  # three in line: 3, 4, 5 (no thread: the line as the slots hold it)
+        slots._waiting.append(ticket)
+    before = time.monotonic()
+    assert slots.swap(2, 4)
+    assert slots.held_since(4) >= before and slots.held_since(2) is None  # 4's turn begins now
+    assert slots.take(4) and not slots.take(2) and slots.running == 2  # the cap is as it was
+    assert [slots.position(t) for t in (3, 2, 5)] == [1, 2, 3]  # 2 waits where 4 waited
+    # nothing changes for a ticket that holds no slot, or one that is not in line
+    assert not slots.swap(3, 5) and not slots.swap(1, 4) and not slots.swap(1, 99)
+    assert [slots.position(t) for t in (3, 2, 5)] == [1, 2, 3] and slots.take(1) and slots.take(4)
+    slots.release(2)  # a run that ends while it waits its turn leaves the line
+    assert [slots.position(t) for t in (3, 5)] == [1, 2]
+    slots.release(1)
+    assert slots.take(3) and not slots.take(5)  # the first in line takes the slot that freed
+
+
+def test_a_job_that_hands_its_slot_over_waits_and_goes_on_with_its_model(jobs):
+    slots = TrainingSlots(capacity=1)
+    a = jobs(job_config(steps=LONG, seed=1), slots=slots).start()
+    b = jobs(job_config(steps=LONG, seed=2), slots=slots).start()
+    wait_until(lambda: a.status().step > 0 and b.status().queue_position == 1, what="a training, b in line")
+    assert a.turn().holds_slot and not b.turn().holds_slot and not b.turn().started
+    assert a.hand_slot_to(b)
+    wait_until(lambda: b.status().step > 0, what="b training in a's slot")
+    wait_until(lambda: a.status().state is JobState.QUEUED, what="a waiting its turn")
+    sa = a.status()
+    assert sa.queue_position == 1 and sa.eta_seconds is None and a.turn().started and not a.turn().holds_slot
+    time.sleep(0.5)
+    assert a.status().step == sa.step and a.alive  # its process waits: no steps, the model kept
+    assert slots.running == 1 and b.status().state is JobState.RUNNING
+    assert b.hand_slot_to(a)
+    wait_until(lambda: a.status().step > sa.step, what="a training on from its own step")
+    assert a.status().state is JobState.RUNNING and b.status().state is JobState.QUEUED
+    assert not a.hand_slot_to(a)  # a run in no line: nothing changes
+    b.stop(wait=True)  # a run that waits its turn stops where it is, with its model
+    a.stop(wait=True)
+    for job in (a, b):
+        st = job.status()
+        assert st.state is JobState.STOPPED and st.pipeline.steps_trained == st.step > 0
+    assert slots.running == 0
+
+
 def test_stopping_a_queued_job_ends_it_without_training(jobs):
     slots = TrainingSlots(capacity=1)
     a = jobs(job_config(steps=LONG), slots=slots).start()

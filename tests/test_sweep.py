@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 
 import pytest
 
 from diffusion.config import DiffusionConfig
-from diffusion.jobs import SNAPSHOT_SECONDS, JobState, TrainingSlots
-from diffusion.sweep import Sweep, SweepError, parse_values, sweep_configs, value_text
+from diffusion.jobs import SNAPSHOT_SECONDS, JobState, TrainingJob, TrainingSlots, Turn
+from diffusion.sweep import Sweep, SweepError, next_turn, parse_values, sweep_configs, value_text
 
 LONG = 10**6  # steps: a run that only ends when stopped
 
@@ -31,6 +33,7 @@ def sweeps():
 
     def make(*args, **kwargs) -> Sweep:
         kwargs.setdefault("snapshot_seconds", 0.05)
+        kwargs.setdefault("turn_seconds", math.inf)  # whole runs, first come first served; turns below
         s = Sweep(*args, **kwargs)
         made.append(s)
         return s
@@ -207,3 +210,95 @@ def test_a_sweeps_runs_publish_their_model_at_the_start_and_the_end_only():
         assert r.status.seconds > 2 * SNAPSHOT_SECONDS  # long enough for a dashboard run's two or more
         assert r.status.snapshot_id <= 2, r.status.snapshot_id
         assert r.status.pipeline.steps_trained == 2000 and r.status.quality is not None  # the end's model
+
+
+# ---------------------------------------------------------------------- turns
+def run(state: JobState, progress: float = 0.0, holds: bool = False, turn: float = 0.0, started: bool = False):
+    """One run as `next_turn` sees it: its status (only these fields matter) and its turn."""
+    status = dataclasses.replace(TrainingJob(tiny()).status(), state=state, progress=progress)
+    return status, Turn(holds, turn, started or holds)
+
+
+R, Q = JobState.RUNNING, JobState.QUEUED
+DUE = 10.0  # seconds: longer than the turns below
+
+
+def test_the_run_furthest_from_its_end_hands_its_slot_on_when_its_turn_is_over():
+    # three on two slots: whole runs would leave a slot idle at the end
+    runs = [run(R, 0.30, True, DUE), run(R, 0.20, True, DUE), run(Q)]
+    assert next_turn(runs, 5.0) == (1, 2)
+    # not yet: the run with the most of its steps left has held its slot for less than a turn,
+    # though another has held its own for longer
+    runs = [run(R, 0.40, True, DUE), run(Q, 0.20, started=True), run(R, 0.10, True, 1.0)]
+    assert next_turn(runs, 5.0) is None
+    # the run waiting its turn goes first, before one that has not started
+    runs = [run(R, 0.40, True, DUE), run(R, 0.10, True, DUE), run(Q), run(Q, 0.2, started=True), run(Q)]
+    assert next_turn(runs, 5.0) == (1, 3)
+    # a run still starting in its slot (no steps yet) is the furthest from its end
+    runs = [run(R, 0.40, True, DUE), run(Q, 0.0, True, DUE), run(Q, 0.20, started=True)]
+    assert next_turn(runs, 5.0) == (1, 2)
+
+
+def test_no_turns_where_whole_runs_keep_every_slot_busy_or_nothing_can_change():
+    four_on_two = [run(R, 0.3, True, DUE), run(R, 0.2, True, DUE), run(Q), run(Q)]
+    assert next_turn(four_on_two, 5.0) is None
+    one_slot = [run(R, 0.3, True, DUE), run(Q), run(Q)]  # another session holds the other slot
+    assert next_turn(one_slot, 5.0) is None
+    # three left of four, on two slots: the finished one does not count
+    three_left = [run(JobState.FINISHED, 1.0)] + four_on_two[:3]
+    assert next_turn(three_left, 5.0) == (2, 3)
+    assert next_turn([run(R, 0.3, True, DUE), run(R, 0.2, True, DUE)], 5.0) is None  # nobody waits
+    paused = [run(JobState.PAUSED, 0.3, True, DUE), run(JobState.PAUSED, 0.2, True, DUE), run(Q)]
+    assert next_turn(paused, 5.0) is None  # a paused run keeps its slot
+
+
+def test_three_runs_on_two_slots_take_turns_and_all_finish(sweeps):
+    slots = TrainingSlots(capacity=2)
+    steps = 600
+    s = sweeps(
+        "seed",
+        [(f"seed={i}", tiny(steps=steps, seed=i)) for i in range(3)],
+        slots=slots,
+        turn_seconds=0.5,
+        snapshot_seconds=math.inf,
+    )
+    s.start()
+    first_step: dict[int, float] = {}
+    ended: dict[int, float] = {}
+    busiest = 0
+    deadline = time.monotonic() + 120
+    while len(ended) < 3:
+        now = time.monotonic()
+        assert now < deadline, "the sweep did not end"
+        statuses = [r.status for r in s.statuses()]
+        busiest = max(busiest, sum(st.state is JobState.RUNNING for st in statuses), slots.running)
+        for i, st in enumerate(statuses):
+            if st.step > 0:
+                first_step.setdefault(i, now)
+            if not st.state.active:
+                ended.setdefault(i, now)
+        time.sleep(0.01)
+    assert busiest <= 2  # the server's cap holds
+    assert [r.status.state for r in s.statuses()] == [JobState.FINISHED] * 3
+    assert all(st.pipeline.steps_trained == steps for _, _, st in s.finished())
+    # the third began long before either of the others ended: it did not wait for a whole run
+    assert first_step[2] < min(ended[0], ended[1]) - 1.0, (first_step, ended)
+
+
+def test_stop_and_pause_reach_a_run_that_waits_its_turn(sweeps):
+    slots = TrainingSlots(capacity=2)
+    s = sweeps("seed", [(f"seed={i}", tiny(steps=LONG, seed=i)) for i in range(3)], slots=slots, turn_seconds=0.3)
+    s.start()
+    wait_until(lambda: all(r.status.step > 0 for r in s.statuses()), what="all three trained")
+    wait_until(lambda: any(r.status.state is JobState.QUEUED for r in s.statuses()), what="one off its turn")
+    s.pause()
+    time.sleep(1.0)  # a turn would have passed: a paused sweep keeps its slots where they are
+    before = [(r.status.state, r.status.step) for r in s.statuses()]
+    time.sleep(1.0)
+    assert [(r.status.state, r.status.step) for r in s.statuses()] == before
+    assert sorted(state.value for state, _ in before) == ["paused", "paused", "queued"]
+    s.resume()
+    wait_until(lambda: sum(r.status.state is JobState.RUNNING for r in s.statuses()) == 2, what="two training")
+    s.stop(wait=True)
+    assert states(s) == [JobState.STOPPED] * 3 and not any(j.alive for j in s.jobs)
+    assert [i for i, _, _ in s.finished()] == [0, 1, 2] and slots.running == 0

@@ -144,9 +144,12 @@ def ordinal(n: int) -> str:
 def run_line(name: str, s: JobStatus) -> tuple[float, str]:
     """(fraction done, text) of one run's progress line."""
     total = f" / {s.total_steps:,}" if s.total_steps else ""
-    if s.state is JobState.QUEUED:
+    if s.state is JobState.QUEUED and s.step == s.start_step:
         where = f"queued, {ordinal(s.queue_position)} in line" if s.queue_position > 0 else "starting"
         return 0.0, f"**{name}** · {where}"
+    if s.state is JobState.QUEUED:  # it has trained: its slot is another run's of the sweep for a while
+        where = f"{ordinal(s.queue_position)} in line" if s.queue_position > 0 else "its turn next"
+        return min(1.0, s.progress), f"**{name}** · waiting its turn, {where} · step {s.step:,}{total}"
     parts = [f"**{name}**", s.state.value, f"step {s.step:,}{total}"]
     if s.state is JobState.RUNNING:
         parts.append(training.rate_text(s.iterations_per_second))

@@ -71,3 +71,19 @@ def test_a_finished_sweep_joins_the_comparison_and_stays_in_its_session():
     finally:
         if holder.sweep is not None:
             holder.sweep.sweep.stop(wait=True)
+
+
+def test_a_run_waiting_its_turn_shows_its_steps_and_its_place_in_line():
+    from dataclasses import replace
+
+    from diffusion.config import DiffusionConfig
+    from diffusion.jobs import JobState, TrainingJob
+    from pages._app.sweep import run_line
+
+    fresh = TrainingJob(DiffusionConfig(T=10, width=8, steps=1000, device="cpu")).status()
+    fraction, text = run_line("T=10", replace(fresh, queue_position=2))
+    assert fraction == 0.0 and text == "**T=10** · queued, 2nd in line"
+    off_turn = replace(fresh, step=400, progress=0.4, queue_position=1)  # it has trained: its slot is another's
+    fraction, text = run_line("T=10", off_turn)
+    assert fraction == 0.4 and text == "**T=10** · waiting its turn, 1st in line · step 400 / 1,000"
+    assert run_line("T=10", replace(off_turn, state=JobState.RUNNING))[1].startswith("**T=10** · running · step 400")
