@@ -190,7 +190,7 @@ class Sweep:
         self.turn_seconds = turn_seconds
         self._paused = threading.Event()
         self._ended = threading.Event()
-        self._turns: threading.Thread | None = None
+        self._started = False
         # Each job made here, before any starts: a config the server refuses fails the whole sweep
         # before one of its runs takes a slot.
         self.jobs = [
@@ -206,13 +206,13 @@ class Sweep:
 
     def start(self) -> Sweep:
         """Every run joins the slots' line at once, in the order of the values."""
-        if self._turns is not None:
+        if self._started:
             return self
+        self._started = True
         for job in self.jobs:
             job.start()
-        self._turns = threading.Thread(target=self._take_turns, name="sweep-turns", daemon=True)
         if math.isfinite(self.turn_seconds) and len(self.jobs) > 1:
-            self._turns.start()
+            threading.Thread(target=self._take_turns, name="sweep-turns", daemon=True).start()
         return self
 
     def _take_turns(self) -> None:
