@@ -444,7 +444,8 @@ def test_reload_mid_training_keeps_the_run_and_the_sessions_model(page: Page, ap
     expect(start).to_be_enabled(timeout=SLOW_S)
     wait_idle(page)
     start.click()  # the default length: a minute or more, so it is mid-run at the reload
-    progress = main(page).locator('[data-testid="stProgress"]')
+    # .first: while a rerun replaces the line, the old element can stay beside the new one for a moment
+    progress = main(page).locator('[data-testid="stProgress"]').first
     expect(progress).to_contain_text("running", timeout=60_000)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_text("trained model", exact=False)).to_be_visible(timeout=SLOW_S)
@@ -454,7 +455,7 @@ def test_reload_mid_training_keeps_the_run_and_the_sessions_model(page: Page, ap
     step_before = int(re.search(r"step ([\d,]+)", progress.inner_text()).group(1).replace(",", ""))
     reloaded = time.perf_counter()
     page.reload()
-    progress = main(page).locator('[data-testid="stProgress"]')
+    progress = main(page).locator('[data-testid="stProgress"]').first
     expect(progress).to_contain_text("running", timeout=SLOW_S)
     timings["reload mid-training -> the run's progress shown again"] = time.perf_counter() - reloaded
     expect(main(page).get_by_text("No run yet in this session")).to_have_count(0)
